@@ -1,0 +1,121 @@
+# Palaver: one command to run the chat server, one to pass every test.
+#
+#   make run     build and start the standalone chat server on http://localhost:3000
+#   make test    install what the tests need, then run every test (what CI runs)
+#
+# `make help` lists the other targets.
+
+CARGO ?= cargo
+NPM   ?= npm
+ARGS  ?=
+
+.PHONY: help run test setup-test lint rust-test server-debug check-client-script \
+        header check-header e2e-test browser-test cluster-test c-test node-test \
+        node node-debug check-node-binding
+
+help:
+	@echo "make run             build and start the chat server on :3000 (ARGS=... for flags)"
+	@echo "make test            everything CI runs (installs what is missing)"
+	@echo "make node            build the Node addon (release) and the Express/Koa examples"
+	@echo "make header          regenerate include/palaver.h"
+	@echo "make bench           quick benchmark run, results in bench/results/"
+	@echo "make bench-full      large benchmark sizes"
+	@echo "parts of make test:  lint rust-test check-header check-client-script e2e-test"
+	@echo "                     browser-test cluster-test c-test node-test bench-smoke"
+
+run:
+	$(CARGO) run --release -p palaver-server -- $(ARGS)
+
+test: setup-test lint rust-test check-header check-client-script e2e-test browser-test \
+      cluster-test c-test node-test bench-smoke
+
+# ---- setup -------------------------------------------------------------------
+
+# Debian packages the tests use, installed when missing (as root or with sudo).
+setup-test: tests/node_modules/.installed
+	@scripts/ensure-debian-packages chromium redis-server valgrind gcc
+
+tests/node_modules/.installed: tests/package.json tests/package-lock.json
+	cd tests && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+node/node_modules/.installed: node/package.json node/package-lock.json
+	cd node && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+server-debug:
+	$(CARGO) build -p palaver-server
+
+# ---- Rust ----------------------------------------------------------------------
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+rust-test:
+	$(CARGO) test --workspace
+
+# ---- C header ------------------------------------------------------------------
+
+CBINDGEN_VERSION := 0.29.4
+CBINDGEN := target/tools/cbindgen-$(CBINDGEN_VERSION)/bin/cbindgen
+
+$(CBINDGEN):
+	$(CARGO) install cbindgen --version $(CBINDGEN_VERSION) --locked --root target/tools/cbindgen-$(CBINDGEN_VERSION)
+
+# Regenerates include/palaver.h from ffi/src.
+header: $(CBINDGEN)
+	$(CBINDGEN) --quiet --config ffi/cbindgen.toml --crate palaver-ffi --output include/palaver.h ffi
+
+# The committed header must be what the pinned cbindgen makes of ffi/src.
+check-header: $(CBINDGEN)
+	$(CBINDGEN) --quiet --config ffi/cbindgen.toml --crate palaver-ffi --output target/palaver.h.generated ffi
+	diff -u include/palaver.h target/palaver.h.generated
+
+# ---- end-to-end ----------------------------------------------------------------
+
+# The engine serves the official socket.io-client bundle; it must be the very file
+# of the pinned npm package (see core/assets/README.md).
+check-client-script: tests/node_modules/.installed
+	cmp core/assets/socket.io.min.js tests/node_modules/socket.io-client/dist/socket.io.min.js
+	cmp core/assets/socket.io.esm.min.js tests/node_modules/socket.io-client/dist/socket.io.esm.min.js
+
+e2e-test: server-debug tests/node_modules/.installed
+	cd tests && node --test --test-concurrency=2 e2e/
+
+browser-test: server-debug setup-test
+	cd tests && node --test browser/
+
+# Several standalone nodes sharing a private redis-server (started by the tests on a
+# free port with its data in a temporary directory; never the machine's own Redis).
+cluster-test: server-debug setup-test
+	cd tests && node --test --test-concurrency=1 cluster/
+
+# The C test programs (gcc -Wall -Wextra -Werror) against libpalaver, also under
+# valgrind; the tests build them with tests/c/Makefile.
+c-test: setup-test
+	$(CARGO) build -p palaver-ffi
+	cd tests && node --test --test-concurrency=2 c/
+
+# ---- Node ----------------------------------------------------------------------
+
+node-debug: node/node_modules/.installed
+	cd node && $(NPM) run build:debug
+
+# The generated binding loader and declarations are committed; a build must not
+# change them.
+check-node-binding: node-debug
+	git diff --exit-code -- node/native/binding.js node/native/binding.d.ts
+
+node-test: node-debug check-node-binding
+	cd node && node --test --test-concurrency=1 test/
+
+# The addon in release mode, and the examples' packages.
+node: node/node_modules/.installed
+	cd node && $(NPM) run build
+	cd examples/express && $(NPM) install --no-audit --no-fund
+	cd examples/koa && $(NPM) install --no-audit --no-fund
+
+# ---- benchmarks ----------------------------------------------------------------
+
+include bench/bench.mk

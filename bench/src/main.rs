@@ -1,0 +1,534 @@
+//! Palaver's benchmark harness.
+//!
+//! ```text
+//! palaver-bench run --preset quick --out bench/results     # what `make bench` runs
+//! palaver-bench bare-server --port 0                       # the bare WebSocket ceiling
+//! palaver-bench hold --addr 127.0.0.1:3000 --count 10000   # a worker holding idle connections
+//! ```
+//!
+//! `run` starts each server under test as a child process (a fresh one per
+//! scenario), drives it from this process over loopback, and writes RESULTS.md,
+//! raw/results.json and SVG charts. See bench/README.md.
+
+mod bare;
+mod client;
+mod load;
+mod proto;
+mod report;
+mod scenarios;
+mod servers;
+mod sys;
+mod ws;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::client::Target;
+use crate::proto::Proto;
+use crate::report::{Report, ServerReport};
+use crate::scenarios::{Plan, StepsPlan};
+use crate::servers::{Paths, ServerKind};
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Palaver benchmark harness")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Preset {
+    /// Tiny sizes; checks that everything completes with zero loss (no timing checks).
+    Smoke,
+    /// `make bench`: 1000 clients fan-out, 10k and 50k idle connections.
+    Quick,
+    /// `make bench-full`: longer steps, more of them, up to 100k idle connections.
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Fanout,
+    Idle,
+    Connect,
+    Private,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Runs the scenarios against the servers and writes the results.
+    Run {
+        #[arg(long, value_enum, default_value = "quick")]
+        preset: Preset,
+        /// Output directory (RESULTS.md, charts, raw/).
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+        /// Servers, comma separated: palaver, palaver-express, socketio-express, bare-ws.
+        #[arg(long, value_delimiter = ',')]
+        servers: Vec<String>,
+        /// Scenarios, comma separated: fanout, idle, connect, private.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        scenarios: Vec<Scenario>,
+        /// Engine configuration for both Palaver servers.
+        #[arg(long, default_value = "bench/config/palaver.json")]
+        palaver_config: PathBuf,
+        /// Override the idle connection counts, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        idle_sizes: Vec<u64>,
+        /// Override the room size of the idle and connect scenarios.
+        #[arg(long)]
+        idle_room_size: Option<u32>,
+        /// Connections per idle worker process (default: what its fd limit allows).
+        #[arg(long)]
+        idle_per_worker: Option<u64>,
+        /// Override the fan-out rates (messages per second per client), comma separated.
+        #[arg(long, value_delimiter = ',')]
+        fanout_rates: Vec<f64>,
+        /// Override the private message rates (per client), comma separated.
+        #[arg(long, value_delimiter = ',')]
+        private_rates: Vec<f64>,
+        /// Override the seconds per step (both stepped scenarios).
+        #[arg(long)]
+        step_secs: Option<f64>,
+        /// Fail (exit 1) unless every scenario completed with zero loss and no
+        /// failed connection (the smoke test; timings are not judged).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Writes RESULTS.md and the charts again from raw/results.json (after a
+    /// change to the report, or to check the Tuning notes survive).
+    Report {
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
+    /// The bare WebSocket room broadcaster (the ceiling).
+    BareServer {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Exit after this long at most.
+        #[arg(long, default_value_t = 3 * 3600)]
+        max_seconds: u64,
+    },
+    /// Opens and holds idle connections until stdin closes (used by `run`).
+    Hold {
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        #[arg(long, default_value = "socketio")]
+        proto: String,
+        /// Global index of the first connection (source address and name).
+        #[arg(long, default_value_t = 0)]
+        first: u64,
+        #[arg(long)]
+        count: u64,
+        #[arg(long, default_value_t = 100)]
+        room_size: u32,
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 900)]
+        max_seconds: u64,
+    },
+}
+
+fn preset(preset: Preset) -> Plan {
+    match preset {
+        Preset::Smoke => Plan {
+            preset: "smoke".into(),
+            fanout: StepsPlan {
+                clients: 20,
+                room_size: 10,
+                rates: vec![2.0],
+                step_secs: 1.0,
+                drain_secs: 5.0,
+            },
+            private: StepsPlan {
+                clients: 20,
+                room_size: 10,
+                rates: vec![2.0],
+                step_secs: 1.0,
+                drain_secs: 5.0,
+            },
+            idle_sizes: vec![200],
+            idle_room_size: 100,
+            connect_count: 100,
+            connect_concurrency: 20,
+            text_bytes: 64,
+            p99_limit_ms: 50.0,
+            settle_secs: 0.5,
+            idle_per_worker: None,
+        },
+        Preset::Quick => Plan {
+            preset: "quick".into(),
+            fanout: StepsPlan {
+                clients: 1000,
+                room_size: 100,
+                rates: vec![0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0],
+                step_secs: 3.0,
+                drain_secs: 5.0,
+            },
+            private: StepsPlan {
+                clients: 1000,
+                room_size: 100,
+                rates: vec![5.0, 10.0, 20.0, 30.0, 40.0, 60.0],
+                step_secs: 3.0,
+                drain_secs: 5.0,
+            },
+            idle_sizes: vec![10_000, 50_000],
+            idle_room_size: 100,
+            connect_count: 5_000,
+            connect_concurrency: 100,
+            text_bytes: 64,
+            p99_limit_ms: 50.0,
+            settle_secs: 1.0,
+            idle_per_worker: None,
+        },
+        Preset::Full => Plan {
+            preset: "full".into(),
+            fanout: StepsPlan {
+                clients: 1000,
+                room_size: 100,
+                rates: vec![
+                    0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0,
+                ],
+                step_secs: 10.0,
+                drain_secs: 10.0,
+            },
+            private: StepsPlan {
+                clients: 1000,
+                room_size: 100,
+                rates: vec![
+                    2.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 80.0, 120.0,
+                ],
+                step_secs: 10.0,
+                drain_secs: 10.0,
+            },
+            idle_sizes: vec![10_000, 50_000, 100_000],
+            idle_room_size: 100,
+            connect_count: 20_000,
+            connect_concurrency: 200,
+            text_bytes: 64,
+            p99_limit_ms: 50.0,
+            settle_secs: 2.0,
+            idle_per_worker: None,
+        },
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ has a parent")
+        .to_path_buf()
+}
+
+/// What `run` needs on disk before it starts; the make targets build it all.
+fn missing_prerequisites(repo: &Path, servers: &[ServerKind]) -> Vec<String> {
+    let mut missing = Vec::new();
+    let node = servers
+        .iter()
+        .any(|k| matches!(k, ServerKind::PalaverExpress | ServerKind::SocketioExpress));
+    if servers.contains(&ServerKind::Palaver)
+        && !repo.join("target/release/palaver-server").exists()
+    {
+        missing
+            .push("target/release/palaver-server (cargo build --release -p palaver-server)".into());
+    }
+    if node && !repo.join("bench/node_modules/socket.io").exists() {
+        missing.push("bench/node_modules (cd bench && npm ci)".into());
+    }
+    if servers.contains(&ServerKind::PalaverExpress) {
+        let built = std::fs::read_dir(repo.join("node/native"))
+            .map(|dir| {
+                dir.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".node"))
+            })
+            .unwrap_or(false);
+        if !built {
+            missing.push("node/native/*.node (cd node && npm run build)".into());
+        }
+    }
+    missing
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Report { out } => {
+            let out = if out.is_absolute() {
+                out
+            } else {
+                repo_root().join(out)
+            };
+            let raw = out.join("raw/results.json");
+            let report: Report = match std::fs::read_to_string(&raw)
+                .map_err(|e| e.to_string())
+                .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+            {
+                Ok(report) => report,
+                Err(e) => {
+                    eprintln!("palaver-bench: {}: {e}", raw.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            match write_results(&report, &out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("palaver-bench: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::BareServer { port, max_seconds } => {
+            sys::raise_nofile();
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(bare::serve(port, max_seconds)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bare-server: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Hold {
+            addr,
+            proto,
+            first,
+            count,
+            room_size,
+            concurrency,
+            max_seconds,
+        } => {
+            sys::raise_nofile();
+            let proto = if proto == "bare" {
+                Proto::Bare
+            } else {
+                Proto::SocketIo
+            };
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            runtime.block_on(scenarios::hold_worker(
+                Target { addr, proto },
+                first,
+                count,
+                room_size,
+                concurrency,
+                max_seconds.min(3600),
+            ));
+            ExitCode::SUCCESS
+        }
+        Cmd::Run {
+            preset: which,
+            out,
+            servers,
+            scenarios,
+            palaver_config,
+            idle_sizes,
+            idle_room_size,
+            idle_per_worker,
+            fanout_rates,
+            private_rates,
+            step_secs,
+            check,
+        } => {
+            let mut plan = preset(which);
+            if !idle_sizes.is_empty() {
+                plan.idle_sizes = idle_sizes;
+            }
+            plan.idle_per_worker = idle_per_worker;
+            if let Some(size) = idle_room_size {
+                plan.idle_room_size = size.max(1);
+            }
+            if !fanout_rates.is_empty() {
+                plan.fanout.rates = fanout_rates;
+            }
+            if !private_rates.is_empty() {
+                plan.private.rates = private_rates;
+            }
+            if let Some(secs) = step_secs {
+                plan.fanout.step_secs = secs;
+                plan.private.step_secs = secs;
+            }
+            let kinds = if servers.is_empty() {
+                ServerKind::ALL.to_vec()
+            } else {
+                let mut kinds = Vec::new();
+                for name in &servers {
+                    match ServerKind::parse(name) {
+                        Some(kind) => kinds.push(kind),
+                        None => {
+                            eprintln!("unknown server {name:?}");
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
+                kinds
+            };
+            let scenarios = if scenarios.is_empty() {
+                vec![
+                    Scenario::Fanout,
+                    Scenario::Idle,
+                    Scenario::Connect,
+                    Scenario::Private,
+                ]
+            } else {
+                scenarios
+            };
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            runtime.block_on(run(plan, kinds, scenarios, out, palaver_config, check))
+        }
+    }
+}
+
+async fn run(
+    plan: Plan,
+    kinds: Vec<ServerKind>,
+    scenarios: Vec<Scenario>,
+    out: PathBuf,
+    palaver_config: PathBuf,
+    check: bool,
+) -> ExitCode {
+    let started = Instant::now();
+    let nofile = sys::raise_nofile();
+    let repo = repo_root();
+    let absolute = |p: PathBuf| if p.is_absolute() { p } else { repo.join(p) };
+    let out = absolute(out);
+    let palaver_config = absolute(palaver_config);
+    let missing = missing_prerequisites(&repo, &kinds);
+    if !missing.is_empty() {
+        eprintln!("palaver-bench: missing (the make targets build these):");
+        for m in missing {
+            eprintln!("  {m}");
+        }
+        return ExitCode::FAILURE;
+    }
+    let config_json: serde_json::Value = match std::fs::read_to_string(&palaver_config)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+    {
+        Ok(value) => value,
+        Err(e) => {
+            eprintln!("palaver-bench: {}: {e}", palaver_config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let paths = Paths {
+        repo: repo.clone(),
+        palaver_config,
+        logs: out.join("raw/logs"),
+    };
+    let _ = std::fs::remove_dir_all(&paths.logs);
+    let machine = sys::Machine::describe();
+    let date = sys::utc_now();
+    eprintln!(
+        "palaver-bench: preset {}, {} servers, RLIMIT_NOFILE {nofile}, results in {}",
+        plan.preset,
+        kinds.len(),
+        out.display()
+    );
+    let limit = Duration::from_secs(if plan.preset == "full" { 1800 } else { 600 });
+    let mut reports = Vec::new();
+    for kind in kinds {
+        eprintln!("== {} ({})", kind.name(), kind.describe());
+        let mut r = ServerReport::new(kind);
+        for scenario in &scenarios {
+            match scenario {
+                Scenario::Fanout => {
+                    eprintln!(" (a) room fan-out");
+                    let outcome = scenarios::with_server(kind, &paths, "fanout", limit, |s| {
+                        let plan = &plan;
+                        async move { scenarios::stepped(&s, plan, &plan.fanout, false).await }
+                    })
+                    .await;
+                    report_error(&outcome);
+                    r.fanout = Some(outcome);
+                }
+                Scenario::Idle => {
+                    for &size in &plan.idle_sizes {
+                        eprintln!(" (b) idle connections: {size}");
+                        let label = format!("idle-{size}");
+                        let outcome = scenarios::with_server(kind, &paths, &label, limit, |s| {
+                            let plan = &plan;
+                            async move { scenarios::idle(&s, plan, size).await }
+                        })
+                        .await;
+                        report_error(&outcome);
+                        r.idle.push((size, outcome));
+                    }
+                }
+                Scenario::Connect => {
+                    eprintln!(" (c) connect rate");
+                    let outcome = scenarios::with_server(kind, &paths, "connect", limit, |s| {
+                        let plan = &plan;
+                        async move { scenarios::connect(&s, plan).await }
+                    })
+                    .await;
+                    report_error(&outcome);
+                    r.connect = Some(outcome);
+                }
+                Scenario::Private => {
+                    eprintln!(" (d) private messages");
+                    let outcome = scenarios::with_server(kind, &paths, "private", limit, |s| {
+                        let plan = &plan;
+                        async move { scenarios::stepped(&s, plan, &plan.private, true).await }
+                    })
+                    .await;
+                    report_error(&outcome);
+                    r.private = Some(outcome);
+                }
+            }
+        }
+        reports.push(r);
+    }
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let report = Report {
+        date,
+        command: format!("palaver-bench {command}"),
+        minutes: started.elapsed().as_secs_f64() / 60.0,
+        machine,
+        plan,
+        palaver_config: config_json,
+        servers: reports,
+    };
+    if let Err(e) = write_results(&report, &out) {
+        eprintln!("palaver-bench: writing results: {e}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "palaver-bench: done in {:.1} min; {}",
+        report.minutes,
+        out.join("RESULTS.md").display()
+    );
+    if check {
+        let failures = report::smoke_failures(&report);
+        if !failures.is_empty() {
+            eprintln!("palaver-bench: smoke check FAILED:");
+            for f in &failures {
+                eprintln!("  {f}");
+            }
+            return ExitCode::FAILURE;
+        }
+        eprintln!("palaver-bench: smoke check passed (every server, every scenario, zero loss)");
+    }
+    ExitCode::SUCCESS
+}
+
+fn report_error<T>(outcome: &Result<T, String>) {
+    if let Err(e) = outcome {
+        eprintln!("  FAILED: {e}");
+    }
+}
+
+fn write_results(report: &Report, out: &Path) -> Result<(), String> {
+    let raw = out.join("raw");
+    std::fs::create_dir_all(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    std::fs::write(raw.join("results.json"), json).map_err(|e| e.to_string())?;
+    for problem in report::charts(report, out) {
+        eprintln!("palaver-bench: chart: {problem}");
+    }
+    let path = out.join("RESULTS.md");
+    let previous = std::fs::read_to_string(&path).ok();
+    let md = report::markdown(report, previous.as_deref());
+    std::fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))
+}

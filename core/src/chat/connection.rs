@@ -1,0 +1,386 @@
+//! A connection's life: admission at connect, per-connection state, cleanup at
+//! disconnect.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::ConnectInfo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
+use socketioxide::{SocketIo, TransportType};
+use socketioxide_core::adapter::DefinedAdapter;
+
+use super::reply::Reply;
+use super::requests;
+use super::sequencer::Sequencer;
+use super::{room_list, user_key, ChatContext, InFlight, PeerAddr, Shared};
+use crate::config::IdentityMode;
+use crate::events::Event;
+use crate::limits::{Bucket, IpSlot};
+use crate::protocol::{ChatError, ErrorCode, HandshakeAuth, SessionNotice, User};
+use crate::stats::Counters;
+use crate::validate;
+
+/// Per-connection state, kept in the socket's extensions.
+pub(crate) struct Conn {
+    pub address: Option<IpAddr>,
+    identity: Mutex<Option<User>>,
+    /// Identity decided at the handshake, applied when the connection is set up.
+    handshake_identity: Mutex<Option<HandshakeIdentity>>,
+    rooms: Mutex<Vec<Arc<str>>>,
+    pub requests: Bucket,
+    pub messages: Bucket,
+    typing_relayed_at: Mutex<Option<Instant>>,
+    pub sequencer: Sequencer,
+    closed: AtomicBool,
+    _ip_slot: Option<IpSlot>,
+}
+
+enum HandshakeIdentity {
+    OpenName(String),
+    Token(User),
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Conn {
+    pub(crate) fn identity(&self) -> Option<User> {
+        lock(&self.identity).clone()
+    }
+
+    pub(crate) fn set_identity(&self, user: Option<User>) {
+        *lock(&self.identity) = user;
+    }
+
+    pub(crate) fn rooms(&self) -> Vec<Arc<str>> {
+        lock(&self.rooms).clone()
+    }
+
+    pub(crate) fn room(&self, name: &str) -> Option<Arc<str>> {
+        lock(&self.rooms).iter().find(|r| &***r == name).cloned()
+    }
+
+    pub(crate) fn room_total(&self) -> usize {
+        lock(&self.rooms).len()
+    }
+
+    pub(crate) fn add_room(&self, room: Arc<str>) {
+        lock(&self.rooms).push(room);
+    }
+
+    pub(crate) fn remove_room(&self, room: &str) {
+        lock(&self.rooms).retain(|r| &**r != room);
+    }
+
+    /// Whether a `typing` notice may be relayed now (at most one per interval).
+    pub(crate) fn typing_allowed(&self, interval: Duration) -> bool {
+        let mut last = lock(&self.typing_relayed_at);
+        let now = Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < interval) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// A `connect_error`: its message is the machine-readable code alone, because the
+/// Socket.IO server library sends connect errors as `{message}` only.
+struct Refusal(ErrorCode);
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+pub(super) fn register<A: Adapter + DefinedAdapter>(
+    io: &SocketIo<A>,
+    context: Arc<ChatContext<A>>,
+) -> A::InitRes {
+    let on_connect = {
+        let context = context.clone();
+        move |socket: SocketRef<A>| {
+            let context = context.clone();
+            async move { connected(&context, socket).await }
+        }
+    };
+    let admission = move |socket: SocketRef<A>, TryData(auth): TryData<HandshakeAuth>| {
+        let context = context.clone();
+        async move {
+            admit(&context, &socket, auth.unwrap_or_default()).map_err(|e| {
+                Counters::add(&context.shared.counters.connections_refused, 1);
+                tracing::debug!(sid = %socket.id, "connection refused: {e}");
+                Refusal(e.code)
+            })
+        }
+    };
+    io.ns("/", on_connect.with(admission))
+}
+
+/// Connect middleware: decides identity and limits, and installs the request and
+/// disconnect handlers before the client can send anything.
+fn admit<A: Adapter>(
+    context: &Arc<ChatContext<A>>,
+    socket: &SocketRef<A>,
+    auth: HandshakeAuth,
+) -> Result<(), ChatError> {
+    let shared = &context.shared;
+    if shared.stopping() {
+        return Err(ChatError::new(
+            ErrorCode::ShuttingDown,
+            "the server is stopping",
+        ));
+    }
+    let handshake_identity = handshake_identity(shared, socket, auth)?;
+    let address = peer_address(socket);
+    let ip_slot = address.map(|ip| shared.ips.acquire(ip)).transpose()?;
+    let limits = &shared.config.limits;
+    let conn = Arc::new(Conn {
+        address,
+        identity: Mutex::new(None),
+        handshake_identity: Mutex::new(handshake_identity),
+        rooms: Mutex::new(Vec::new()),
+        requests: Bucket::new(limits.requests_per_second, limits.request_burst),
+        messages: Bucket::new(limits.messages_per_second, limits.message_burst),
+        typing_relayed_at: Mutex::new(None),
+        sequencer: Sequencer::default(),
+        closed: AtomicBool::new(false),
+        _ip_slot: ip_slot,
+    });
+    // Ticket 0 belongs to `connected`, so no request is applied before it.
+    let first = conn.sequencer.ticket();
+    debug_assert_eq!(first, 0);
+    socket.extensions.insert(conn);
+
+    let on_request = {
+        let context = context.clone();
+        move |socket: SocketRef<A>, reply: Reply<A>, TryData(data): TryData<serde_json::Value>| {
+            let context = context.clone();
+            let admitted = admit_request(&context.shared, &socket);
+            async move {
+                match admitted {
+                    Ok((conn, ticket, _in_flight)) => {
+                        let _turn = conn.sequencer.wait(ticket).await;
+                        if !conn.is_closed() {
+                            requests::dispatch(&context, &socket, &conn, reply, data.ok()).await;
+                        }
+                    }
+                    Err(error) => {
+                        reply.fail(&error, &context.shared.counters);
+                    }
+                }
+            }
+        }
+    };
+    socket.on_fallback(on_request);
+
+    let on_disconnect = {
+        let context = context.clone();
+        move |socket: SocketRef<A>, reason: DisconnectReason| {
+            let context = context.clone();
+            // Closed at once so that queued requests are skipped; the cleanup waits
+            // for the request being applied now.
+            let conn = socket.extensions.get::<Arc<Conn>>();
+            let ticket = conn.as_ref().map(|conn| {
+                conn.closed.store(true, Ordering::Release);
+                conn.sequencer.ticket()
+            });
+            async move {
+                if let (Some(conn), Some(ticket)) = (conn, ticket) {
+                    let _turn = conn.sequencer.wait(ticket).await;
+                    disconnected(&context, &socket, &conn, reason).await;
+                }
+            }
+        }
+    };
+    socket.on_disconnect(on_disconnect);
+    Ok(())
+}
+
+fn handshake_identity<A: Adapter>(
+    shared: &Shared,
+    socket: &SocketRef<A>,
+    auth: HandshakeAuth,
+) -> Result<Option<HandshakeIdentity>, ChatError> {
+    match shared.auth.mode() {
+        IdentityMode::Open => match auth.name {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(name)) => Ok(Some(HandshakeIdentity::OpenName(
+                validate::name(&name, &shared.config.limits)?,
+            ))),
+            Some(_) => Err(ChatError::new(
+                ErrorCode::InvalidName,
+                "auth.name must be a string",
+            )),
+        },
+        IdentityMode::Token => {
+            let token = match auth.token {
+                Some(serde_json::Value::String(token)) => Some(token),
+                None | Some(serde_json::Value::Null) => query_token(socket),
+                Some(_) => {
+                    return Err(ChatError::new(
+                        ErrorCode::AuthInvalid,
+                        "auth.token must be a string",
+                    ))
+                }
+            };
+            let token = token
+                .ok_or_else(|| ChatError::new(ErrorCode::AuthRequired, "a token is required"))?;
+            let user = shared.auth.verify(&token, &shared.config.limits)?;
+            Ok(Some(HandshakeIdentity::Token(user)))
+        }
+    }
+}
+
+/// The `token` query parameter of the handshake request.
+fn query_token<A: Adapter>(socket: &SocketRef<A>) -> Option<String> {
+    let query = socket.req_parts().uri.query()?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| value.into_owned())
+}
+
+fn peer_address<A: Adapter>(socket: &SocketRef<A>) -> Option<IpAddr> {
+    let extensions = &socket.req_parts().extensions;
+    extensions
+        .get::<PeerAddr>()
+        .map(|peer| peer.0.ip())
+        .or_else(|| {
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip())
+        })
+}
+
+/// Checks a request against the connection's limits at arrival (synchronously, so
+/// that a flood is refused without queueing) and takes its ticket.
+fn admit_request<A: Adapter>(
+    shared: &Arc<Shared>,
+    socket: &SocketRef<A>,
+) -> Result<(Arc<Conn>, u64, InFlight), ChatError> {
+    // Counted before the stop check: a stop either sees this request in flight and
+    // waits for it, or this request sees the stop and is refused; never neither.
+    let in_flight = shared.request_started();
+    if shared.stopping() {
+        return Err(ChatError::new(
+            ErrorCode::ShuttingDown,
+            "the server is stopping",
+        ));
+    }
+    let conn = socket
+        .extensions
+        .get::<Arc<Conn>>()
+        .ok_or_else(|| ChatError::new(ErrorCode::Internal, "connection state missing"))?;
+    if conn.sequencer.pending() >= shared.config.limits.max_pending_requests as u64 {
+        return Err(ChatError::new(
+            ErrorCode::Busy,
+            "too many requests in progress; wait for their answers",
+        ));
+    }
+    conn.requests.take("requests")?;
+    let ticket = conn.sequencer.ticket();
+    Ok((conn, ticket, in_flight))
+}
+
+async fn connected<A: Adapter>(context: &ChatContext<A>, socket: SocketRef<A>) {
+    let shared = &context.shared;
+    let Some(conn) = socket.extensions.get::<Arc<Conn>>() else {
+        return;
+    };
+    let _turn = conn.sequencer.wait(0).await;
+    let identity = lock(&conn.handshake_identity).take();
+    let user = match identity {
+        Some(HandshakeIdentity::OpenName(name)) => Some(
+            shared
+                .presence
+                .claim_name(&name, shared.config.limits.max_name_chars)
+                .await,
+        ),
+        Some(HandshakeIdentity::Token(user)) => {
+            shared.presence.connect(&user).await;
+            Some(user)
+        }
+        None => None,
+    };
+    if let Some(user) = &user {
+        socket.join(user_key(&user.id));
+    }
+    conn.set_identity(user.clone());
+    Counters::add(&shared.counters.connections, 1);
+    Counters::add(&shared.counters.connections_total, 1);
+
+    send_session(shared, &socket, user.as_ref());
+    room_list::push_to(shared, &socket).await;
+    shared.events.emit(|| Event::Connected {
+        sid: socket.id.to_string(),
+        user,
+        address: conn.address,
+        transport: match socket.transport_type() {
+            TransportType::Websocket => "websocket",
+            TransportType::Polling => "polling",
+        },
+    });
+}
+
+pub(super) fn send_session<A: Adapter>(
+    shared: &Shared,
+    socket: &SocketRef<A>,
+    user: Option<&User>,
+) {
+    let notice = SessionNotice {
+        user,
+        mode: shared.auth.mode(),
+    };
+    if let Err(e) = socket.emit("session", &notice) {
+        tracing::debug!("could not send session: {e}");
+    }
+}
+
+async fn disconnected<A: Adapter>(
+    context: &ChatContext<A>,
+    socket: &SocketRef<A>,
+    conn: &Conn,
+    reason: DisconnectReason,
+) {
+    let shared = &context.shared;
+    let user = conn.identity();
+    if let Some(user) = &user {
+        for room in conn.rooms() {
+            requests::leave_room(shared, socket, conn, user, &room).await;
+        }
+        shared.presence.disconnect(user).await;
+    }
+    conn.set_identity(None);
+    shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
+    shared.events.emit(|| Event::Disconnected {
+        sid: socket.id.to_string(),
+        user,
+        reason: reason_code(reason).to_string(),
+    });
+}
+
+/// A stable code for why a connection ended (hosts match on it).
+fn reason_code(reason: DisconnectReason) -> &'static str {
+    match reason {
+        DisconnectReason::TransportClose => "transport_close",
+        DisconnectReason::MultipleHttpPollingError => "multiple_polling_requests",
+        DisconnectReason::PacketParsingError => "bad_packet",
+        DisconnectReason::TransportError => "transport_error",
+        DisconnectReason::HeartbeatTimeout => "ping_timeout",
+        DisconnectReason::ClientNSDisconnect => "client_disconnect",
+        DisconnectReason::ServerNSDisconnect => "server_disconnect",
+        DisconnectReason::ClosingServer => "server_closing",
+    }
+}

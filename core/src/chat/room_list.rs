@@ -1,0 +1,103 @@
+//! The room list every client sees: `rooms` (names and counts) and the tutorial's
+//! `groupList` (names and members), pushed when membership changes.
+//!
+//! Changes are coalesced: after a push the task sleeps `room_list.interval_ms`, and
+//! any number of changes in that time lead to one more push. Each push is encoded
+//! once and bounded in size (`max_rooms`, `max_members_per_room`), so a join storm
+//! of N users costs O(N) messages per interval, not O(N²).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+use socketioxide::SocketIo;
+
+use super::Shared;
+use crate::protocol::RoomCount;
+use crate::stats::Counters;
+
+pub(super) async fn run<A: Adapter>(io: SocketIo<A>, shared: Arc<Shared>) {
+    let base = shared.config.room_list.interval_ms;
+    loop {
+        shared.room_list_changed.notified().await;
+        if shared.stopping() {
+            return;
+        }
+        push_room_lists(&shared, &io).await;
+        // One interval per started thousand clients: a push costs one message per
+        // client, so this keeps the cost per second flat as clients grow.
+        let clients = Counters::get(&shared.counters.connections);
+        let thousands = clients.div_ceil(CLIENTS_PER_INTERVAL).max(1);
+        tokio::time::sleep(Duration::from_millis(base.saturating_mul(thousands))).await;
+    }
+}
+
+/// Clients served per `room_list.interval_ms` of pause between pushes.
+const CLIENTS_PER_INTERVAL: u64 = 1_000;
+
+/// The two payloads, built once per push.
+struct RoomLists {
+    rooms: Vec<RoomCount>,
+    group_list: Option<Map<String, Value>>,
+}
+
+async fn build(shared: &Shared) -> RoomLists {
+    let config = &shared.config.room_list;
+    let listed = shared
+        .presence
+        .rooms(config.max_rooms, config.max_members_per_room)
+        .await;
+    let group_list = config.group_list.then(|| {
+        listed
+            .iter()
+            .map(|room| {
+                let members = room
+                    .members
+                    .iter()
+                    .map(|member| {
+                        serde_json::json!({
+                            "name": member.name,
+                            "room": room.room,
+                            "id": member.id,
+                        })
+                    })
+                    .collect();
+                (room.room.to_string(), Value::Array(members))
+            })
+            .collect()
+    });
+    RoomLists {
+        rooms: listed
+            .into_iter()
+            .map(|room| RoomCount {
+                room: room.room,
+                count: room.count,
+            })
+            .collect(),
+        group_list,
+    }
+}
+
+/// Pushes the current lists to every client of this node.
+pub(crate) async fn push_room_lists<A: Adapter>(shared: &Shared, io: &SocketIo<A>) {
+    let lists = build(shared).await;
+    if let Err(e) = io.local().emit("rooms", &lists.rooms).await {
+        tracing::debug!("some clients missed the room list: {e}");
+    }
+    if let Some(group_list) = &lists.group_list {
+        if let Err(e) = io.local().emit("groupList", group_list).await {
+            tracing::debug!("some clients missed the group list: {e}");
+        }
+    }
+}
+
+/// Sends the current lists to one new client.
+pub(super) async fn push_to<A: Adapter>(shared: &Shared, socket: &SocketRef<A>) {
+    let lists = build(shared).await;
+    let _ = socket.emit("rooms", &lists.rooms);
+    if let Some(group_list) = &lists.group_list {
+        let _ = socket.emit("groupList", group_list);
+    }
+}

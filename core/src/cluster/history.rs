@@ -1,0 +1,425 @@
+//! History in Redis: one capped stream per room (`{p}:history:{room}`), so every
+//! node serves the same history.
+//!
+//! Storing and publishing are one atomic step: a Lua script appends the message to
+//! the room's stream and publishes it (with its id) on `{p}:messages`, which every
+//! node reads and delivers to its own members. Redis runs scripts one at a time and
+//! delivers a channel's messages in publish order, so every node sees a room's
+//! messages in the same order, the order of their ids. A message is acknowledged
+//! once the script has run. Each message carries a key; the script keeps it for a
+//! day (`{p}:msg:{key}`) and does not store a key twice, so retrying after a
+//! timeout never duplicates a message.
+//!
+//! While Redis is unreachable, accepted messages go to the node's local journal
+//! (the configured SQLite file, or memory), are delivered to local members and
+//! acknowledged from there; when Redis answers again they are appended to the
+//! streams, oldest first, without being published again, and removed from the
+//! journal.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use redis::streams::StreamRangeReply;
+use serde::{Deserialize, Serialize};
+
+use super::Cluster;
+use crate::history::{
+    History, HistoryError, MemoryHistory, NewMessage, Page, SqliteHistory, Stored,
+};
+use crate::protocol::{ChatMessage, MessageKind, User};
+
+/// Messages written to Redis per round when replaying the journal.
+const REPLAY_BATCH: usize = 256;
+/// How long Redis remembers that a message key was stored, in seconds.
+const KEY_MEMORY_SECS: u64 = 86_400;
+/// Messages a node journals during one outage before it refuses more
+/// (`unavailable`): refusing loses nothing, running out of memory would.
+const JOURNAL_LIMIT: u64 = 1_000_000;
+/// Stands for the id in a pre-serialized delivery, replaced by the script.
+const ID_PLACEHOLDER: &str = "\u{0}id\u{0}";
+
+/// Appends one message unless its key was stored before, and publishes it.
+/// KEYS: stream, key memo. ARGV: maxlen, user id, name, text, ts, channel ('' for
+/// none), delivery before the id, delivery after the id, key memory (s).
+const APPEND_SCRIPT: &str = r#"
+local known = redis.call('GET', KEYS[2])
+if known then return known end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+  'u', ARGV[2], 'n', ARGV[3], 't', ARGV[4], 'ts', ARGV[5])
+redis.call('SET', KEYS[2], id, 'EX', ARGV[9])
+if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7] .. id .. ARGV[8]) end
+return id
+"#;
+
+/// A stored message on its way to every node's members.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Delivery {
+    /// The node that accepted it.
+    pub node: String,
+    /// The sending connection (left out of the delivery on its own node).
+    pub sid: String,
+    /// The message key.
+    pub key: String,
+    pub message: ChatMessage,
+}
+
+pub(crate) struct ClusterHistory {
+    cluster: Arc<Cluster>,
+    journal: Journal,
+    /// Keys of journaled messages this node has delivered to its members itself;
+    /// should the message also reach Redis after all (a stall, not an outage), its
+    /// publication is not delivered here a second time.
+    delivered_here: Mutex<HashSet<String>>,
+}
+
+/// The node's local store, used only while Redis is unreachable.
+enum Journal {
+    Sqlite(SqliteHistory),
+    Memory(MemoryHistory),
+}
+
+impl Journal {
+    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<ChatMessage>, HistoryError> {
+        match self {
+            Self::Sqlite(store) => store.append(batch).await,
+            Self::Memory(store) => Ok(store.append(batch)),
+        }
+    }
+
+    async fn oldest(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(i64, ChatMessage, Arc<str>)>, HistoryError> {
+        match self {
+            Self::Sqlite(store) => store.oldest(limit).await,
+            Self::Memory(store) => Ok(store.oldest(limit)),
+        }
+    }
+
+    async fn remove_through(&self, id: i64) -> Result<(), HistoryError> {
+        match self {
+            Self::Sqlite(store) => store.remove_through(id).await,
+            Self::Memory(store) => {
+                store.remove_through(id);
+                Ok(())
+            }
+        }
+    }
+
+    async fn close(&self) {
+        if let Self::Sqlite(store) = self {
+            store.close().await;
+        }
+    }
+}
+
+impl ClusterHistory {
+    /// `local` is the configured local store: the journal. A memory journal keeps
+    /// everything (up to [`JOURNAL_LIMIT`]), not the per-room cap of memory history.
+    pub(crate) fn new(cluster: Arc<Cluster>, local: History) -> Self {
+        let journal = match local {
+            History::Sqlite(store) => Journal::Sqlite(store),
+            History::Memory(_) | History::Clustered(_) => {
+                Journal::Memory(MemoryHistory::new(usize::MAX))
+            }
+        };
+        Self {
+            cluster,
+            journal,
+            delivered_here: Mutex::default(),
+        }
+    }
+
+    /// The channel deliveries are published on.
+    pub(crate) fn channel(cluster: &Cluster) -> String {
+        cluster.key(&["messages"])
+    }
+
+    pub(crate) async fn append(
+        &self,
+        batch: Vec<NewMessage>,
+        origin: &[String],
+    ) -> Result<Stored, HistoryError> {
+        if self.cluster.is_up() {
+            match self.append_to_redis(&batch, Some(origin)).await {
+                Ok(messages) => {
+                    return Ok(Stored {
+                        messages,
+                        published: true,
+                    })
+                }
+                Err(e) => tracing::warn!("storing in Redis failed, journaling: {e}"),
+            }
+        }
+        let count = batch.len() as u64;
+        if self.cluster.journal_pending.load(Ordering::Relaxed) + count > JOURNAL_LIMIT {
+            return Err(HistoryError::Unavailable(
+                "Redis is unreachable and the outage journal is full".into(),
+            ));
+        }
+        {
+            let mut delivered = self
+                .delivered_here
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            delivered.extend(batch.iter().map(|m| m.key.to_string()));
+        }
+        let stored = self.journal.append(batch).await?;
+        self.cluster
+            .journal_pending
+            .fetch_add(count, Ordering::Relaxed);
+        // Journal ids are only valid on this node until the replay; mark them.
+        let messages = stored
+            .into_iter()
+            .map(|mut message| {
+                message.id = message.id.map(|id| format!("j{id}"));
+                message
+            })
+            .collect();
+        Ok(Stored {
+            messages,
+            published: false,
+        })
+    }
+
+    /// Stores a batch in one transaction. With `origin` (the senders' socket ids),
+    /// each message is also published to every node.
+    async fn append_to_redis(
+        &self,
+        batch: &[NewMessage],
+        origin: Option<&[String]>,
+    ) -> Result<Vec<ChatMessage>, String> {
+        let cluster = &self.cluster;
+        let channel = Self::channel(cluster);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (index, message) in batch.iter().enumerate() {
+            let (channel, before, after) = match origin {
+                Some(sids) => {
+                    let (before, after) = delivery_template(
+                        &cluster.node_id,
+                        sids.get(index).map_or("", String::as_str),
+                        message,
+                    )?;
+                    (channel.as_str(), before, after)
+                }
+                None => ("", String::new(), String::new()),
+            };
+            pipe.cmd("EVAL")
+                .arg(APPEND_SCRIPT)
+                .arg(2)
+                .arg(cluster.key(&["history", &message.room]))
+                .arg(cluster.key(&["msg", &message.key]))
+                .arg(cluster.config.history_max_per_room)
+                .arg(&*message.user.id)
+                .arg(&*message.user.name)
+                .arg(&message.text)
+                .arg(message.ts)
+                .arg(channel)
+                .arg(before)
+                .arg(after)
+                .arg(KEY_MEMORY_SECS);
+        }
+        let ids: Vec<String> = cluster.run("store messages", pipe).await?;
+        if ids.len() != batch.len() {
+            return Err(format!(
+                "Redis stored {} of {} messages",
+                ids.len(),
+                batch.len()
+            ));
+        }
+        Ok(batch
+            .iter()
+            .cloned()
+            .zip(ids)
+            .map(|(message, id)| message.stored(id))
+            .collect())
+    }
+
+    /// Whether a delivery published by this node was delivered here already (it
+    /// was journaled, then reached Redis after all). Forgets the key.
+    pub(crate) fn delivered_here(&self, key: &str) -> bool {
+        self.delivered_here
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key)
+    }
+
+    pub(crate) async fn page(
+        &self,
+        room: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, HistoryError> {
+        let end = match before {
+            None => "+".to_string(),
+            Some(id) if is_stream_id(id) => format!("({id}"),
+            Some(id) => return Err(HistoryError::BadCursor(id.to_string())),
+        };
+        if !self.cluster.is_up() {
+            return Err(HistoryError::Unavailable("Redis is unreachable".into()));
+        }
+        let reply: StreamRangeReply = self
+            .cluster
+            .run(
+                "read history",
+                redis::cmd("XREVRANGE")
+                    .arg(self.cluster.key(&["history", room]))
+                    .arg(end)
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(limit + 1)
+                    .clone(),
+            )
+            .await
+            .map_err(HistoryError::Unavailable)?;
+        let room: Arc<str> = Arc::from(room);
+        let mut messages: Vec<ChatMessage> = reply
+            .ids
+            .iter()
+            .map(|entry| ChatMessage {
+                id: Some(entry.id.clone()),
+                room: room.clone(),
+                user: Arc::from(entry.get::<String>("n").unwrap_or_default()),
+                user_id: Some(Arc::from(entry.get::<String>("u").unwrap_or_default())),
+                text: entry.get::<String>("t").unwrap_or_default(),
+                ts: entry.get::<i64>("ts").unwrap_or_default(),
+                kind: MessageKind::Chat,
+            })
+            .collect();
+        let has_more = messages.len() > limit;
+        messages.truncate(limit);
+        messages.reverse();
+        Ok(Page { messages, has_more })
+    }
+
+    /// Writes journaled messages to Redis, oldest first, without publishing them
+    /// (their members here have them; other nodes' members find them in history);
+    /// stops at the first failure (they stay journaled for the next try).
+    pub(crate) async fn replay(&self) {
+        loop {
+            let oldest = match self.journal.oldest(REPLAY_BATCH).await {
+                Ok(oldest) if oldest.is_empty() => return,
+                Ok(oldest) => oldest,
+                Err(e) => {
+                    tracing::error!("cannot read the outage journal: {e}");
+                    return;
+                }
+            };
+            let last = oldest.last().map(|(id, _, _)| *id).unwrap_or_default();
+            let batch: Vec<NewMessage> = oldest
+                .into_iter()
+                .map(|(_, message, key)| NewMessage {
+                    user: User {
+                        id: message.user_id.clone().unwrap_or_else(|| Arc::from("")),
+                        name: message.user.clone(),
+                    },
+                    room: message.room,
+                    text: message.text,
+                    ts: message.ts,
+                    key,
+                })
+                .collect();
+            let count = batch.len();
+            if self.append_to_redis(&batch, None).await.is_err() {
+                return;
+            }
+            // Written first, removed second: a crash in between repeats the write,
+            // which the keys make harmless.
+            if let Err(e) = self.journal.remove_through(last).await {
+                tracing::error!("cannot clear the outage journal: {e}");
+                return;
+            }
+            {
+                let mut delivered = self
+                    .delivered_here
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                for message in &batch {
+                    delivered.remove(&*message.key);
+                }
+            }
+            let pending = &self.cluster.journal_pending;
+            let _ = pending.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                Some(p.saturating_sub(count as u64))
+            });
+            tracing::info!(count, "wrote messages from the outage journal to Redis");
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        self.journal.close().await;
+    }
+}
+
+/// The delivery of `message` as JSON, split around its (not yet known) id.
+fn delivery_template(
+    node: &str,
+    sid: &str,
+    message: &NewMessage,
+) -> Result<(String, String), String> {
+    let delivery = Delivery {
+        node: node.to_string(),
+        sid: sid.to_string(),
+        key: message.key.to_string(),
+        message: message.clone().stored(ID_PLACEHOLDER.to_string()),
+    };
+    let json = serde_json::to_string(&delivery).map_err(|e| e.to_string())?;
+    let placeholder = serde_json::to_string(ID_PLACEHOLDER).map_err(|e| e.to_string())?;
+    // The placeholder is a whole JSON string; the id goes between its quotes.
+    let at = json
+        .find(&placeholder)
+        .ok_or_else(|| "id placeholder missing".to_string())?;
+    Ok((
+        format!("{}\"", &json[..at]),
+        format!("\"{}", &json[at + placeholder.len()..]),
+    ))
+}
+
+/// `<ms>-<seq>`, the form of Redis stream ids.
+fn is_stream_id(id: &str) -> bool {
+    id.split_once('-').is_some_and(|(ms, seq)| {
+        !ms.is_empty()
+            && !seq.is_empty()
+            && ms.bytes().all(|b| b.is_ascii_digit())
+            && seq.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids() {
+        assert!(is_stream_id("1700000000000-0"));
+        for bad in ["", "12", "-1", "1-", "a-1", "1-2-3", "j42"] {
+            assert!(!is_stream_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn delivery_template_takes_the_id() {
+        let message = NewMessage {
+            room: "r".into(),
+            user: User {
+                id: "u".into(),
+                name: "U \"q\"".into(),
+            },
+            text: "hi".into(),
+            ts: 1_795_527_126_273,
+            key: "k1".into(),
+        };
+        let (before, after) = delivery_template("n1", "s1", &message).unwrap();
+        let json = format!("{before}1795527126273-0{after}");
+        let delivery: Delivery = serde_json::from_str(&json).unwrap();
+        assert_eq!(delivery.message.id.as_deref(), Some("1795527126273-0"));
+        assert_eq!(delivery.message.ts, 1_795_527_126_273);
+        assert_eq!(delivery.message.user.as_ref(), "U \"q\"");
+        assert_eq!(
+            (delivery.node.as_str(), delivery.sid.as_str()),
+            ("n1", "s1")
+        );
+    }
+}

@@ -1,0 +1,545 @@
+//! Engine configuration: plain structs with documented defaults.
+//!
+//! Every struct deserializes from JSON with the same field names (snake_case),
+//! which is how the C and Node bindings pass configuration in. Unknown fields are
+//! rejected so that a typo is an error rather than a silently ignored setting.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the engine needs to run.
+///
+/// ```
+/// let config = palaver::Config {
+///     port: 0,
+///     ..palaver::Config::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Interface to bind. Use `"0.0.0.0"` or `"::"` to accept connections from
+    /// other machines. Defaults to `"127.0.0.1"`.
+    pub host: String,
+    /// TCP port to bind; `0` picks a free port (see [`Engine::local_addr`](crate::Engine::local_addr)).
+    /// Defaults to `3000`.
+    pub port: u16,
+    /// Whether [`Engine::start`](crate::Engine::start) binds `host:port` itself. Set it to
+    /// `false` when the host owns the listening socket and hands connections over with
+    /// [`Engine::adopt`](crate::Engine::adopt) and [`Engine::serve_request`](crate::Engine::serve_request)
+    /// (the Node addon's `attach`). Defaults to `true`.
+    pub listen: bool,
+    /// Who a connection is and how that is decided. Defaults to [`IdentityConfig::default`].
+    pub identity: IdentityConfig,
+    /// Where room messages are kept. Defaults to [`HistoryConfig::default`].
+    pub history: HistoryConfig,
+    /// Browser origins (`scheme://host[:port]`) allowed besides the page's own origin.
+    /// `"*"` allows every origin and must be written out on purpose. Requests from other
+    /// origins, WebSocket upgrades included, are refused with HTTP 403.
+    /// Defaults to empty: same origin only.
+    pub cors_origins: Vec<String>,
+    /// Input limits and flood protection. Defaults to [`Limits::default`].
+    pub limits: Limits,
+    /// The pushed room list (`rooms` and the tutorial's `groupList`). Defaults to
+    /// [`RoomListConfig::default`].
+    pub room_list: RoomListConfig,
+    /// Engine.IO transport settings. Defaults to [`TransportConfig::default`].
+    pub transport: TransportConfig,
+    /// Cluster mode: nodes sharing rooms, presence and history through Redis.
+    /// Defaults to [`ClusterConfig::default`] (off).
+    pub cluster: ClusterConfig,
+    /// Worker threads of the engine's own runtime; `0` means one per CPU core.
+    /// Only used by [`Engine`](crate::Engine). Defaults to `0`.
+    pub worker_threads: usize,
+    /// Capacity of the queue that carries [`Event`](crate::Event)s to the host callback.
+    /// When the host falls this far behind, further events are dropped and counted in
+    /// [`Stats::events_dropped`](crate::Stats::events_dropped) instead of slowing the
+    /// chat down. Defaults to `65536`.
+    pub event_queue_capacity: usize,
+    /// How long a client waits for the host to answer a custom event's acknowledgement
+    /// before it gets `host_timeout`, in milliseconds. Defaults to `10000`.
+    pub host_ack_timeout_ms: u64,
+    /// How long [`Engine`](crate::Engine) waits for connections to close when it is
+    /// dropped without an explicit [`Engine::stop`](crate::Engine::stop), in milliseconds.
+    /// Defaults to `5000`.
+    pub stop_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 3000,
+            listen: true,
+            identity: IdentityConfig::default(),
+            history: HistoryConfig::default(),
+            cors_origins: Vec::new(),
+            limits: Limits::default(),
+            room_list: RoomListConfig::default(),
+            transport: TransportConfig::default(),
+            cluster: ClusterConfig::default(),
+            worker_threads: 0,
+            event_queue_capacity: 65_536,
+            host_ack_timeout_ms: 10_000,
+            stop_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// How identities are decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityMode {
+    /// Clients choose a display name (handshake `auth.name`, `join`'s `name` or `login`).
+    /// Names are unique among online users; a taken name is given a numeric suffix.
+    #[default]
+    Open,
+    /// Clients present an HS256 JWT (handshake `auth.token` or query `token`, or `login`
+    /// with `{token}`); its `sub` is the user id and its `name` the display name.
+    Token,
+}
+
+/// Identity settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Open names or signed tokens. Defaults to [`IdentityMode::Open`].
+    pub mode: IdentityMode,
+    /// HS256 secret for [`IdentityMode::Token`]; required (non-empty) in that mode.
+    /// Defaults to `None`.
+    pub token_secret: Option<String>,
+    /// Clock skew tolerated when checking a token's `exp`, in seconds. Defaults to `30`.
+    pub token_leeway_secs: u64,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            mode: IdentityMode::Open,
+            token_secret: None,
+            token_leeway_secs: 30,
+        }
+    }
+}
+
+/// Where history lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryStorage {
+    /// An SQLite database file in WAL mode; survives restarts and crashes.
+    #[default]
+    Sqlite,
+    /// Process memory only, bounded per room; lost on restart.
+    Memory,
+}
+
+/// How hard SQLite works to keep acknowledged messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SqliteSync {
+    /// `synchronous=NORMAL`: an acknowledged message survives a crash of the process,
+    /// not necessarily a power loss.
+    Normal,
+    /// `synchronous=FULL`: each commit is fsynced; an acknowledged message also survives
+    /// a power loss.
+    #[default]
+    Full,
+}
+
+/// History settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Storage backend. Defaults to [`HistoryStorage::Sqlite`].
+    pub storage: HistoryStorage,
+    /// SQLite database file, created when missing. Defaults to `"palaver-history.db"`
+    /// (relative to the working directory).
+    pub path: PathBuf,
+    /// SQLite durability. Defaults to [`SqliteSync::Full`].
+    pub synchronous: SqliteSync,
+    /// Messages kept per room by the memory backend; older ones are forgotten.
+    /// Defaults to `1000`.
+    pub memory_max_per_room: usize,
+    /// Messages returned with a `join` acknowledgement. Defaults to `50`.
+    pub on_join: usize,
+    /// Largest page a `history` request may ask for. Defaults to `200`.
+    pub page_max: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            storage: HistoryStorage::Sqlite,
+            path: PathBuf::from("palaver-history.db"),
+            synchronous: SqliteSync::Full,
+            memory_max_per_room: 1_000,
+            on_join: 50,
+            page_max: 200,
+        }
+    }
+}
+
+/// Input limits and flood protection, applied per connection unless noted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Longest message text, in Unicode characters. Defaults to `2000`.
+    pub max_text_chars: usize,
+    /// Longest display name, in Unicode characters. Defaults to `32`.
+    pub max_name_chars: usize,
+    /// Longest room name, in Unicode characters. Defaults to `64`.
+    pub max_room_chars: usize,
+    /// Rooms one connection may be in at once. Defaults to `16`.
+    pub max_rooms_per_connection: usize,
+    /// Sustained rate of `message` and `private` sends (token bucket refill per second).
+    /// Defaults to `10`.
+    pub messages_per_second: u32,
+    /// Burst of `message` and `private` sends (token bucket size). Defaults to `20`.
+    pub message_burst: u32,
+    /// Sustained rate of all requests together, any event. Defaults to `30`.
+    pub requests_per_second: u32,
+    /// Burst of all requests together. Defaults to `60`.
+    pub request_burst: u32,
+    /// Requests of one connection accepted but not yet answered; more are refused with
+    /// `busy`. Defaults to `64`.
+    pub max_pending_requests: usize,
+    /// Largest Engine.IO payload in bytes (one WebSocket message, or one long-polling
+    /// POST body). A bigger one closes the sender's connection, as the Engine.IO protocol
+    /// prescribes. Defaults to `65536`.
+    pub max_payload_bytes: u64,
+    /// Concurrent Socket.IO connections from one IP address. Defaults to `64`.
+    pub max_connections_per_ip: usize,
+    /// Minimum time between two relayed `typing` notices of one connection, in
+    /// milliseconds; notices in between are dropped silently. Defaults to `1000`.
+    pub typing_interval_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_text_chars: 2_000,
+            max_name_chars: 32,
+            max_room_chars: 64,
+            max_rooms_per_connection: 16,
+            messages_per_second: 10,
+            message_burst: 20,
+            requests_per_second: 30,
+            request_burst: 60,
+            max_pending_requests: 64,
+            max_payload_bytes: 64 * 1024,
+            max_connections_per_ip: 64,
+            typing_interval_ms: 1_000,
+        }
+    }
+}
+
+/// The room list pushed to every client when membership changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomListConfig {
+    /// Shortest time between two pushes, in milliseconds, for every 1000
+    /// connections of the node (so 500 ms up to 1000 connections, 5 s at 10 000):
+    /// changes in between are coalesced into one push, and the bytes pushed per
+    /// second stay the same however many clients there are. Defaults to `500`.
+    pub interval_ms: u64,
+    /// Rooms listed, the most populated first. Defaults to `20`.
+    pub max_rooms: usize,
+    /// Members listed per room in `groupList`; counts are always exact.
+    /// Defaults to `20`.
+    pub max_members_per_room: usize,
+    /// Push the tutorial-compatible `groupList` event besides `rooms`. Defaults to `true`.
+    pub group_list: bool,
+}
+
+impl Default for RoomListConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 500,
+            max_rooms: 20,
+            max_members_per_room: 20,
+            group_list: true,
+        }
+    }
+}
+
+/// Engine.IO transport settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransportConfig {
+    /// Interval between server pings, in milliseconds. Defaults to `25000`.
+    pub ping_interval_ms: u64,
+    /// Time a client has to answer a ping, in milliseconds. Defaults to `20000`.
+    pub ping_timeout_ms: u64,
+    /// Time a client has to join the namespace after the Engine.IO handshake, in
+    /// milliseconds. Defaults to `10000`.
+    pub connect_timeout_ms: u64,
+    /// Packets queued per connection before further packets to it are dropped (a
+    /// client too slow to read; counted in `Stats::packets_dropped`). The queue
+    /// takes memory only while it holds packets. Defaults to `1024`.
+    pub max_buffer_size: usize,
+    /// Read buffer of each WebSocket connection, in bytes: allocated for the
+    /// connection's whole life, so it is most of an idle connection's memory; a
+    /// bigger one only helps clients that send large messages in bulk.
+    /// Defaults to `1024`.
+    pub websocket_read_buffer_bytes: usize,
+    /// Accept the WebSocket transport. Defaults to `true`.
+    pub websocket: bool,
+    /// Accept the HTTP long-polling transport. Defaults to `true`.
+    pub polling: bool,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval_ms: 25_000,
+            ping_timeout_ms: 20_000,
+            connect_timeout_ms: 10_000,
+            max_buffer_size: 1024,
+            websocket_read_buffer_bytes: 1024,
+            websocket: true,
+            polling: true,
+        }
+    }
+}
+
+/// Cluster mode (several nodes behind a load balancer acting as one chat).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Redis URL (`redis://[user:password@]host:port[/db]`); setting it turns
+    /// cluster mode on. Redis 7 or newer. Defaults to `None`.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so that several chats can share one
+    /// Redis. Defaults to `"palaver"`.
+    pub key_prefix: String,
+    /// How often a node proves it is alive, in milliseconds. Defaults to `1000`.
+    pub heartbeat_ms: u64,
+    /// A node silent for this long is dead: other nodes remove its users from the
+    /// member lists, in milliseconds. Defaults to `5000`.
+    pub node_timeout_ms: u64,
+    /// Longest wait for Redis before the node treats it as down and serves its own
+    /// clients alone, in milliseconds. Defaults to `1000`.
+    pub redis_timeout_ms: u64,
+    /// Messages kept per room in Redis (trimmed approximately). Defaults to `10000`.
+    pub history_max_per_room: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            key_prefix: "palaver".into(),
+            heartbeat_ms: 1_000,
+            node_timeout_ms: 5_000,
+            redis_timeout_ms: 1_000,
+            history_max_per_room: 10_000,
+        }
+    }
+}
+
+/// A setting that cannot work, reported by [`Config::validate`] and by every start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Token mode without a secret.
+    #[error("identity.mode is \"token\" but identity.token_secret is missing or empty")]
+    MissingTokenSecret,
+    /// A limit or size that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+    /// Both transports are disabled.
+    #[error("transport.websocket and transport.polling cannot both be false")]
+    NoTransport,
+    /// A CORS origin that is not `*` nor `scheme://host[:port]`.
+    #[error("cors_origins entry {0:?} is not \"*\" nor an origin like \"https://example.com\"")]
+    BadOrigin(String),
+    /// The host is not an IP address.
+    #[error("host {0:?} is not an IP address")]
+    BadHost(String),
+    /// The cluster's Redis URL cannot be parsed.
+    #[error("cluster.redis_url {0:?} is not a redis:// URL")]
+    BadRedisUrl(String),
+    /// The node timeout must exceed the heartbeat, or live nodes would look dead.
+    #[error("cluster.node_timeout_ms must be at least twice cluster.heartbeat_ms")]
+    NodeTimeout,
+    /// The JSON given to [`Config::from_json`] does not describe a configuration.
+    #[error("invalid configuration JSON: {0}")]
+    Json(String),
+}
+
+impl Config {
+    /// Parses a configuration from JSON; missing fields take their defaults.
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        let config: Config =
+            serde_json::from_str(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that the settings can work together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.host.parse::<std::net::IpAddr>().is_err() {
+            return Err(ConfigError::BadHost(self.host.clone()));
+        }
+        if self.identity.mode == IdentityMode::Token
+            && self
+                .identity
+                .token_secret
+                .as_deref()
+                .unwrap_or("")
+                .is_empty()
+        {
+            return Err(ConfigError::MissingTokenSecret);
+        }
+        let positive = [
+            (self.limits.max_text_chars as u64, "limits.max_text_chars"),
+            (self.limits.max_name_chars as u64, "limits.max_name_chars"),
+            (self.limits.max_room_chars as u64, "limits.max_room_chars"),
+            (
+                self.limits.max_rooms_per_connection as u64,
+                "limits.max_rooms_per_connection",
+            ),
+            (
+                self.limits.messages_per_second as u64,
+                "limits.messages_per_second",
+            ),
+            (self.limits.message_burst as u64, "limits.message_burst"),
+            (
+                self.limits.requests_per_second as u64,
+                "limits.requests_per_second",
+            ),
+            (self.limits.request_burst as u64, "limits.request_burst"),
+            (
+                self.limits.max_pending_requests as u64,
+                "limits.max_pending_requests",
+            ),
+            (self.limits.max_payload_bytes, "limits.max_payload_bytes"),
+            (
+                self.limits.max_connections_per_ip as u64,
+                "limits.max_connections_per_ip",
+            ),
+            (
+                self.history.memory_max_per_room as u64,
+                "history.memory_max_per_room",
+            ),
+            (self.history.page_max as u64, "history.page_max"),
+            (self.room_list.interval_ms, "room_list.interval_ms"),
+            (
+                self.transport.ping_interval_ms,
+                "transport.ping_interval_ms",
+            ),
+            (self.transport.ping_timeout_ms, "transport.ping_timeout_ms"),
+            (
+                self.transport.connect_timeout_ms,
+                "transport.connect_timeout_ms",
+            ),
+            (
+                self.transport.max_buffer_size as u64,
+                "transport.max_buffer_size",
+            ),
+            (
+                self.transport.websocket_read_buffer_bytes as u64,
+                "transport.websocket_read_buffer_bytes",
+            ),
+            (self.event_queue_capacity as u64, "event_queue_capacity"),
+            (self.host_ack_timeout_ms, "host_ack_timeout_ms"),
+            (self.cluster.heartbeat_ms, "cluster.heartbeat_ms"),
+            (self.cluster.redis_timeout_ms, "cluster.redis_timeout_ms"),
+            (
+                self.cluster.history_max_per_room as u64,
+                "cluster.history_max_per_room",
+            ),
+        ];
+        if let Some((_, name)) = positive.iter().find(|(value, _)| *value == 0) {
+            return Err(ConfigError::Zero(name));
+        }
+        if let Some(url) = &self.cluster.redis_url {
+            if !url.starts_with("redis://") || redis::Client::open(url.as_str()).is_err() {
+                return Err(ConfigError::BadRedisUrl(url.clone()));
+            }
+        }
+        if self.cluster.node_timeout_ms < 2 * self.cluster.heartbeat_ms {
+            return Err(ConfigError::NodeTimeout);
+        }
+        if !self.transport.websocket && !self.transport.polling {
+            return Err(ConfigError::NoTransport);
+        }
+        for origin in &self.cors_origins {
+            if origin != "*" && !is_origin(origin) {
+                return Err(ConfigError::BadOrigin(origin.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn stop_timeout(&self) -> Duration {
+        Duration::from_millis(self.stop_timeout_ms)
+    }
+}
+
+/// `scheme://host[:port]` with no path, as browsers send in the `Origin` header.
+fn is_origin(value: &str) -> bool {
+    let Ok(uri) = value.parse::<http::Uri>() else {
+        return false;
+    };
+    uri.scheme().is_some()
+        && uri.host().is_some()
+        && uri.path_and_query().is_none_or(|p| p.as_str() == "/")
+        && !value.ends_with('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn json_uses_defaults_for_missing_fields() {
+        let config =
+            Config::from_json(r#"{"port": 4000, "limits": {"max_text_chars": 10}}"#).unwrap();
+        assert_eq!(config.port, 4000);
+        assert_eq!(config.limits.max_text_chars, 10);
+        assert_eq!(config.limits.max_name_chars, 32);
+    }
+
+    #[test]
+    fn json_rejects_unknown_fields() {
+        let err = Config::from_json(r#"{"prot": 4000}"#).unwrap_err();
+        assert!(matches!(err, ConfigError::Json(msg) if msg.contains("prot")));
+    }
+
+    #[test]
+    fn token_mode_needs_a_secret() {
+        let err = Config::from_json(r#"{"identity": {"mode": "token"}}"#).unwrap_err();
+        assert_eq!(err, ConfigError::MissingTokenSecret);
+    }
+
+    #[test]
+    fn origins_are_checked() {
+        let mut config = Config {
+            cors_origins: vec!["https://chat.example.com:8443".into(), "*".into()],
+            ..Config::default()
+        };
+        config.validate().unwrap();
+        config.cors_origins = vec!["chat.example.com".into()];
+        assert!(matches!(config.validate(), Err(ConfigError::BadOrigin(_))));
+        config.cors_origins = vec!["https://chat.example.com/path".into()];
+        assert!(matches!(config.validate(), Err(ConfigError::BadOrigin(_))));
+    }
+
+    #[test]
+    fn zero_limits_are_rejected() {
+        let mut config = Config::default();
+        config.limits.max_rooms_per_connection = 0;
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::Zero("limits.max_rooms_per_connection"))
+        );
+    }
+}

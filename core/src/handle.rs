@@ -1,0 +1,414 @@
+//! Commands from the host: emit to rooms, users or everyone, disconnect a user,
+//! list rooms, read stats, answer custom events.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::SocketIo;
+
+use crate::acks::AckError;
+use crate::chat::{broadcast, room_key, user_key, ChatContext, Shared};
+use crate::events::AckId;
+use crate::protocol::RoomInfo;
+use crate::stats::Stats;
+use crate::validate;
+
+/// Event names Socket.IO reserves; emitting them would confuse every client.
+const RESERVED_EVENTS: &[&str] = &[
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+/// Longest event name the host may emit, in bytes.
+const MAX_EVENT_NAME: usize = 128;
+
+/// Why an emit did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The event name is empty, too long, or reserved by Socket.IO.
+    #[error("event name {0:?} is empty, longer than 128 bytes, or reserved by Socket.IO")]
+    InvalidEvent(String),
+    /// The room name breaks the room name rules.
+    #[error("invalid room: {0}")]
+    InvalidRoom(String),
+    /// The user has no connection.
+    #[error("user {0:?} is not online")]
+    UserOffline(String),
+    /// The engine has stopped.
+    #[error("the engine is not running")]
+    NotRunning,
+    /// The cluster backend failed to carry the emit.
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+}
+
+/// Why [`ChatHandle::disconnect_user`] did nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DisconnectError {
+    /// The user has no connection.
+    #[error("user {0:?} is not online")]
+    UserOffline(String),
+    /// The engine has stopped.
+    #[error("the engine is not running")]
+    NotRunning,
+    /// The cluster backend failed to carry the request.
+    #[error("disconnect failed: {0}")]
+    Delivery(String),
+}
+
+/// Who an emit goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    Everyone,
+    Room(String),
+    User(String),
+}
+
+/// The adapter-specific side of the commands, behind a trait object so that
+/// [`ChatHandle`] is one type whatever the Socket.IO adapter is.
+pub(crate) trait Commands: Send + Sync + 'static {
+    fn emit(
+        self: Arc<Self>,
+        target: Target,
+        event: String,
+        data: Value,
+    ) -> BoxFuture<'static, Result<(), EmitError>>;
+    fn disconnect_user(
+        self: Arc<Self>,
+        user_id: String,
+        reason: String,
+    ) -> BoxFuture<'static, Result<usize, DisconnectError>>;
+    /// Engine stop: flush the pipeline, tell every client why, and disconnect
+    /// the WebSocket ones. Long-polling clients are only told, and awaited in
+    /// [`Shared::goodbye`]: see [`Commands::disconnect_rest`]. Returns the ids of the
+    /// connections told (their Engine.IO session ids).
+    fn farewell(self: Arc<Self>, reason: String) -> BoxFuture<'static, Vec<String>>;
+    /// Engine stop: disconnects the connections still there (the long-polling
+    /// ones, once they fetched the goodbye, or when the grace ends), and awaits
+    /// their next poll in [`Shared::goodbye`].
+    fn disconnect_rest(self: Arc<Self>);
+    /// Engine stop: close whatever transports are left.
+    fn close(self: Arc<Self>) -> BoxFuture<'static, ()>;
+    /// Engine stop: remove this node from the cluster (nothing without one).
+    fn leave_cluster(self: Arc<Self>) -> BoxFuture<'static, ()>;
+    fn shared(&self) -> &Arc<Shared>;
+}
+
+pub(crate) struct Backend<A: Adapter> {
+    pub io: SocketIo<A>,
+    pub context: Arc<ChatContext<A>>,
+}
+
+/// `kicked` and `shutdown` pushes.
+#[derive(serde::Serialize)]
+struct Farewell<'a> {
+    reason: &'a str,
+}
+
+impl<A: Adapter> Commands for Backend<A> {
+    fn emit(
+        self: Arc<Self>,
+        target: Target,
+        event: String,
+        data: Value,
+    ) -> BoxFuture<'static, Result<(), EmitError>> {
+        Box::pin(async move {
+            let shared = &self.context.shared;
+            let result = match target {
+                Target::Everyone => broadcast(shared, || self.io.broadcast(), &event, &data).await,
+                Target::Room(room) => {
+                    let key = room_key(&room);
+                    broadcast(shared, || self.io.to(key.clone()), &event, &data).await
+                }
+                Target::User(user) => {
+                    if shared.presence.online(&user).await.is_none() {
+                        return Err(EmitError::UserOffline(user));
+                    }
+                    let key = user_key(&user);
+                    broadcast(shared, || self.io.to(key.clone()), &event, &data).await
+                }
+            };
+            // Per-socket failures (a slow or closing client) do not fail the emit.
+            match result {
+                Err(socketioxide::BroadcastError::Adapter(e)) => {
+                    Err(EmitError::Delivery(e.to_string()))
+                }
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn disconnect_user(
+        self: Arc<Self>,
+        user_id: String,
+        reason: String,
+    ) -> BoxFuture<'static, Result<usize, DisconnectError>> {
+        Box::pin(async move {
+            let shared = &self.context.shared;
+            if shared.presence.online(&user_id).await.is_none() {
+                return Err(DisconnectError::UserOffline(user_id));
+            }
+            let key = user_key(&user_id);
+            // Counted across the cluster (every node answers with its sockets).
+            let count = match self.io.within(key.clone()).fetch_sockets().await {
+                Ok(sockets) => sockets.len(),
+                Err(e) => return Err(DisconnectError::Delivery(e.to_string())),
+            };
+            if count == 0 {
+                // Online a moment ago, disconnecting right now.
+                return Err(DisconnectError::UserOffline(user_id));
+            }
+            let farewell = Farewell { reason: &reason };
+            let _ = broadcast(shared, || self.io.within(key.clone()), "kicked", &farewell).await;
+            self.io
+                .within(key)
+                .disconnect()
+                .await
+                .map_err(|e| DisconnectError::Delivery(e.to_string()))?;
+            Ok(count)
+        })
+    }
+
+    fn farewell(self: Arc<Self>, reason: String) -> BoxFuture<'static, Vec<String>> {
+        Box::pin(async move {
+            // New requests are refused by now; the admitted ones finish first, so
+            // every accepted message is in the pipeline before it is flushed.
+            self.context.shared.requests_drained().await;
+            self.context.pipeline.flush().await;
+            let mut told = Vec::new();
+            let mut polling = Vec::new();
+            for socket in self.io.sockets() {
+                told.push(socket.id.to_string());
+                let _ = socket.emit("shutdown", &Farewell { reason: &reason });
+                if socket.transport_type() == socketioxide::TransportType::Polling {
+                    // Not disconnected yet: a packet that reaches a disconnected
+                    // socket makes socketioxide end the whole Engine.IO session, and
+                    // a polling session ends with the packets it still holds
+                    // (acks, this notice) unfetched. The client may well be
+                    // posting right now; what it posts until it has the notice is
+                    // answered (refused with shutting_down) instead.
+                    polling.push(socket.id.to_string());
+                } else {
+                    let _ = socket.disconnect();
+                }
+            }
+            tracing::debug!(
+                told = told.len(),
+                polling = polling.len(),
+                "told every client goodbye"
+            );
+            self.context.shared.goodbye.expect(polling);
+            told
+        })
+    }
+
+    fn disconnect_rest(self: Arc<Self>) {
+        let mut polling = Vec::new();
+        for socket in self.io.sockets() {
+            polling.push(socket.id.to_string());
+            let _ = socket.disconnect();
+        }
+        self.context.shared.goodbye.expect(polling);
+    }
+
+    fn close(self: Arc<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move { self.io.close().await })
+    }
+
+    fn leave_cluster(self: Arc<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            if let Some(cluster) = self.context.shared.cluster() {
+                cluster.leave(&self.context.shared).await;
+            }
+        })
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.context.shared
+    }
+}
+
+/// Drives a running chat from the host. Cheap to clone; usable from any thread
+/// and any async runtime (the work runs on the chat's own runtime).
+#[derive(Clone)]
+pub struct ChatHandle {
+    commands: Arc<dyn Commands>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl ChatHandle {
+    pub(crate) fn new(commands: Arc<dyn Commands>, runtime: tokio::runtime::Handle) -> Self {
+        Self { commands, runtime }
+    }
+
+    pub(crate) fn commands(&self) -> &Arc<dyn Commands> {
+        &self.commands
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        self.commands.shared()
+    }
+
+    /// Runs `work` on the chat's runtime, whatever runtime awaits the result.
+    fn on_runtime<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+        stopped: T,
+    ) -> impl Future<Output = T> + Send + 'static {
+        let running = !self.shared().stopping();
+        let task = running.then(|| self.runtime.spawn(work));
+        async move {
+            match task {
+                Some(task) => task.await.unwrap_or(stopped),
+                None => stopped,
+            }
+        }
+    }
+
+    /// Emits `event` with `data` to every connected client.
+    pub fn emit_to_all(
+        &self,
+        event: &str,
+        data: Value,
+    ) -> impl Future<Output = Result<(), EmitError>> + Send + 'static {
+        let work = check_event(event).map(|()| {
+            self.commands
+                .clone()
+                .emit(Target::Everyone, event.into(), data)
+        });
+        self.run_checked(work)
+    }
+
+    /// Emits `event` with `data` to every connection in `room` (nothing when the room
+    /// is empty).
+    pub fn emit_to_room(
+        &self,
+        room: &str,
+        event: &str,
+        data: Value,
+    ) -> impl Future<Output = Result<(), EmitError>> + Send + 'static {
+        let work = check_event(event)
+            .and_then(|()| {
+                validate::room(room, &self.shared().config.limits)
+                    .map_err(|e| EmitError::InvalidRoom(e.message))
+            })
+            .map(|room| {
+                self.commands
+                    .clone()
+                    .emit(Target::Room(room), event.into(), data)
+            });
+        self.run_checked(work)
+    }
+
+    /// Emits `event` with `data` to every connection of the user with this id.
+    pub fn emit_to_user(
+        &self,
+        user_id: &str,
+        event: &str,
+        data: Value,
+    ) -> impl Future<Output = Result<(), EmitError>> + Send + 'static {
+        let work = check_event(event).map(|()| {
+            self.commands
+                .clone()
+                .emit(Target::User(user_id.into()), event.into(), data)
+        });
+        self.run_checked(work)
+    }
+
+    fn run_checked(
+        &self,
+        work: Result<BoxFuture<'static, Result<(), EmitError>>, EmitError>,
+    ) -> BoxFuture<'static, Result<(), EmitError>> {
+        match work {
+            Ok(work) => Box::pin(self.on_runtime(work, Err(EmitError::NotRunning))),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+
+    /// Disconnects every connection of a user, after sending them
+    /// `kicked {reason}`. Returns how many connections were closed.
+    pub fn disconnect_user(
+        &self,
+        user_id: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<usize, DisconnectError>> + Send + 'static {
+        let work = self
+            .commands
+            .clone()
+            .disconnect_user(user_id.into(), reason.into());
+        self.on_runtime(work, Err(DisconnectError::NotRunning))
+    }
+
+    /// Every room with members, the most populated first, with its members in join
+    /// order.
+    pub fn rooms(&self) -> impl Future<Output = Vec<RoomInfo>> + Send + 'static {
+        let shared = self.shared().clone();
+        async move { shared.presence.rooms(usize::MAX, usize::MAX).await }
+    }
+
+    /// One room, or `None` when nobody is in it.
+    pub fn room(&self, room: &str) -> impl Future<Output = Option<RoomInfo>> + Send + 'static {
+        let shared = self.shared().clone();
+        let room: Arc<str> = room.into();
+        async move {
+            let (count, members) = shared.presence.members(&room, usize::MAX).await;
+            if count == 0 {
+                return None;
+            }
+            Some(RoomInfo {
+                room,
+                count,
+                members,
+            })
+        }
+    }
+
+    /// Counters and gauges.
+    pub fn stats(&self) -> Stats {
+        self.shared().stats()
+    }
+
+    /// Answers a custom event's acknowledgement with `value`, exactly as given.
+    pub fn ack(&self, id: AckId, value: Value) -> Result<(), AckError> {
+        self.shared().acks.answer(id, value)
+    }
+
+    /// Refuses a custom event's acknowledgement with `{ok:false, code, message}`,
+    /// the shape chat errors have.
+    pub fn ack_error(&self, id: AckId, code: &str, message: &str) -> Result<(), AckError> {
+        self.shared().acks.answer(
+            id,
+            serde_json::json!({ "ok": false, "code": code, "message": message }),
+        )
+    }
+
+    /// Blocks the calling thread until `work` has run on the chat's runtime; for hosts
+    /// without an async runtime (the C binding). `None` when the engine stopped before
+    /// `work` finished. Must not be called on a thread of an async runtime.
+    pub fn block_on<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        self.runtime.spawn(async move {
+            let _ = done.send(work.await);
+        });
+        // A runtime that shuts down drops the task, and with it `done`.
+        result.recv().ok()
+    }
+}
+
+fn check_event(event: &str) -> Result<(), EmitError> {
+    if event.is_empty() || event.len() > MAX_EVENT_NAME || RESERVED_EVENTS.contains(&event) {
+        return Err(EmitError::InvalidEvent(event.into()));
+    }
+    Ok(())
+}

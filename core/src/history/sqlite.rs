@@ -1,0 +1,364 @@
+//! History in an SQLite file (WAL): one writer thread that commits whole batches,
+//! one read-only connection for pages.
+
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::{params, Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use super::{integer_cursor, HistoryError, NewMessage, Page};
+use crate::config::{HistoryConfig, SqliteSync};
+use crate::protocol::{ChatMessage, MessageKind};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    room      TEXT    NOT NULL,
+    user_id   TEXT    NOT NULL,
+    user_name TEXT    NOT NULL,
+    text      TEXT    NOT NULL,
+    ts        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
+";
+
+/// Added after the first schema: the message key (cluster journal dedup).
+const ADD_KEY_COLUMN: &str = "ALTER TABLE messages ADD COLUMN msg_key TEXT";
+
+enum Job {
+    Append(
+        Vec<NewMessage>,
+        oneshot::Sender<Result<Vec<ChatMessage>, HistoryError>>,
+    ),
+    RemoveThrough(i64, oneshot::Sender<Result<(), HistoryError>>),
+    Close(oneshot::Sender<()>),
+}
+
+pub(crate) struct SqliteHistory {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    reader: Arc<Mutex<Option<Connection>>>,
+}
+
+impl SqliteHistory {
+    pub(crate) fn open(config: &HistoryConfig) -> Result<Self, HistoryError> {
+        let open_error = |e: rusqlite::Error| HistoryError::Open {
+            path: config.path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let writer = Connection::open(&config.path).map_err(open_error)?;
+        let synchronous = match config.synchronous {
+            SqliteSync::Normal => "NORMAL",
+            SqliteSync::Full => "FULL",
+        };
+        writer
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                 PRAGMA busy_timeout = 5000; {SCHEMA}"
+            ))
+            .map_err(open_error)?;
+        if !has_key_column(&writer).map_err(open_error)? {
+            writer.execute_batch(ADD_KEY_COLUMN).map_err(open_error)?;
+        }
+        let reader = open_reader(&config.path).map_err(open_error)?;
+
+        let (jobs, queue) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("palaver-history".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|e| HistoryError::Open {
+                path: config.path.display().to_string(),
+                reason: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(Self {
+            jobs: Mutex::new(Some(jobs)),
+            writer: Mutex::new(Some(writer)),
+            reader: Arc::new(Mutex::new(Some(reader))),
+        })
+    }
+
+    pub(crate) async fn append(
+        &self,
+        batch: Vec<NewMessage>,
+    ) -> Result<Vec<ChatMessage>, HistoryError> {
+        let (done, result) = oneshot::channel();
+        {
+            let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let jobs = jobs.as_ref().ok_or(HistoryError::Closed)?;
+            jobs.send(Job::Append(batch, done))
+                .map_err(|_| HistoryError::Closed)?;
+        }
+        result.await.map_err(|_| HistoryError::Closed)?
+    }
+
+    pub(crate) async fn page(
+        &self,
+        room: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, HistoryError> {
+        let before = integer_cursor(before)?.unwrap_or(i64::MAX);
+        let reader = self.reader.clone();
+        let room = room.to_string();
+        tokio::task::spawn_blocking(move || {
+            let reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+            let reader = reader.as_ref().ok_or(HistoryError::Closed)?;
+            read_page(reader, &room, before, limit)
+                .map_err(|e| HistoryError::Storage(e.to_string()))
+        })
+        .await
+        .map_err(|e| HistoryError::Storage(format!("history reader failed: {e}")))?
+    }
+
+    /// The oldest stored messages (cluster journal), with their ids.
+    pub(crate) async fn oldest(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(i64, ChatMessage, Arc<str>)>, HistoryError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+            let reader = reader.as_ref().ok_or(HistoryError::Closed)?;
+            read_oldest(reader, limit).map_err(|e| HistoryError::Storage(e.to_string()))
+        })
+        .await
+        .map_err(|e| HistoryError::Storage(format!("history reader failed: {e}")))?
+    }
+
+    /// Deletes every message up to and including `id` (cluster journal).
+    pub(crate) async fn remove_through(&self, id: i64) -> Result<(), HistoryError> {
+        let (done, result) = oneshot::channel();
+        {
+            let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let jobs = jobs.as_ref().ok_or(HistoryError::Closed)?;
+            jobs.send(Job::RemoveThrough(id, done))
+                .map_err(|_| HistoryError::Closed)?;
+        }
+        result.await.map_err(|_| HistoryError::Closed)?
+    }
+
+    pub(crate) async fn close(&self) {
+        // The reader goes first, so that the writer's connection is the last one
+        // and SQLite removes the -wal and -shm files with it.
+        self.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(jobs) = jobs {
+            let (done, closed) = oneshot::channel();
+            if jobs.send(Job::Close(done)).is_ok() {
+                let _ = closed.await;
+            }
+        }
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = writer {
+            // The thread has answered Close, so joining returns at once.
+            let _ = writer.join();
+        }
+    }
+}
+
+fn has_key_column(db: &Connection) -> rusqlite::Result<bool> {
+    let mut columns = db.prepare("SELECT name FROM pragma_table_info('messages')")?;
+    let names = columns.query_map([], |row| row.get::<_, String>(0))?;
+    for name in names {
+        if name? == "msg_key" {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let reader = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    reader.execute_batch("PRAGMA busy_timeout = 5000;")?;
+    Ok(reader)
+}
+
+fn write_loop(mut db: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(job) = queue.recv() {
+        match job {
+            Job::Append(batch, done) => {
+                let result =
+                    insert_batch(&mut db, batch).map_err(|e| HistoryError::Storage(e.to_string()));
+                let _ = done.send(result);
+            }
+            Job::RemoveThrough(id, done) => {
+                let result = db
+                    .execute("DELETE FROM messages WHERE id <= ?1", params![id])
+                    .map(|_| ())
+                    .map_err(|e| HistoryError::Storage(e.to_string()));
+                let _ = done.send(result);
+            }
+            Job::Close(done) => {
+                if let Err(e) = db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+                    tracing::warn!("history checkpoint failed: {e}");
+                }
+                drop(db);
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+}
+
+/// One transaction for the whole batch: all stored, or none.
+fn insert_batch(db: &mut Connection, batch: Vec<NewMessage>) -> rusqlite::Result<Vec<ChatMessage>> {
+    let tx = db.transaction()?;
+    let mut stored = Vec::with_capacity(batch.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO messages (room, user_id, user_name, text, ts, msg_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for message in batch {
+            insert.execute(params![
+                &*message.room,
+                &*message.user.id,
+                &*message.user.name,
+                &message.text,
+                message.ts,
+                &*message.key
+            ])?;
+            let id = tx.last_insert_rowid();
+            stored.push(message.stored(id.to_string()));
+        }
+    }
+    tx.commit()?;
+    Ok(stored)
+}
+
+fn read_oldest(
+    db: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<(i64, ChatMessage, Arc<str>)>> {
+    let mut select = db.prepare_cached(
+        "SELECT id, room, user_id, user_name, text, ts, msg_key FROM messages ORDER BY id LIMIT ?1",
+    )?;
+    let rows = select.query_map(params![limit as i64], |row| {
+        let id: i64 = row.get(0)?;
+        Ok((
+            id,
+            ChatMessage {
+                id: Some(id.to_string()),
+                room: Arc::from(row.get::<_, String>(1)?),
+                user_id: Some(Arc::from(row.get::<_, String>(2)?)),
+                user: Arc::from(row.get::<_, String>(3)?),
+                text: row.get(4)?,
+                ts: row.get(5)?,
+                kind: MessageKind::Chat,
+            },
+            // Rows from before keys existed get one from their id.
+            Arc::from(
+                row.get::<_, Option<String>>(6)?
+                    .unwrap_or_else(|| format!("row-{id}")),
+            ),
+        ))
+    })?;
+    rows.collect()
+}
+
+fn read_page(db: &Connection, room: &str, before: i64, limit: usize) -> rusqlite::Result<Page> {
+    let mut select = db.prepare_cached(
+        "SELECT id, user_id, user_name, text, ts FROM messages \
+         WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let room_name: Arc<str> = Arc::from(room);
+    // One row more than asked tells whether older messages exist.
+    let mut messages = select
+        .query_map(params![room, before, limit as i64 + 1], |row| {
+            Ok(ChatMessage {
+                id: Some(row.get::<_, i64>(0)?.to_string()),
+                room: room_name.clone(),
+                user_id: Some(Arc::from(row.get::<_, String>(1)?)),
+                user: Arc::from(row.get::<_, String>(2)?),
+                text: row.get(3)?,
+                ts: row.get(4)?,
+                kind: MessageKind::Chat,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let has_more = messages.len() > limit;
+    messages.truncate(limit);
+    messages.reverse();
+    Ok(Page { messages, has_more })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::User;
+
+    fn message(room: &str, text: &str) -> NewMessage {
+        NewMessage {
+            room: room.into(),
+            user: User {
+                id: "u1".into(),
+                name: "Ada".into(),
+            },
+            text: text.into(),
+            ts: 42,
+            key: text.into(),
+        }
+    }
+
+    fn config(dir: &tempfile::TempDir) -> HistoryConfig {
+        HistoryConfig {
+            path: dir.path().join("history.db"),
+            ..HistoryConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn stores_pages_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = SqliteHistory::open(&config(&dir)).unwrap();
+        let stored = history
+            .append((0..5).map(|i| message("r", &format!("m{i}"))).collect())
+            .await
+            .unwrap();
+        history.append(vec![message("other", "x")]).await.unwrap();
+        assert_eq!(stored.len(), 5);
+        let page = history.page("r", None, 2).await.unwrap();
+        let texts: Vec<_> = page.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["m3", "m4"]);
+        assert!(page.has_more);
+        let before = page.messages[0].id.clone().unwrap();
+        let older = history.page("r", Some(&before), 10).await.unwrap();
+        assert_eq!(older.messages.len(), 3);
+        assert!(!older.has_more);
+        history.close().await;
+        assert!(
+            !dir.path().join("history.db-wal").exists(),
+            "closing removes the WAL file"
+        );
+        assert!(matches!(
+            history.append(vec![message("r", "late")]).await,
+            Err(HistoryError::Closed)
+        ));
+
+        let reopened = SqliteHistory::open(&config(&dir)).unwrap();
+        let page = reopened.page("r", None, 50).await.unwrap();
+        assert_eq!(page.messages.len(), 5);
+        assert_eq!(page.messages[4].user_id.as_deref(), Some("u1"));
+        let next = reopened.append(vec![message("r", "after")]).await.unwrap();
+        let last: i64 = next[0].id.as_deref().unwrap().parse().unwrap();
+        assert!(last > 6, "ids are never reused");
+        reopened.close().await;
+    }
+
+    #[test]
+    fn unopenable_path_is_an_error() {
+        let config = HistoryConfig {
+            path: "/nonexistent-dir/for/sure/history.db".into(),
+            ..HistoryConfig::default()
+        };
+        assert!(matches!(
+            SqliteHistory::open(&config),
+            Err(HistoryError::Open { .. })
+        ));
+    }
+}

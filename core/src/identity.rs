@@ -1,0 +1,195 @@
+//! Deciding who a connection is: open names or signed tokens.
+
+use std::sync::Arc;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::config::{IdentityConfig, IdentityMode, Limits};
+use crate::protocol::{ChatError, ErrorCode, User};
+use crate::validate;
+
+/// Longest accepted `sub` claim, in bytes.
+const MAX_SUBJECT_BYTES: usize = 128;
+
+/// Verifies tokens in token mode; in open mode it has nothing to check.
+pub(crate) enum Authenticator {
+    Open,
+    Token {
+        key: DecodingKey,
+        validation: Box<Validation>,
+    },
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl Authenticator {
+    pub(crate) fn new(config: &IdentityConfig) -> Self {
+        match config.mode {
+            IdentityMode::Open => Self::Open,
+            IdentityMode::Token => {
+                let secret = config.token_secret.as_deref().unwrap_or_default();
+                let mut validation = Validation::new(Algorithm::HS256);
+                validation.leeway = config.token_leeway_secs;
+                validation.set_required_spec_claims(&["exp", "sub"]);
+                Self::Token {
+                    key: DecodingKey::from_secret(secret.as_bytes()),
+                    validation: Box::new(validation),
+                }
+            }
+        }
+    }
+
+    pub(crate) fn mode(&self) -> IdentityMode {
+        match self {
+            Self::Open => IdentityMode::Open,
+            Self::Token { .. } => IdentityMode::Token,
+        }
+    }
+
+    /// Checks a token and returns the user it names.
+    pub(crate) fn verify(&self, token: &str, limits: &Limits) -> Result<User, ChatError> {
+        let Self::Token { key, validation } = self else {
+            return Err(ChatError::new(
+                ErrorCode::AuthInvalid,
+                "this server does not use tokens",
+            ));
+        };
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(ChatError::new(
+                ErrorCode::AuthRequired,
+                "a token is required",
+            ));
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, key, validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    ChatError::new(ErrorCode::AuthExpired, "the token has expired")
+                }
+                _ => ChatError::new(ErrorCode::AuthInvalid, format!("invalid token: {e}")),
+            })?
+            .claims;
+        let sub = claims.sub;
+        if sub.is_empty() || sub.len() > MAX_SUBJECT_BYTES || sub.chars().any(char::is_control) {
+            return Err(ChatError::new(
+                ErrorCode::AuthInvalid,
+                "the token's sub claim is empty, too long or has control characters",
+            ));
+        }
+        let name = match claims.name.as_deref() {
+            Some(name) => validate::name(name, limits).map_err(|e| {
+                ChatError::new(
+                    ErrorCode::AuthInvalid,
+                    format!("the token's name claim is unusable: {}", e.message),
+                )
+            })?,
+            // The issuer's subject, whatever its characters (`auth0|abc`), shortened
+            // to a display name's length.
+            None => sub.chars().take(limits.max_name_chars).collect(),
+        };
+        Ok(User {
+            id: Arc::from(sub),
+            name: Arc::from(name),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    fn token_auth() -> Authenticator {
+        Authenticator::new(&IdentityConfig {
+            mode: IdentityMode::Token,
+            token_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            token_leeway_secs: 0,
+        })
+    }
+
+    fn sign(claims: serde_json::Value, secret: &str) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn now() -> i64 {
+        crate::protocol::now_ms() / 1000
+    }
+
+    #[test]
+    fn good_token() {
+        let token = sign(
+            json!({"sub": "u1", "name": "Ada", "exp": now() + 60}),
+            "0123456789abcdef0123456789abcdef",
+        );
+        let user = token_auth().verify(&token, &Limits::default()).unwrap();
+        assert_eq!((&*user.id, &*user.name), ("u1", "Ada"));
+    }
+
+    #[test]
+    fn subject_is_the_default_name() {
+        let token = sign(
+            json!({"sub": "auth0|abc123/x:1", "exp": now() + 60}),
+            "0123456789abcdef0123456789abcdef",
+        );
+        let user = token_auth().verify(&token, &Limits::default()).unwrap();
+        assert_eq!(
+            (&*user.id, &*user.name),
+            ("auth0|abc123/x:1", "auth0|abc123/x:1")
+        );
+    }
+
+    #[test]
+    fn bad_tokens() {
+        let auth = token_auth();
+        let limits = Limits::default();
+        let secret = "0123456789abcdef0123456789abcdef";
+        let cases = [
+            (String::new(), ErrorCode::AuthRequired),
+            ("garbage".to_string(), ErrorCode::AuthInvalid),
+            (
+                sign(json!({"sub": "u1", "exp": now() + 60}), "another secret"),
+                ErrorCode::AuthInvalid,
+            ),
+            (
+                sign(json!({"sub": "u1", "exp": now() - 10}), secret),
+                ErrorCode::AuthExpired,
+            ),
+            (sign(json!({"sub": "u1"}), secret), ErrorCode::AuthInvalid),
+            (
+                sign(json!({"name": "x", "exp": now() + 60}), secret),
+                ErrorCode::AuthInvalid,
+            ),
+            (
+                sign(json!({"sub": "", "exp": now() + 60}), secret),
+                ErrorCode::AuthInvalid,
+            ),
+            (
+                sign(
+                    json!({"sub": "u1", "name": "<b>", "exp": now() + 60}),
+                    secret,
+                ),
+                ErrorCode::AuthInvalid,
+            ),
+        ];
+        for (token, code) in cases {
+            assert_eq!(
+                auth.verify(&token, &limits).unwrap_err().code,
+                code,
+                "{token}"
+            );
+        }
+    }
+}

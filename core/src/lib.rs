@@ -1,0 +1,67 @@
+//! # Palaver: an embeddable real-time chat engine
+//!
+//! A complete Socket.IO v4 chat server — rooms, presence, join/leave notices,
+//! group and private messages, typing indicators, token or open identities,
+//! persistent history, flood limits — that runs on its own runtime so that hosts
+//! in C, Node or plain Rust need no async code. Clients are the stock
+//! `socket.io-client` v4; the protocol is written down in `docs/PROTOCOL.md`.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = palaver::Config {
+//!     port: 3000,
+//!     ..palaver::Config::default()
+//! };
+//! let engine = palaver::Chat::builder(config)
+//!     .on_event(|event| println!("{event:?}"))
+//!     .start()?;
+//!
+//! let chat = engine.handle();
+//! chat.block_on(chat.emit_to_all("announcement", serde_json::json!({"text": "hello"})));
+//!
+//! engine.stop(Duration::from_secs(5))?;
+//! # Ok(()) }
+//! ```
+//!
+//! Inside an existing axum app the chat is a layer instead, as with socketioxide:
+//! see [`ChatBuilder::into_layer`].
+#![warn(missing_docs)]
+
+mod acks;
+mod builder;
+mod chat;
+mod cluster;
+mod config;
+mod engine;
+mod events;
+mod goodbye;
+mod handle;
+mod history;
+mod identity;
+mod limits;
+mod presence;
+mod protocol;
+mod server;
+mod service;
+mod stats;
+mod validate;
+
+pub use acks::AckError;
+pub use builder::{BuildError, Chat, ChatBuilder};
+pub use cluster::{ClusterError, ClusterStats};
+pub use config::{
+    ClusterConfig, Config, ConfigError, HistoryConfig, HistoryStorage, IdentityConfig,
+    IdentityMode, Limits, RoomListConfig, SqliteSync, TransportConfig,
+};
+pub use engine::{AdoptError, Engine, StartError, StopError, StopReport};
+pub use events::{AckId, Event};
+pub use handle::{ChatHandle, DisconnectError, EmitError};
+pub use history::HistoryError;
+pub use protocol::{
+    ChatError, ChatMessage, ErrorCode, Member, MessageKind, PrivateMessage, RoomCount, RoomInfo,
+    User,
+};
+pub use service::{ChatLayer, ChatService};
+pub use stats::Stats;

@@ -1,0 +1,134 @@
+//! Who is online and who is in which room: this node's own connections
+//! (`LocalPresence`), mirrored into Redis in cluster mode so that member lists,
+//! counts and "is online" cover every node.
+
+mod local;
+
+use std::sync::Arc;
+
+pub(crate) use local::{suffixed, JoinOutcome, LeaveOutcome, LocalPresence, Snapshot};
+
+use crate::cluster::{presence as shared, Cluster};
+use crate::protocol::{Member, RoomCount, RoomInfo, User};
+
+pub(crate) struct Presence {
+    pub local: LocalPresence,
+    cluster: Option<Arc<Cluster>>,
+    open_mode: bool,
+}
+
+impl Presence {
+    pub(crate) fn new(cluster: Option<Arc<Cluster>>, open_mode: bool) -> Self {
+        Self {
+            local: LocalPresence::default(),
+            cluster,
+            open_mode,
+        }
+    }
+
+    pub(crate) fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// Open mode: a unique name for a new identity (cluster-wide in cluster mode).
+    pub(crate) async fn claim_name(&self, requested: &str, max_chars: usize) -> User {
+        match &self.cluster {
+            Some(cluster) => {
+                let user = shared::claim_name(cluster, &self.local, requested, max_chars).await;
+                shared::user_online(cluster, &user).await;
+                user
+            }
+            None => self.local.claim_name(requested, max_chars),
+        }
+    }
+
+    /// Token mode: one more connection of `user`.
+    pub(crate) async fn connect(&self, user: &User) {
+        self.local.connect(user);
+        if let Some(cluster) = &self.cluster {
+            shared::user_online(cluster, user).await;
+        }
+    }
+
+    /// One connection of `user` is gone (disconnect or logout).
+    pub(crate) async fn disconnect(&self, user: &User) {
+        self.local.disconnect(user);
+        let Some(cluster) = &self.cluster else { return };
+        if self.local.online(&user.id).is_none() && cluster.is_up() {
+            shared::user_offline(cluster, user).await;
+            if self.open_mode {
+                shared::release_name(cluster, user).await;
+            }
+        }
+    }
+
+    pub(crate) async fn join(&self, room: &Arc<str>, user: &User) -> JoinOutcome {
+        let outcome = self.local.join(room, user);
+        match &self.cluster {
+            Some(cluster) => shared::joined(cluster, &self.local, room, user, outcome).await,
+            None => outcome,
+        }
+    }
+
+    /// `None` when this connection's user was not in the room.
+    pub(crate) async fn leave(&self, room: &str, user: &User) -> Option<LeaveOutcome> {
+        let outcome = self.local.leave(room, user)?;
+        Some(match &self.cluster {
+            Some(cluster) => {
+                let still_here = self.local.member_count(room) > 0;
+                shared::left(cluster, room, user, outcome, still_here).await
+            }
+            None => outcome,
+        })
+    }
+
+    /// The room's member count and its first `limit` members in join order.
+    pub(crate) async fn members(&self, room: &str, limit: usize) -> (usize, Vec<Member>) {
+        if let Some(cluster) = &self.cluster {
+            if let Some(members) = shared::members(cluster, room, limit).await {
+                return members;
+            }
+        }
+        (
+            self.local.member_count(room),
+            self.local.members(room, limit),
+        )
+    }
+
+    /// The user with this id if they have a connection anywhere.
+    pub(crate) async fn online(&self, user_id: &str) -> Option<User> {
+        if let Some(cluster) = &self.cluster {
+            if let Some(online) = shared::online(cluster, user_id).await {
+                return online;
+            }
+        }
+        self.local.online(user_id)
+    }
+
+    pub(crate) async fn rooms(&self, max_rooms: usize, max_members: usize) -> Vec<RoomInfo> {
+        if let Some(cluster) = &self.cluster {
+            if let Some(rooms) = shared::rooms(cluster, max_rooms, max_members).await {
+                return rooms;
+            }
+        }
+        self.local.rooms(max_rooms, max_members)
+    }
+
+    pub(crate) async fn room_counts(&self, max_rooms: usize) -> Vec<RoomCount> {
+        if let Some(cluster) = &self.cluster {
+            if let Some(rooms) = shared::room_counts(cluster, max_rooms).await {
+                return rooms;
+            }
+        }
+        self.local.room_counts(max_rooms)
+    }
+
+    /// Rewrites this node's share of cluster presence (after an outage); returns
+    /// the users whose names another node holds now.
+    pub(crate) async fn resync(&self) -> Result<Vec<User>, String> {
+        match &self.cluster {
+            Some(cluster) => shared::resync(cluster, &self.local, self.open_mode).await,
+            None => Ok(Vec::new()),
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Counters the host can read with [`ChatHandle::stats`](crate::ChatHandle::stats).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+
+/// A snapshot of the engine's state and counters since it started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Socket.IO connections open now.
+    pub connections: u64,
+    /// Connections accepted since start.
+    pub connections_total: u64,
+    /// Connections refused at connect (bad token, per-IP limit, stopping).
+    pub connections_refused: u64,
+    /// Distinct users online now.
+    pub users_online: u64,
+    /// Rooms with at least one member now.
+    pub rooms: u64,
+    /// Room messages stored and delivered since start.
+    pub messages: u64,
+    /// Private messages delivered since start.
+    pub private_messages: u64,
+    /// Requests refused with an error code since start.
+    pub requests_rejected: u64,
+    /// Packets not delivered because their client read too slowly (its queue of
+    /// `transport.max_buffer_size` packets was full), since start.
+    pub packets_dropped: u64,
+    /// Host events dropped because the host fell behind (`event_queue_capacity`).
+    pub events_dropped: u64,
+    /// Custom-event acknowledgements waiting for the host now.
+    pub pending_host_acks: u64,
+    /// Milliseconds since start.
+    pub uptime_ms: u64,
+    /// Cluster mode only: Redis connection and node state.
+    pub cluster: Option<crate::cluster::ClusterStats>,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub connections: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub messages: AtomicU64,
+    pub private_messages: AtomicU64,
+    pub requests_rejected: AtomicU64,
+    pub packets_dropped: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Counts packets dropped for slow clients, with a warning at each power of two
+    /// so that a flood of drops does not also flood the log.
+    pub(crate) fn dropped(&self, packets: u64) {
+        if packets == 0 {
+            return;
+        }
+        let before = self.packets_dropped.fetch_add(packets, Ordering::Relaxed);
+        let after = before + packets;
+        if (before + 1).next_power_of_two() <= after {
+            tracing::warn!(
+                dropped = after,
+                "clients reading too slowly: packets dropped (transport.max_buffer_size)"
+            );
+        }
+    }
+}
+
+pub(crate) struct Uptime(Instant);
+
+impl Default for Uptime {
+    fn default() -> Self {
+        Self(Instant::now())
+    }
+}
+
+impl Uptime {
+    pub(crate) fn ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}

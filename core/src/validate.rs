@@ -1,0 +1,169 @@
+//! Checks on user-supplied names, room names and texts.
+
+use crate::config::Limits;
+use crate::protocol::{ChatError, ErrorCode, SYSTEM_USER};
+
+/// Punctuation allowed in display names besides letters and digits.
+const NAME_PUNCTUATION: &[char] = &[' ', '_', '-', '.', '\'', '@'];
+/// Punctuation allowed in room names besides letters and digits.
+const ROOM_PUNCTUATION: &[char] = &[' ', '_', '-', '.', '#', ':', '+'];
+
+/// Trims a display name, collapses runs of spaces, and checks its length and
+/// characters.
+pub(crate) fn name(raw: &str, limits: &Limits) -> Result<String, ChatError> {
+    let name = collapse_spaces(raw.trim());
+    let name = name.as_str();
+    let invalid = |why: String| Err(ChatError::new(ErrorCode::InvalidName, why));
+    let chars = name.chars().count();
+    if chars == 0 {
+        return invalid("a name cannot be empty".into());
+    }
+    if chars > limits.max_name_chars {
+        return invalid(format!(
+            "a name has at most {} characters",
+            limits.max_name_chars
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !c.is_alphanumeric() && !NAME_PUNCTUATION.contains(c))
+    {
+        return invalid(format!(
+            "{c:?} is not allowed in a name (letters, digits, space and _ - . ' @ are)"
+        ));
+    }
+    if !name.chars().any(char::is_alphanumeric) {
+        return invalid("a name needs at least one letter or digit".into());
+    }
+    if name.eq_ignore_ascii_case(SYSTEM_USER) {
+        return invalid(format!("{SYSTEM_USER:?} is reserved"));
+    }
+    Ok(name.to_string())
+}
+
+/// Trims a room name, collapses runs of spaces, and checks its length and
+/// characters.
+pub(crate) fn room(raw: &str, limits: &Limits) -> Result<String, ChatError> {
+    let room = collapse_spaces(raw.trim());
+    let room = room.as_str();
+    let invalid = |why: String| Err(ChatError::new(ErrorCode::InvalidRoom, why));
+    let chars = room.chars().count();
+    if chars == 0 {
+        return invalid("a room name cannot be empty".into());
+    }
+    if chars > limits.max_room_chars {
+        return invalid(format!(
+            "a room name has at most {} characters",
+            limits.max_room_chars
+        ));
+    }
+    if let Some(c) = room
+        .chars()
+        .find(|c| !c.is_alphanumeric() && !ROOM_PUNCTUATION.contains(c))
+    {
+        return invalid(format!(
+            "{c:?} is not allowed in a room name (letters, digits, space and _ - . # : + are)"
+        ));
+    }
+    if !room.chars().any(char::is_alphanumeric) {
+        return invalid("a room name needs at least one letter or digit".into());
+    }
+    Ok(room.to_string())
+}
+
+/// Checks a message text: not blank, not too long. The text is kept as sent.
+pub(crate) fn text(raw: String, limits: &Limits) -> Result<String, ChatError> {
+    if raw.trim().is_empty() {
+        return Err(ChatError::new(
+            ErrorCode::EmptyText,
+            "a message cannot be empty",
+        ));
+    }
+    // Counting stops early so an oversized text costs no more than the limit.
+    if raw.chars().nth(limits.max_text_chars).is_some() {
+        return Err(ChatError::new(
+            ErrorCode::TextTooLong,
+            format!("a message has at most {} characters", limits.max_text_chars),
+        ));
+    }
+    Ok(raw)
+}
+
+/// Runs of spaces become one, so "a  b" and "a b" cannot pose as different names.
+fn collapse_spaces(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut previous_space = false;
+    for c in value.chars() {
+        if c == ' ' {
+            if !previous_space {
+                out.push(c);
+            }
+            previous_space = true;
+        } else {
+            out.push(c);
+            previous_space = false;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(name("  Zoë  O'Neil ", &limits()).unwrap(), "Zoë O'Neil");
+        assert_eq!(name("李小龙", &limits()).unwrap(), "李小龙");
+        let spaced = format!("Ada{}Lovelace", " ".repeat(40));
+        assert_eq!(name(&spaced, &limits()).unwrap(), "Ada Lovelace");
+        for bad in [
+            "",
+            "   ",
+            "<script>",
+            "a\u{0}b",
+            "---",
+            "System",
+            &"x".repeat(33),
+        ] {
+            assert_eq!(
+                name(bad, &limits()).unwrap_err().code,
+                ErrorCode::InvalidName,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rooms() {
+        assert_eq!(room(" general ", &limits()).unwrap(), "general");
+        let spaced = format!("a{}b", " ".repeat(70));
+        assert_eq!(room(&spaced, &limits()).unwrap(), "a b");
+        assert_eq!(room("Room #1", &limits()).unwrap(), "Room #1");
+        for bad in ["", "a/b", "<b>", "..", &"r".repeat(65)] {
+            assert_eq!(
+                room(bad, &limits()).unwrap_err().code,
+                ErrorCode::InvalidRoom,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn texts() {
+        assert_eq!(text("hi <b>".into(), &limits()).unwrap(), "hi <b>");
+        assert_eq!(
+            text(" \n ".into(), &limits()).unwrap_err().code,
+            ErrorCode::EmptyText
+        );
+        assert!(text("é".repeat(2000), &limits()).is_ok());
+        assert_eq!(
+            text("é".repeat(2001), &limits()).unwrap_err().code,
+            ErrorCode::TextTooLong
+        );
+    }
+}

@@ -1,0 +1,1220 @@
+/*
+ * Palaver web client (plain JavaScript, no build step, no framework).
+ *
+ * Talks the protocol of docs/PROTOCOL.md through the socket.io-client bundle the
+ * server serves at /socket.io/socket.io.js. Every piece of text that comes from a user
+ * or from the server (names, room names, message text, error messages) is put into the
+ * page with textContent / createTextNode, never as HTML.
+ *
+ * Stable hooks (tests/browser/page.test.js relies on them; keep them stable):
+ *
+ *   #conn-status[data-state]     connecting | connected | reconnecting | disconnected
+ *   #conn-label                  human text of the connection state
+ *   #banner[data-kind]           shutdown | kicked | info; #banner-text, #banner-action
+ *   #toasts > [data-testid=toast][data-code]   errors and notices (auto-dismissed)
+ *
+ *   login:  #login-view, #login-form, #login-name, #login-token (token mode only,
+ *           #login-token-field), #login-room, #login-submit,
+ *           #login-error[data-code] (refusals such as invalid_name, auth_expired)
+ *   header: #me-name, #logout-btn
+ *
+ *   chat:   #chat-view
+ *           #join-form, #room-input, #join-btn, #join-error[data-code]
+ *           #joined-list, #room-list: [data-testid=room-item][data-room][data-joined]
+ *              containing [data-testid=room-name], [data-testid=room-count],
+ *              [data-testid=unread]
+ *           #dm-list: [data-testid=dm-item][data-user-id] (with [data-testid=unread])
+ *           #chat-title, #chat-subtitle, #leave-btn, #close-dm-btn
+ *           #messages: the viewport; #load-older; the open conversation's list is
+ *              ol.msg-list[data-conv] ("room:<name>" or "dm:<user id>") with
+ *              [data-testid=message][data-id][data-user-id][data-kind=chat|private]
+ *                (.own for your own, [data-state=pending|failed] until acknowledged)
+ *                containing [data-testid=message-user], [data-testid=message-time],
+ *                [data-testid=message-text];
+ *              [data-testid=notice][data-kind=join|leave|error] for notices
+ *           #typing-indicator           "Ada is typing…"
+ *           #composer, #message-input, #send-btn
+ *           #member-count, #member-list: [data-testid=member][data-user-id] (.is-me)
+ */
+(function () {
+  'use strict';
+
+  // ------------------------------------------------------------------ helpers
+
+  const $ = (id) => document.getElementById(id);
+
+  /** An element with a class and optional text (always set as textContent). */
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  /** Human explanations of the protocol's error codes (docs/PROTOCOL.md). */
+  const CODE_TEXT = {
+    invalid_payload: 'The server did not understand the request.',
+    invalid_room: 'Room names are 1–64 letters, digits, spaces and _ - . # : +',
+    invalid_name: "Names are 1–32 letters, digits, spaces and _ - . ' @ (\"system\" is reserved).",
+    empty_text: 'The message is empty.',
+    text_too_long: 'The message is too long.',
+    not_logged_in: 'You are not signed in.',
+    already_logged_in: 'You are already signed in.',
+    not_member: 'You are not a member of that room.',
+    too_many_rooms: 'You are in too many rooms; leave one first.',
+    rate_limited: 'Slow down a little.',
+    busy: 'Too many requests in progress.',
+    user_offline: 'That user is not online.',
+    invalid_recipient: 'You cannot send a private message to yourself.',
+    invalid_cursor: 'Could not load older messages.',
+    storage_failed: 'The server could not store the message.',
+    unknown_event: 'The server does not know that request.',
+    host_timeout: 'The server did not answer in time.',
+    shutting_down: 'The server is stopping.',
+    unavailable: 'The chat backend is unavailable.',
+    auth_required: 'This server requires an access token.',
+    auth_invalid: 'The access token is not valid.',
+    auth_expired: 'The access token has expired.',
+    too_many_connections: 'Too many connections from your address.',
+    internal: 'The server had an internal error.',
+    timeout: 'The server did not answer.',
+    offline: 'You are not connected.',
+  };
+
+  const LOGIN_REFUSALS = new Set(['invalid_name', 'auth_required', 'auth_invalid', 'auth_expired']);
+  const TYPING_SEND_INTERVAL_MS = 2000;
+  const TYPING_SHOW_MS = 3000;
+  const HISTORY_PAGE = 50;
+  const REQUEST_TIMEOUT_MS = 10000;
+
+  function normalizeName(s) {
+    return String(s || '').trim().replace(/\s+/g, ' ');
+  }
+
+  /** Room message ids are strings increasing within a room (numeric strings here). */
+  function compareIds(a, b) {
+    if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
+      return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+    }
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+
+  function formatTime(ts) {
+    const d = new Date(typeof ts === 'number' ? ts : Date.now());
+    const now = new Date();
+    const time = d.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
+    if (d.toDateString() === now.toDateString()) return time;
+    return d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + time;
+  }
+
+  function hue(s) {
+    let h = 0;
+    for (const ch of String(s)) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+    return h % 360;
+  }
+
+  function avatar(name, id) {
+    const a = el('span', 'avatar', (Array.from(normalizeName(name))[0] || '?').toUpperCase());
+    a.style.setProperty('--hue', String(hue(id || name)));
+    a.setAttribute('aria-hidden', 'true');
+    return a;
+  }
+
+  // ------------------------------------------------------------------ state
+
+  const state = {
+    mode: null, // 'open' | 'token', once the server told us
+    me: null, // {id, name}
+    requestedName: null,
+    pendingRoom: null, // room to join right after signing in
+    loggingIn: false,
+    everConnected: false,
+    kicked: false,
+    rooms: new Map(), // joined rooms: name → room conversation
+    dms: new Map(), // private conversations: peer id → dm conversation
+    publicRooms: [], // last `rooms` list [{room, count}]
+    counts: new Map(), // room → member count (rooms list, join acks, presence)
+    joining: new Set(),
+    current: null, // the open conversation
+    typingRoom: null, // room we told "typing: true"
+    lastTypingSent: 0,
+    retryTimer: null,
+    retryTick: null,
+    retryAttempt: 0,
+  };
+
+  const socket = io({ autoConnect: false, auth: {} });
+
+  // ------------------------------------------------------------------ UI: connection
+
+  const CONN_TEXT = {
+    connecting: 'Connecting…',
+    connected: 'Connected',
+    reconnecting: 'Reconnecting…',
+    disconnected: 'Disconnected',
+  };
+
+  function setConn(st, label) {
+    const box = $('conn-status');
+    box.dataset.state = st;
+    $('conn-label').textContent = label || CONN_TEXT[st];
+    updateComposer();
+  }
+
+  function showBanner(kind, text, actionLabel) {
+    const b = $('banner');
+    b.dataset.kind = kind;
+    $('banner-text').textContent = text;
+    const action = $('banner-action');
+    action.hidden = !actionLabel;
+    if (actionLabel) action.textContent = actionLabel;
+    b.hidden = false;
+  }
+
+  function hideBanner(kind) {
+    const b = $('banner');
+    if (!kind || b.dataset.kind === kind) b.hidden = true;
+  }
+
+  function toast(code, message, extra) {
+    const box = $('toasts');
+    const t = el('div', 'toast');
+    t.setAttribute('data-testid', 'toast');
+    t.dataset.code = code || 'info';
+    t.setAttribute('role', code ? 'alert' : 'status');
+    if (code) t.appendChild(el('code', 'toast-code', code));
+    t.appendChild(el('span', 'toast-text', message || CODE_TEXT[code] || ''));
+    if (extra) t.appendChild(el('span', 'toast-extra', extra));
+    t.addEventListener('click', () => t.remove());
+    box.appendChild(t);
+    while (box.children.length > 4) box.firstElementChild.remove();
+    setTimeout(() => t.remove(), code ? 7000 : 4000);
+  }
+
+  function toastRefusal(res, what) {
+    let extra = what ? `(${what})` : '';
+    if (res && res.code === 'rate_limited' && res.retry_after_ms) {
+      extra = `retry in ${Math.ceil(res.retry_after_ms / 100) / 10} s`;
+    }
+    toast(res && res.code, (res && res.message) || CODE_TEXT[res && res.code], extra);
+  }
+
+  // ------------------------------------------------------------------ UI: login
+
+  function showLogin() {
+    $('login-view').hidden = false;
+    $('chat-view').hidden = true;
+    $('me-box').hidden = true;
+    updateLoginMode();
+    updateLoginRooms();
+    const submit = $('login-submit');
+    submit.disabled = false;
+    submit.textContent = 'Sign in';
+  }
+
+  function showChat() {
+    $('login-view').hidden = true;
+    $('chat-view').hidden = false;
+    $('me-box').hidden = false;
+    renderAll();
+  }
+
+  function updateLoginMode() {
+    const token = state.mode === 'token';
+    $('login-token-field').hidden = !token;
+    $('login-name-field').hidden = token;
+    $('login-hint').textContent = token
+      ? 'This server requires an access token.'
+      : 'Pick a display name and a room to start chatting.';
+  }
+
+  function updateLoginRooms() {
+    const p = $('login-rooms');
+    const rooms = state.publicRooms;
+    if (!rooms.length) {
+      p.textContent = state.mode === 'token' ? '' : 'No one is chatting right now. Start a room!';
+      return;
+    }
+    const people = rooms.reduce((n, r) => n + (r.count || 0), 0);
+    p.textContent = `${rooms.length} active room${rooms.length === 1 ? '' : 's'}, ` +
+      `${people} member${people === 1 ? '' : 's'}: ` +
+      rooms.slice(0, 5).map((r) => `${r.room} (${r.count})`).join(', ') +
+      (rooms.length > 5 ? ', …' : '');
+  }
+
+  function showLoginError(code, attempted) {
+    const p = $('login-error');
+    p.textContent = '';
+    p.dataset.code = code;
+    p.appendChild(el('code', 'error-code', code));
+    let text = ' ' + (CODE_TEXT[code] || 'The server refused the connection.');
+    if (attempted) text = ` The name “${attempted}” was refused. ` + (CODE_TEXT[code] || '');
+    p.appendChild(document.createTextNode(text));
+    p.hidden = false;
+  }
+
+  function clearLoginError() {
+    const p = $('login-error');
+    p.hidden = true;
+    p.textContent = '';
+    delete p.dataset.code;
+  }
+
+  $('login-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    clearLoginError();
+    const room = normalizeName($('login-room').value);
+    if (state.mode === 'token') {
+      const token = $('login-token').value.trim();
+      if (!token) return showLoginError('auth_required');
+      socket.auth = { token };
+      state.requestedName = null;
+    } else {
+      const name = $('login-name').value;
+      if (!normalizeName(name)) {
+        $('login-name').focus();
+        return showLoginError('invalid_name');
+      }
+      socket.auth = { name };
+      state.requestedName = name;
+    }
+    state.pendingRoom = room || null;
+    state.loggingIn = true;
+    const submit = $('login-submit');
+    submit.disabled = true;
+    submit.textContent = 'Signing in…';
+    // A new handshake carries the credentials, so every automatic reconnect signs in again.
+    reconnectNow();
+  });
+
+  /** Closes the current connection (if any) and opens a new one with socket.auth. */
+  function reconnectNow() {
+    clearRetry();
+    if (socket.connected || socket.active) socket.disconnect();
+    setConn('connecting');
+    socket.connect();
+  }
+
+  $('logout-btn').addEventListener('click', () => {
+    stopTyping();
+    socket.auth = {};
+    state.pendingRoom = null;
+    if (socket.connected) {
+      socket.emit('logout', () => {}); // the session event (user: null) follows
+    }
+    resetChat();
+    state.me = null;
+    showLogin();
+    if (!socket.connected) reconnectNow();
+  });
+
+  // ------------------------------------------------------------------ conversations
+
+  function makeConversation(kind, key) {
+    const list = el('ol', 'msg-list');
+    list.dataset.conv = `${kind}:${key}`;
+    return { kind, key, list, ids: new Set(), unread: 0 };
+  }
+
+  function ensureRoom(name) {
+    let room = state.rooms.get(name);
+    if (!room) {
+      room = makeConversation('room', name);
+      room.name = name;
+      room.members = new Map();
+      room.count = 0;
+      room.hasMore = false;
+      room.loadingOlder = false;
+      room.typing = new Map(); // user id → {name, timer}
+      state.rooms.set(name, room);
+    }
+    return room;
+  }
+
+  function ensureDm(peer) {
+    let dm = state.dms.get(peer.id);
+    if (!dm) {
+      dm = makeConversation('dm', peer.id);
+      dm.peer = { id: peer.id, name: peer.name };
+      state.dms.set(peer.id, dm);
+    } else if (peer.name) {
+      dm.peer.name = peer.name;
+    }
+    return dm;
+  }
+
+  function openConversation(conv) {
+    if (state.current !== conv) stopTyping();
+    state.current = conv;
+    if (conv) conv.unread = 0;
+    renderAll();
+    const input = $('message-input');
+    if (conv && !input.disabled) input.focus();
+    scrollToBottom();
+  }
+
+  function resetChat() {
+    for (const room of state.rooms.values()) clearAllTyping(room);
+    state.rooms.clear();
+    state.dms.clear();
+    state.current = null;
+    state.typingRoom = null;
+    renderAll();
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  function isNearBottom() {
+    const vp = $('messages');
+    return vp.scrollHeight - vp.scrollTop - vp.clientHeight < 60;
+  }
+
+  function scrollToBottom() {
+    const vp = $('messages');
+    vp.scrollTop = vp.scrollHeight;
+  }
+
+  /** A chat or private message item. `m` = {id, user, user_id, text, ts}. */
+  function messageItem(m, kind, own) {
+    const li = el('li', 'msg' + (own ? ' own' : ''));
+    li.setAttribute('data-testid', 'message');
+    li.dataset.kind = kind;
+    if (m.id !== null && m.id !== undefined) li.dataset.id = String(m.id);
+    if (typeof m.ts === 'number') li.dataset.ts = String(m.ts);
+    if (m.user_id !== null && m.user_id !== undefined) li.dataset.userId = String(m.user_id);
+    li.appendChild(avatar(m.user, m.user_id));
+    const body = el('div', 'msg-body');
+    const head = el('div', 'msg-head');
+    const user = el('span', 'msg-user', m.user);
+    user.setAttribute('data-testid', 'message-user');
+    head.appendChild(user);
+    if (own) head.appendChild(el('span', 'msg-you', 'you'));
+    const time = el('time', 'msg-time', formatTime(m.ts));
+    time.setAttribute('data-testid', 'message-time');
+    if (typeof m.ts === 'number') {
+      time.dateTime = new Date(m.ts).toISOString();
+      time.title = new Date(m.ts).toLocaleString();
+    }
+    head.appendChild(time);
+    body.appendChild(head);
+    const text = el('div', 'msg-text', m.text);
+    text.setAttribute('data-testid', 'message-text');
+    body.appendChild(text);
+    li.appendChild(body);
+    return li;
+  }
+
+  /** A join/leave notice or a local notice. */
+  function noticeItem(kind, text, ts) {
+    const li = el('li', `notice notice-${kind}`);
+    li.setAttribute('data-testid', 'notice');
+    li.dataset.kind = kind;
+    li.appendChild(el('span', 'notice-text', text));
+    li.appendChild(el('time', 'notice-time', formatTime(ts)));
+    return li;
+  }
+
+  /** Inserts a message item with an id where its id belongs (ids increase). */
+  function placeById(list, li, id) {
+    let before = null;
+    for (let n = list.lastElementChild; n; n = n.previousElementSibling) {
+      const nid = n.dataset.id;
+      if (nid === undefined) continue;
+      if (compareIds(nid, id) > 0) before = n;
+      else break;
+    }
+    list.insertBefore(li, before);
+  }
+
+  /** Adds a room message (`message` event, history, or our own ack). */
+  function addRoomMessage(room, m, opts = {}) {
+    const follow = opts.follow || isNearBottom();
+    if (m.kind === 'join' || m.kind === 'leave') {
+      room.list.appendChild(noticeItem(m.kind, m.text, m.ts));
+    } else {
+      const id = m.id === null || m.id === undefined ? null : String(m.id);
+      if (id !== null) {
+        if (room.ids.has(id)) return false;
+        room.ids.add(id);
+      }
+      const own = !!(state.me && m.user_id === state.me.id);
+      const li = messageItem(m, 'chat', own);
+      if (id !== null) placeById(room.list, li, id);
+      else room.list.appendChild(li);
+    }
+    if (state.current === room && follow) scrollToBottom();
+    return true;
+  }
+
+  function addLocalNotice(conv, kind, text) {
+    const follow = isNearBottom();
+    conv.list.appendChild(noticeItem(kind, text, Date.now()));
+    if (state.current === conv && follow) scrollToBottom();
+  }
+
+  /**
+   * True when the server's history no longer matches what we show: it was restarted
+   * (memory history starts again at id 1) or lost messages we have.
+   */
+  function historyWasReset(room, msgs, newest) {
+    if (!msgs.length) return true;
+    if (compareIds(String(msgs[msgs.length - 1].id), newest) < 0) return true;
+    for (const m of msgs) {
+      const li = room.list.querySelector(`li[data-id="${CSS.escape(String(m.id))}"]`);
+      if (li && li.dataset.ts && li.dataset.ts !== String(m.ts)) return true;
+    }
+    return false;
+  }
+
+  /** Keeps the old messages on screen but out of the id order (new ids may repeat). */
+  function detachIds(room) {
+    for (const li of room.list.querySelectorAll('li[data-id]')) {
+      li.dataset.oldId = li.dataset.id;
+      delete li.dataset.id;
+    }
+    room.ids.clear();
+  }
+
+  /** Merges a join ack's history into a room that may already hold messages. */
+  function mergeHistory(room, history, hasMore) {
+    const msgs = Array.isArray(history) ? history : [];
+    let newest = lastId(room);
+    if (newest && historyWasReset(room, msgs, newest)) {
+      detachIds(room);
+      addLocalNotice(room, 'info', 'The server was restarted; the messages above are from before.');
+      newest = null;
+    }
+    if (newest && msgs.length && hasMore && compareIds(String(msgs[0].id), newest) > 0) {
+      // We missed more than one page while away: start over from this page.
+      room.list.textContent = '';
+      room.ids.clear();
+      addLocalNotice(room, 'info', 'Reconnected; some messages were skipped — use “Load older messages”.');
+      room.hasMore = true;
+    } else if (!newest) {
+      room.hasMore = !!hasMore;
+    }
+    for (const m of msgs) addRoomMessage(room, m);
+  }
+
+  function firstId(conv) {
+    const n = conv.list.querySelector('li[data-id]');
+    return n ? n.dataset.id : null;
+  }
+
+  function lastId(conv) {
+    const all = conv.list.querySelectorAll('li[data-id]');
+    return all.length ? all[all.length - 1].dataset.id : null;
+  }
+
+  async function loadOlder() {
+    const room = state.current;
+    if (!room || room.kind !== 'room' || room.loadingOlder || !room.hasMore) return;
+    const before = firstId(room);
+    room.loadingOlder = true;
+    renderOlderButton();
+    const req = { room: room.name, limit: HISTORY_PAGE };
+    if (before) req.before = before;
+    const res = await request('history', req);
+    room.loadingOlder = false;
+    if (res.ok) {
+      const vp = $('messages');
+      const oldHeight = vp.scrollHeight;
+      const frag = document.createDocumentFragment();
+      for (const m of res.messages || []) {
+        const id = String(m.id);
+        if (room.ids.has(id)) continue;
+        room.ids.add(id);
+        frag.appendChild(messageItem(m, 'chat', !!(state.me && m.user_id === state.me.id)));
+      }
+      // After a server restart the messages from before stay on top, out of the id order.
+      const anchor = room.list.querySelector('li[data-old-id]') ? room.list.querySelector('li[data-id]') : null;
+      room.list.insertBefore(frag, anchor || room.list.firstChild);
+      room.hasMore = !!res.has_more;
+      if (state.current === room) vp.scrollTop += vp.scrollHeight - oldHeight;
+    } else {
+      toastRefusal(res, 'history');
+    }
+    renderOlderButton();
+  }
+
+  $('load-older').addEventListener('click', loadOlder);
+
+  // ------------------------------------------------------------------ requests
+
+  /** Emits with an ack; resolves with the answer, or {ok:false} on timeout/offline. */
+  function request(event, data, timeoutMs = REQUEST_TIMEOUT_MS) {
+    return new Promise((resolve) => {
+      if (!socket.connected) {
+        resolve({ ok: false, code: 'offline', message: CODE_TEXT.offline });
+        return;
+      }
+      socket.timeout(timeoutMs).emit(event, data, (err, res) => {
+        if (err) resolve({ ok: false, code: 'timeout', message: `No answer to “${event}”.` });
+        else if (res && typeof res === 'object') resolve(res);
+        else resolve({ ok: false, code: 'internal', message: 'Unexpected answer.' });
+      });
+    });
+  }
+
+  async function joinRoom(name, { switchTo = true, errorBox = null } = {}) {
+    name = normalizeName(name);
+    if (!name) return;
+    const existing = state.rooms.get(name);
+    if (existing) {
+      if (switchTo) openConversation(existing);
+      return;
+    }
+    if (state.joining.has(name)) return;
+    state.joining.add(name);
+    const res = await request('join', { room: name });
+    state.joining.delete(name);
+    if (!res.ok) {
+      if (errorBox) {
+        errorBox.textContent = '';
+        errorBox.dataset.code = res.code || '';
+        errorBox.appendChild(el('code', 'error-code', res.code || 'error'));
+        errorBox.appendChild(document.createTextNode(' ' + (res.message || CODE_TEXT[res.code] || '')));
+        errorBox.hidden = false;
+      } else {
+        toastRefusal(res, `join ${name}`);
+      }
+      return;
+    }
+    const room = ensureRoom(res.room || name);
+    applyJoinAck(room, res);
+    if (switchTo || !state.current) openConversation(room);
+    else renderAll();
+  }
+
+  function applyJoinAck(room, res) {
+    room.members.clear();
+    for (const u of res.members || []) room.members.set(u.id, u);
+    room.count = typeof res.count === 'number' ? res.count : room.members.size;
+    state.counts.set(room.name, room.count);
+    mergeHistory(room, res.history, res.has_more);
+  }
+
+  /** After a reconnect: the new connection is in no room, so join them all again. */
+  async function rejoinAll() {
+    const rooms = Array.from(state.rooms.values());
+    await Promise.all(rooms.map(async (room) => {
+      const res = await request('join', { room: room.name });
+      if (res.ok) {
+        applyJoinAck(room, res);
+      } else {
+        toastRefusal(res, `rejoin ${room.name}`);
+        addLocalNotice(room, 'error', `Could not rejoin this room: ${res.code}`);
+      }
+    }));
+    renderAll();
+  }
+
+  async function leaveCurrentRoom() {
+    const room = state.current;
+    if (!room || room.kind !== 'room') return;
+    stopTyping();
+    const res = await request('leave', { room: room.name });
+    if (!res.ok && res.code !== 'not_member') {
+      toastRefusal(res, `leave ${room.name}`);
+      return;
+    }
+    clearAllTyping(room);
+    state.rooms.delete(room.name);
+    const next = state.rooms.values().next().value || null;
+    openConversation(next);
+  }
+
+  $('leave-btn').addEventListener('click', leaveCurrentRoom);
+
+  $('close-dm-btn').addEventListener('click', () => {
+    const dm = state.current;
+    if (!dm || dm.kind !== 'dm') return;
+    state.dms.delete(dm.key);
+    openConversation(state.rooms.values().next().value || null);
+  });
+
+  $('join-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const input = $('room-input');
+    const box = $('join-error');
+    box.hidden = true;
+    const name = input.value;
+    if (!normalizeName(name)) return;
+    joinRoom(name, { errorBox: box }).then(() => {
+      if (box.hidden) input.value = '';
+    });
+  });
+
+  // ------------------------------------------------------------------ sending
+
+  $('composer').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const input = $('message-input');
+    const text = input.value;
+    const conv = state.current;
+    if (!conv || !text.trim()) return;
+    if (!socket.connected) {
+      toast('offline', CODE_TEXT.offline);
+      return;
+    }
+    stopTyping();
+    input.value = '';
+    const me = state.me || { id: '', name: '' };
+    const li = messageItem({ user: me.name, user_id: me.id, text, ts: Date.now() },
+      conv.kind === 'room' ? 'chat' : 'private', true);
+    li.dataset.state = 'pending';
+    conv.list.appendChild(li);
+    scrollToBottom();
+
+    const res = conv.kind === 'room'
+      ? await request('message', { room: conv.name, text })
+      : await request('private', { to: conv.peer.id, text });
+
+    if (res.ok) {
+      delete li.dataset.state;
+      const ts = res.ts;
+      if (typeof ts === 'number') li.dataset.ts = String(ts);
+      const time = li.querySelector('[data-testid=message-time]');
+      time.textContent = formatTime(ts);
+      if (typeof ts === 'number') {
+        time.dateTime = new Date(ts).toISOString();
+        time.title = new Date(ts).toLocaleString();
+      }
+      if (conv.kind === 'room') {
+        const id = String(res.id);
+        if (conv.ids.has(id)) {
+          li.remove(); // already shown (cannot happen: the server does not echo)
+        } else {
+          conv.ids.add(id);
+          li.dataset.id = id;
+          li.remove();
+          placeById(conv.list, li, id);
+        }
+      } else {
+        li.dataset.id = String(res.id);
+      }
+    } else {
+      li.dataset.state = 'failed';
+      const why = el('div', 'msg-failed',
+        `Not delivered — ${res.code}: ${res.message || CODE_TEXT[res.code] || ''}`);
+      why.setAttribute('data-testid', 'message-error');
+      li.querySelector('.msg-body').appendChild(why);
+      toastRefusal(res, conv.kind === 'room' ? 'message' : 'private');
+    }
+    if (state.current === conv) scrollToBottom();
+  });
+
+  // Typing: at most one "active" notice per 2 s while typing; "inactive" when cleared/sent.
+  $('message-input').addEventListener('input', () => {
+    const conv = state.current;
+    if (!conv || conv.kind !== 'room' || !socket.connected) return;
+    if (!$('message-input').value.trim()) {
+      stopTyping();
+      return;
+    }
+    const now = Date.now();
+    if (now - state.lastTypingSent >= TYPING_SEND_INTERVAL_MS) {
+      state.lastTypingSent = now;
+      state.typingRoom = conv.name;
+      socket.emit('typing', { room: conv.name, active: true }, () => {});
+    }
+  });
+
+  function stopTyping() {
+    if (state.typingRoom && socket.connected) {
+      socket.emit('typing', { room: state.typingRoom, active: false }, () => {});
+    }
+    state.typingRoom = null;
+  }
+
+  function clearTyping(room, userId) {
+    const t = room.typing.get(userId);
+    if (t) {
+      clearTimeout(t.timer);
+      room.typing.delete(userId);
+    }
+  }
+
+  function clearAllTyping(room) {
+    for (const t of room.typing.values()) clearTimeout(t.timer);
+    room.typing.clear();
+  }
+
+  // ------------------------------------------------------------------ rendering
+
+  function renderAll() {
+    renderMe();
+    renderRoomLists();
+    renderDmList();
+    renderConversation();
+    renderMembers();
+    renderTyping();
+    updateComposer();
+    updateTitle();
+  }
+
+  function renderMe() {
+    $('me-name').textContent = state.me ? state.me.name : '';
+  }
+
+  function unreadBadge(n) {
+    const b = el('span', 'badge', n > 99 ? '99+' : String(n));
+    b.setAttribute('data-testid', 'unread');
+    b.hidden = !n;
+    return b;
+  }
+
+  function roomItem(name, count, joined, conv) {
+    const li = el('li', 'nav-item');
+    li.setAttribute('data-testid', 'room-item');
+    li.dataset.room = name;
+    li.dataset.joined = joined ? 'true' : 'false';
+    if (conv && state.current === conv) li.classList.add('active');
+    const btn = el('button', 'nav-button');
+    btn.type = 'button';
+    btn.title = joined ? `Open ${name}` : `Join ${name}`;
+    btn.appendChild(el('span', 'nav-hash', '#'));
+    const label = el('span', 'nav-label', name);
+    label.setAttribute('data-testid', 'room-name');
+    btn.appendChild(label);
+    if (conv) btn.appendChild(unreadBadge(conv.unread));
+    const c = el('span', 'count', typeof count === 'number' ? String(count) : '–');
+    c.setAttribute('data-testid', 'room-count');
+    c.title = 'members';
+    btn.appendChild(c);
+    btn.addEventListener('click', () => (conv ? openConversation(conv) : joinRoom(name)));
+    li.appendChild(btn);
+    return li;
+  }
+
+  function renderRoomLists() {
+    const joinedList = $('joined-list');
+    joinedList.textContent = '';
+    for (const room of state.rooms.values()) {
+      joinedList.appendChild(roomItem(room.name, state.counts.get(room.name), true, room));
+    }
+    $('joined-empty').hidden = state.rooms.size > 0;
+
+    const others = $('room-list');
+    others.textContent = '';
+    for (const r of state.publicRooms) {
+      if (state.rooms.has(r.room)) continue;
+      others.appendChild(roomItem(r.room, r.count, false, null));
+    }
+    $('rooms-empty').hidden = others.children.length > 0;
+  }
+
+  function renderDmList() {
+    const list = $('dm-list');
+    list.textContent = '';
+    for (const dm of state.dms.values()) {
+      const li = el('li', 'nav-item');
+      li.setAttribute('data-testid', 'dm-item');
+      li.dataset.userId = dm.peer.id;
+      if (state.current === dm) li.classList.add('active');
+      const btn = el('button', 'nav-button');
+      btn.type = 'button';
+      btn.appendChild(avatar(dm.peer.name, dm.peer.id));
+      btn.appendChild(el('span', 'nav-label', dm.peer.name));
+      btn.appendChild(unreadBadge(dm.unread));
+      btn.addEventListener('click', () => openConversation(dm));
+      li.appendChild(btn);
+      list.appendChild(li);
+    }
+    $('dms-empty').hidden = state.dms.size > 0;
+  }
+
+  function renderConversation() {
+    const conv = state.current;
+    const vp = $('messages');
+    for (const l of vp.querySelectorAll('ol.msg-list')) {
+      if (!conv || l !== conv.list) l.remove();
+    }
+    $('empty-state').hidden = !!conv;
+    $('leave-btn').hidden = !conv || conv.kind !== 'room';
+    $('close-dm-btn').hidden = !conv || conv.kind !== 'dm';
+    const title = $('chat-title');
+    const sub = $('chat-subtitle');
+    if (!conv) {
+      title.textContent = 'No conversation';
+      sub.textContent = '';
+    } else if (conv.kind === 'room') {
+      title.textContent = '# ' + conv.name;
+      title.dataset.room = conv.name;
+      const n = state.counts.get(conv.name) || conv.count;
+      sub.textContent = `${n} member${n === 1 ? '' : 's'}`;
+    } else {
+      title.textContent = conv.peer.name;
+      delete title.dataset.room;
+      sub.textContent = 'Private conversation';
+    }
+    if (conv && conv.list.parentNode !== vp) vp.appendChild(conv.list);
+    $('message-input').placeholder = !conv ? 'Join a room to write'
+      : conv.kind === 'room' ? `Message # ${conv.name}` : `Private message to ${conv.peer.name}`;
+    renderOlderButton();
+  }
+
+  function renderOlderButton() {
+    const conv = state.current;
+    const btn = $('load-older');
+    const show = !!(conv && conv.kind === 'room' && conv.hasMore);
+    btn.hidden = !show;
+    btn.disabled = !!(conv && conv.loadingOlder);
+    btn.textContent = conv && conv.loadingOlder ? 'Loading…' : 'Load older messages';
+  }
+
+  function renderMembers() {
+    const conv = state.current;
+    const list = $('member-list');
+    list.textContent = '';
+    const panel = $('members-panel');
+    $('member-count').hidden = !conv || conv.kind !== 'room';
+    if (!conv || conv.kind !== 'room') {
+      $('member-count').textContent = '0';
+      $('members-hint').textContent = conv ? 'This conversation is private.' : 'Open a room to see its members.';
+      panel.dataset.empty = 'true';
+      return;
+    }
+    delete panel.dataset.empty;
+    const room = conv;
+    const count = state.counts.get(room.name) || room.count;
+    $('member-count').textContent = String(count);
+    const members = Array.from(room.members.values());
+    members.sort((a, b) => {
+      const am = state.me && a.id === state.me.id ? 0 : 1;
+      const bm = state.me && b.id === state.me.id ? 0 : 1;
+      return am - bm || a.name.localeCompare(b.name);
+    });
+    for (const u of members) {
+      const mine = !!(state.me && u.id === state.me.id);
+      const li = el('li', 'member' + (mine ? ' is-me' : ''));
+      li.setAttribute('data-testid', 'member');
+      li.dataset.userId = u.id;
+      const btn = el('button', 'member-button');
+      btn.type = 'button';
+      btn.disabled = mine;
+      btn.title = mine ? 'You' : `Send a private message to ${u.name}`;
+      btn.appendChild(avatar(u.name, u.id));
+      const nm = el('span', 'member-name', u.name);
+      nm.setAttribute('data-testid', 'member-name');
+      btn.appendChild(nm);
+      if (mine) btn.appendChild(el('span', 'member-you', 'you'));
+      if (room.typing.has(u.id)) btn.appendChild(el('span', 'member-typing', 'typing…'));
+      btn.addEventListener('click', () => {
+        if (!mine) openConversation(ensureDm(u));
+      });
+      li.appendChild(btn);
+      list.appendChild(li);
+    }
+    if (count > members.length) {
+      list.appendChild(el('li', 'member-more', `and ${count - members.length} more`));
+    }
+    $('members-hint').textContent = members.length > 1 ? 'Click a member to send a private message.' : 'No one else is here yet.';
+  }
+
+  function renderTyping() {
+    const box = $('typing-indicator');
+    const conv = state.current;
+    if (!conv || conv.kind !== 'room' || !conv.typing.size) {
+      box.textContent = '';
+      box.classList.remove('visible');
+      return;
+    }
+    const names = Array.from(conv.typing.values()).map((t) => t.name);
+    let text;
+    if (names.length === 1) text = `${names[0]} is typing…`;
+    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+    else text = `${names[0]}, ${names[1]} and ${names.length - 2} more are typing…`;
+    box.textContent = text;
+    box.classList.add('visible');
+  }
+
+  function updateComposer() {
+    const ok = !!(state.current && socket.connected && state.me);
+    $('message-input').disabled = !ok;
+    $('send-btn').disabled = !ok;
+  }
+
+  function updateTitle() {
+    let unread = 0;
+    for (const c of state.rooms.values()) unread += c.unread;
+    for (const c of state.dms.values()) unread += c.unread;
+    document.title = unread ? `(${unread}) Palaver` : 'Palaver';
+  }
+
+  // ------------------------------------------------------------------ reconnecting
+
+  function clearRetry() {
+    clearTimeout(state.retryTimer);
+    clearInterval(state.retryTick);
+    state.retryTimer = null;
+    state.retryTick = null;
+  }
+
+  /**
+   * After the server ended the connection ("io server disconnect", e.g. it stopped) or
+   * refused it for a passing reason, socket.io-client does not retry by itself: retry
+   * with an exponential backoff (1 s, 2 s, 4 s … 30 s, ±25 %).
+   */
+  function scheduleRetry() {
+    if (state.retryTimer || state.kicked) return;
+    const base = Math.min(30000, 1000 * 2 ** state.retryAttempt);
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    state.retryAttempt += 1;
+    const due = Date.now() + delay;
+    const tick = () => {
+      const s = Math.max(0, Math.ceil((due - Date.now()) / 1000));
+      setConn('disconnected', `Disconnected · retrying in ${s} s`);
+    };
+    tick();
+    state.retryTick = setInterval(tick, 1000);
+    state.retryTimer = setTimeout(() => {
+      clearRetry();
+      setConn('reconnecting', `Reconnecting (attempt ${state.retryAttempt})…`);
+      socket.connect();
+    }, delay);
+  }
+
+  $('banner-action').addEventListener('click', () => {
+    state.kicked = false;
+    hideBanner();
+    reconnectNow();
+  });
+  $('banner-close').addEventListener('click', () => hideBanner());
+
+  // ------------------------------------------------------------------ socket events
+
+  socket.on('connect', () => {
+    const wasConnected = state.everConnected;
+    state.everConnected = true;
+    state.retryAttempt = 0;
+    clearRetry();
+    setConn('connected');
+    for (const t of $('toasts').querySelectorAll('[data-code="shutdown"], [data-code="shutting_down"]')) t.remove();
+    if ($('banner').dataset.kind === 'shutdown' && !$('banner').hidden) {
+      hideBanner('shutdown');
+      toast(null, 'Reconnected.');
+    }
+    // Credentials ride in the handshake, so the identity is back: rejoin our rooms.
+    if (wasConnected && state.me && state.rooms.size) rejoinAll();
+  });
+
+  socket.on('session', (s) => {
+    if (!s || typeof s !== 'object') return;
+    if (s.mode) state.mode = s.mode;
+    if (s.user) {
+      const first = !state.me;
+      const before = state.me;
+      state.me = { id: s.user.id, name: s.user.name };
+      state.loggingIn = false;
+      clearLoginError();
+      if (first) {
+        try {
+          if (state.requestedName) localStorage.setItem('palaver.name', normalizeName(state.requestedName));
+        } catch (_) { /* storage may be off */ }
+        if (state.requestedName && normalizeName(state.requestedName) !== s.user.name) {
+          toast(null, `“${normalizeName(state.requestedName)}” is taken; you are “${s.user.name}”.`);
+        }
+        showChat();
+        const room = state.pendingRoom;
+        state.pendingRoom = null;
+        if (room) joinRoom(room);
+      } else if (before.id !== s.user.id || before.name !== s.user.name) {
+        toast(null, `You are now “${s.user.name}”.`);
+        renderAll();
+      }
+    } else {
+      if (state.me) {
+        resetChat();
+        state.me = null;
+      }
+      if (!state.loggingIn) showLogin();
+      else updateLoginMode();
+    }
+  });
+
+  socket.on('connect_error', (err) => {
+    const code = (err && err.message) || 'error';
+    if (LOGIN_REFUSALS.has(code)) {
+      // The server refused the handshake's identity: back to the login form.
+      state.mode = code === 'invalid_name' ? 'open' : 'token';
+      const attempted = state.loggingIn && code === 'invalid_name' ? state.requestedName : null;
+      const show = state.loggingIn || state.me || code !== 'auth_required';
+      state.loggingIn = false;
+      socket.auth = {};
+      if (state.me) {
+        resetChat();
+        state.me = null;
+      }
+      showLogin();
+      if (show) showLoginError(code, attempted);
+      if (state.mode === 'open') {
+        // Stay connected without an identity: room list and the session event.
+        setTimeout(() => { if (!socket.active) socket.connect(); }, 0);
+        setConn('connecting');
+      } else {
+        setConn('disconnected', 'Not connected · sign in with a token');
+      }
+      return;
+    }
+    if (!socket.active) {
+      // Refused by the server (shutting_down, too_many_connections, …): retry later.
+      const stopping = code === 'shutting_down' && $('banner').dataset.kind === 'shutdown' && !$('banner').hidden;
+      if (CODE_TEXT[code] && !stopping) toast(code, CODE_TEXT[code]);
+      scheduleRetry();
+      if (state.loggingIn) {
+        $('login-submit').disabled = false;
+        $('login-submit').textContent = 'Sign in';
+      }
+      return;
+    }
+    // Transport error: socket.io-client retries by itself.
+    const st = $('conn-status').dataset.state;
+    if (st !== 'reconnecting' && st !== 'connecting') setConn(state.everConnected ? 'reconnecting' : 'connecting');
+  });
+
+  socket.on('disconnect', (reason) => {
+    for (const room of state.rooms.values()) clearAllTyping(room);
+    state.typingRoom = null;
+    renderTyping();
+    if (reason === 'io client disconnect') {
+      // Our own doing (signing in again); the caller reconnects.
+      setConn('disconnected');
+      return;
+    }
+    if (reason === 'io server disconnect') {
+      if (state.kicked) {
+        setConn('disconnected', 'Disconnected by the server');
+        return;
+      }
+      scheduleRetry();
+      return;
+    }
+    // Transport closed or ping timeout: socket.io-client reconnects by itself.
+    setConn('reconnecting');
+  });
+
+  socket.io.on('reconnect_attempt', (n) => {
+    if (!socket.connected) setConn('reconnecting', `Reconnecting (attempt ${n})…`);
+  });
+  socket.io.on('reconnect_failed', () => scheduleRetry());
+
+  socket.on('rooms', (list) => {
+    state.publicRooms = Array.isArray(list) ? list.filter((r) => r && typeof r.room === 'string') : [];
+    for (const r of state.publicRooms) state.counts.set(r.room, r.count);
+    if (!$('login-view').hidden) updateLoginRooms();
+    renderRoomLists();
+    if (state.current && state.current.kind === 'room') {
+      renderConversation();
+      renderMembers();
+    }
+  });
+
+  socket.on('message', (m) => {
+    if (!m || typeof m !== 'object') return;
+    const room = state.rooms.get(m.room);
+    if (!room) return;
+    if (m.kind !== 'join' && m.kind !== 'leave' && m.user_id) clearTyping(room, m.user_id);
+    const added = addRoomMessage(room, m);
+    if (added && state.current !== room && m.kind === 'chat') room.unread += 1;
+    renderRoomLists();
+    renderTyping();
+    renderMembers();
+    updateTitle();
+  });
+
+  socket.on('presence', (p) => {
+    if (!p || typeof p !== 'object' || !p.user) return;
+    const room = state.rooms.get(p.room);
+    if (!room) return;
+    if (p.action === 'join') room.members.set(p.user.id, p.user);
+    else if (p.action === 'leave') {
+      room.members.delete(p.user.id);
+      clearTyping(room, p.user.id);
+    }
+    if (typeof p.count === 'number') {
+      room.count = p.count;
+      state.counts.set(room.name, p.count);
+    }
+    renderRoomLists();
+    if (state.current === room) {
+      renderConversation();
+      renderMembers();
+      renderTyping();
+    }
+  });
+
+  socket.on('typing', (t) => {
+    if (!t || typeof t !== 'object') return;
+    const room = state.rooms.get(t.room);
+    if (!room || (state.me && t.user_id === state.me.id)) return;
+    clearTyping(room, t.user_id);
+    if (t.active !== false) {
+      const timer = setTimeout(() => {
+        room.typing.delete(t.user_id);
+        if (state.current === room) {
+          renderTyping();
+          renderMembers();
+        }
+      }, TYPING_SHOW_MS);
+      room.typing.set(t.user_id, { name: t.user, timer });
+    }
+    if (state.current === room) {
+      renderTyping();
+      renderMembers();
+    }
+  });
+
+  socket.on('private', (pm) => {
+    if (!pm || typeof pm !== 'object' || !pm.from || !pm.to) return;
+    const mine = !!(state.me && pm.from.id === state.me.id);
+    const dm = ensureDm(mine ? pm.to : pm.from);
+    if (pm.id && dm.ids.has(String(pm.id))) return;
+    if (pm.id) dm.ids.add(String(pm.id));
+    const follow = isNearBottom();
+    const li = messageItem({ id: pm.id, user: pm.from.name, user_id: pm.from.id, text: pm.text, ts: pm.ts },
+      'private', mine);
+    dm.list.appendChild(li);
+    if (state.current === dm) {
+      if (follow) scrollToBottom();
+    } else {
+      dm.unread += 1;
+    }
+    renderDmList();
+    updateTitle();
+  });
+
+  socket.on('error', (e) => {
+    if (!e || typeof e !== 'object') return;
+    toastRefusal(e, e.event);
+  });
+
+  socket.on('kicked', (k) => {
+    state.kicked = true;
+    const reason = k && k.reason ? String(k.reason) : 'no reason given';
+    showBanner('kicked', `You were disconnected by the server: ${reason}`, 'Reconnect');
+    toast('kicked', reason);
+  });
+
+  socket.on('shutdown', (s) => {
+    const reason = s && s.reason ? String(s.reason) : 'server_stopping';
+    showBanner('shutdown', `The server is stopping (${reason}). Reconnecting when it is back…`);
+    toast('shutdown', `The server is stopping (${reason}).`);
+  });
+
+  // ------------------------------------------------------------------ start
+
+  try {
+    const saved = localStorage.getItem('palaver.name');
+    if (saved && !$('login-name').value) $('login-name').value = saved;
+  } catch (_) { /* storage may be off */ }
+  const params = new URLSearchParams(location.search);
+  if (params.get('room')) $('login-room').value = params.get('room');
+  if (params.get('name')) $('login-name').value = params.get('name');
+
+  showLogin();
+  renderAll();
+  setConn('connecting');
+  // Connect without an identity first: it tells the mode (open/token) and the room list.
+  socket.connect();
+})();

@@ -1,0 +1,235 @@
+// Public TypeScript declarations of the palaver package (hand-written; the
+// generated declarations of the private binding are native/binding.d.ts).
+//
+// Written as `export =` because index.js assigns `module.exports = palaver`: so
+// `import palaver from 'palaver'` is callable from ESM (module node16/nodenext)
+// and from CommonJS alike, and `import { Server } from 'palaver'` works in both.
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+
+/** `require('palaver')(server)`: attaches to an http.Server, or listens on a port. */
+declare function palaver(server: HttpServer | HttpsServer, options?: palaver.ServerOptions): palaver.Server;
+declare function palaver(port: number, options?: palaver.ServerOptions): palaver.Server;
+declare function palaver(options?: palaver.ServerOptions): palaver.Server;
+
+declare namespace palaver {
+  export { palaver as default };
+
+  /** Engine configuration (docs/PROTOCOL.md, "Configuration"); camelCase or snake_case keys. */
+  export interface ServerOptions {
+    host?: string;
+    port?: number;
+    identity?: {
+      mode?: 'open' | 'token';
+      tokenSecret?: string | null;
+      tokenLeewaySecs?: number;
+    };
+    history?: {
+      storage?: 'sqlite' | 'memory';
+      path?: string;
+      synchronous?: 'normal' | 'full';
+      memoryMaxPerRoom?: number;
+      onJoin?: number;
+      pageMax?: number;
+    };
+    corsOrigins?: string[];
+    limits?: {
+      maxTextChars?: number;
+      maxNameChars?: number;
+      maxRoomChars?: number;
+      maxRoomsPerConnection?: number;
+      messagesPerSecond?: number;
+      messageBurst?: number;
+      requestsPerSecond?: number;
+      requestBurst?: number;
+      maxPendingRequests?: number;
+      maxPayloadBytes?: number;
+      maxConnectionsPerIp?: number;
+      typingIntervalMs?: number;
+    };
+    roomList?: {
+      intervalMs?: number;
+      maxRooms?: number;
+      maxMembersPerRoom?: number;
+      groupList?: boolean;
+    };
+    transport?: {
+      pingIntervalMs?: number;
+      pingTimeoutMs?: number;
+      connectTimeoutMs?: number;
+      maxBufferSize?: number;
+      websocketReadBufferBytes?: number;
+      websocket?: boolean;
+      polling?: boolean;
+    };
+    /** Cluster mode over Redis (docs/CLUSTER.md); on when `redisUrl` is set. */
+    cluster?: {
+      redisUrl?: string | null;
+      keyPrefix?: string;
+      heartbeatMs?: number;
+      nodeTimeoutMs?: number;
+      redisTimeoutMs?: number;
+      historyMaxPerRoom?: number;
+    };
+    workerThreads?: number;
+    eventQueueCapacity?: number;
+    hostAckTimeoutMs?: number;
+    /** Also the deadline of close(). */
+    stopTimeoutMs?: number;
+    [snakeCaseKey: string]: unknown;
+  }
+
+  export interface User {
+    id: string;
+    name: string;
+  }
+
+  export interface ChatMessage {
+    id: string | null;
+    room: string;
+    user: string;
+    user_id: string | null;
+    text: string;
+    ts: number;
+    kind: 'chat' | 'join' | 'leave';
+  }
+
+  export interface PrivateMessage {
+    id: string;
+    from: User;
+    to: User;
+    text: string;
+    ts: number;
+  }
+
+  export interface ConnectedEvent {
+    type: 'connected';
+    sid: string;
+    user: User | null;
+    address: string | null;
+    transport: 'websocket' | 'polling';
+  }
+  export interface DisconnectedEvent {
+    type: 'disconnected';
+    sid: string;
+    user: User | null;
+    reason: string;
+  }
+  export interface JoinedEvent {
+    type: 'joined';
+    sid: string;
+    room: string;
+    user: User;
+  }
+  export interface LeftEvent {
+    type: 'left';
+    sid: string;
+    room: string;
+    user: User;
+  }
+  export interface MessageEvent {
+    type: 'message';
+    sid: string;
+    message: ChatMessage;
+  }
+  export interface PrivateEvent {
+    type: 'private';
+    sid: string;
+    message: PrivateMessage;
+  }
+  export interface CustomEvent {
+    type: 'custom';
+    sid: string;
+    user: User | null;
+    /** The event name the client emitted. */
+    event: string;
+    /** Its first argument (null when none). */
+    data: unknown;
+    /**
+     * Answers the client's acknowledgement (false if already answered or expired);
+     * null when the client asked for none. With no `custom` listener at all, the
+     * client is answered `unknown_event` at once.
+     */
+    ack: ((answer: unknown) => boolean) | null;
+  }
+
+  export interface EventMap {
+    connected: ConnectedEvent;
+    disconnected: DisconnectedEvent;
+    joined: JoinedEvent;
+    left: LeftEvent;
+    message: MessageEvent;
+    private: PrivateEvent;
+    custom: CustomEvent;
+    error: Error;
+  }
+
+  export interface RoomInfo {
+    room: string;
+    count: number;
+    members: User[];
+  }
+
+  export interface ClusterStats {
+    node_id: string;
+    redis_connected: boolean;
+    redis_outages: number;
+    journal_pending: number;
+    nodes_alive: number;
+  }
+
+  export interface Stats {
+    connections: number;
+    connections_total: number;
+    connections_refused: number;
+    users_online: number;
+    rooms: number;
+    messages: number;
+    private_messages: number;
+    requests_rejected: number;
+    packets_dropped: number;
+    events_dropped: number;
+    pending_host_acks: number;
+    uptime_ms: number;
+    /** Cluster mode only (null otherwise). */
+    cluster?: ClusterStats | null;
+  }
+
+  export interface Emitter {
+    emit(event: string, data?: unknown): Promise<void>;
+  }
+
+  export class PalaverError extends Error {
+    constructor(code: string, message: string, options?: { cause?: unknown });
+    /** ERR_PALAVER_INVALID_OPTIONS, ERR_PALAVER_NOT_HTTP_SERVER, ERR_PALAVER_LISTEN, ERR_PALAVER_ALREADY_STARTED, ERR_PALAVER_CLOSED, ERR_PALAVER_USER_OFFLINE, ERR_PALAVER_INVALID_ARG, ... */
+    code: string;
+  }
+
+  export class Server {
+    constructor(options?: ServerOptions);
+    /**
+     * Shares an existing HTTP server: /socket.io/ goes to the engine, everything
+     * else to the app. (On an https.Server, clients stay on long-polling.)
+     */
+    attach(server: HttpServer | HttpsServer): this;
+    /** Runs on a port of its own (0: any free port, see `port`). */
+    listen(port: number, host?: string): this;
+    readonly port: number | null;
+    on<K extends keyof EventMap>(event: K, listener: (event: EventMap[K]) => void): this;
+    once<K extends keyof EventMap>(event: K, listener: (event: EventMap[K]) => void): this;
+    off<K extends keyof EventMap>(event: K, listener: (event: EventMap[K]) => void): this;
+    /** Emits to every client. */
+    emit(event: string, data?: unknown): Promise<void>;
+    to(room: string): Emitter;
+    in(room: string): Emitter;
+    toUser(userId: string): Emitter;
+    /** Resolves with the number of connections closed. */
+    disconnectUser(userId: string, reason?: string): Promise<number>;
+    rooms(): Promise<RoomInfo[]>;
+    stats(): Stats;
+    /** Resolves once the engine is gone and its last event was delivered; the same promise while closing. */
+    close(): Promise<void>;
+  }
+}
+
+export = palaver;

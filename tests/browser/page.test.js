@@ -1,0 +1,431 @@
+'use strict';
+// The chat page (examples/server/static/index.html) and the tutorial page in a real
+// browser: Debian's Chromium driven by playwright-core, against the real standalone
+// server. Screenshots go to target/browser-screenshots/.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { startServer, connect, nextEvent, sleep, sign } = require('../support/server');
+const {
+  launchBrowser,
+  openPage,
+  openChat,
+  login,
+  eventually,
+  messages,
+  notices,
+  memberNames,
+  roomCount,
+  send,
+  screenshot,
+  startServerOnPort,
+  assertNoPageErrors,
+} = require('../support/browser');
+
+let browser;
+let server;
+
+before(async () => {
+  // on_join 5 so that "load older" has something to load with few messages.
+  [browser, server] = await Promise.all([
+    launchBrowser(),
+    startServer({ config: { history: { storage: 'memory', on_join: 5 } } }),
+  ]);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) await server.stop();
+});
+
+test('two pages chat in one room: messages, members, counts, typing, notices', async () => {
+  const a = await openChat(browser, server.url, 'Alice', 'lobby');
+  const b = await openChat(browser, server.url, 'Bob', 'lobby');
+  try {
+    assert.equal(await a.page.textContent('#me-name'), 'Alice');
+    assert.equal(await b.page.textContent('#me-name'), 'Bob');
+    assert.equal(await a.page.getAttribute('#conn-status', 'data-state'), 'connected');
+
+    // Members (join ack + presence) and counts (presence + the coalesced room list).
+    await eventually(async () => {
+      assert.deepEqual(await memberNames(a.page), ['Alice', 'Bob']);
+      assert.deepEqual(await memberNames(b.page), ['Bob', 'Alice']);
+      assert.equal(await a.page.textContent('#member-count'), '2');
+      assert.equal(await b.page.textContent('#member-count'), '2');
+      assert.equal(await roomCount(a.page, 'lobby'), '2');
+      assert.equal(await roomCount(b.page, 'lobby'), '2');
+    });
+    // Alice saw Bob arrive, as a notice.
+    await eventually(async () =>
+      assert.deepEqual(await notices(a.page), [{ kind: 'join', text: 'Bob joined' }]),
+    );
+
+    // Typing: Bob sees it while Alice types, and it goes when she sends.
+    await a.page.locator('#message-input').pressSequentially('Hello', { delay: 15 });
+    await b.page.waitForFunction(
+      () => document.getElementById('typing-indicator').textContent === 'Alice is typing…',
+    );
+    await a.page.locator('#message-input').pressSequentially(' from Alice', { delay: 5 });
+    await a.page.press('#message-input', 'Enter');
+
+    await eventually(async () => {
+      const got = await messages(b.page);
+      assert.equal(got.length, 1);
+      assert.equal(got[0].user, 'Alice');
+      assert.equal(got[0].text, 'Hello from Alice');
+      assert.equal(got[0].own, false);
+      assert.match(got[0].time, /\d{1,2}:\d{2}/);
+    });
+    await eventually(async () =>
+      assert.equal(await b.page.textContent('#typing-indicator'), ''),
+    );
+
+    await send(b.page, 'Hi Alice, Bob here');
+    await eventually(async () => {
+      const got = await messages(a.page);
+      assert.deepEqual(
+        got.map((m) => [m.user, m.text, m.own]),
+        [
+          ['Alice', 'Hello from Alice', true],
+          ['Bob', 'Hi Alice, Bob here', false],
+        ],
+      );
+      assert.ok(got.every((m) => m.state === null && m.id), 'acknowledged, with ids');
+    });
+    // Own messages appear once, from the ack (the server does not echo them).
+    await sleep(300);
+    for (const p of [a, b]) {
+      const got = await messages(p.page);
+      assert.equal(got.length, 2, 'each message once');
+      assert.deepEqual(got.map((m) => m.text), ['Hello from Alice', 'Hi Alice, Bob here']);
+    }
+    assert.deepEqual(
+      (await messages(b.page)).map((m) => m.own),
+      [false, true],
+    );
+
+    await screenshot(a.page, 'chat-alice');
+    await screenshot(b.page, 'chat-bob');
+
+    // Bob leaves: Alice sees the notice, the member list and the counts drop.
+    await b.page.click('#leave-btn');
+    await eventually(async () => {
+      assert.deepEqual(await memberNames(a.page), ['Alice']);
+      assert.equal(await a.page.textContent('#member-count'), '1');
+      assert.equal(await roomCount(a.page, 'lobby'), '1');
+      assert.deepEqual((await notices(a.page)).at(-1), { kind: 'leave', text: 'Bob left' });
+      // Bob still sees the room in "other rooms", with its count.
+      assert.equal(await roomCount(b.page, 'lobby'), '1');
+    });
+    assert.equal(
+      await b.page.getAttribute('#room-list [data-testid=room-item][data-room="lobby"]', 'data-joined'),
+      'false',
+    );
+    // ...and can click it to join again; history on join shows the conversation.
+    await b.page.click('#room-list [data-testid=room-item][data-room="lobby"] button');
+    await b.page.waitForSelector('#chat-title[data-room="lobby"]');
+    await eventually(async () =>
+      assert.deepEqual(
+        (await messages(b.page)).map((m) => [m.user, m.text, m.own]),
+        [
+          ['Alice', 'Hello from Alice', false],
+          ['Bob', 'Hi Alice, Bob here', true],
+        ],
+      ),
+    );
+    assertNoPageErrors(a, b);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('history on join and "load older"', async () => {
+  const writer = await connect(server.url, { auth: { name: 'Archivist' } });
+  try {
+    assert.equal((await writer.emitWithAck('join', { room: 'archive' })).ok, true);
+    for (let i = 1; i <= 8; i++) {
+      const ack = await writer.emitWithAck('message', { room: 'archive', text: `entry ${i}` });
+      assert.equal(ack.ok, true);
+    }
+    const r = await openChat(browser, server.url, 'Reader', 'archive');
+    try {
+      // history.on_join is 5: the newest five, oldest first, and more to load.
+      await eventually(async () =>
+        assert.deepEqual((await messages(r.page)).map((m) => m.text), [4, 5, 6, 7, 8].map((i) => `entry ${i}`)),
+      );
+      await r.page.waitForSelector('#load-older:not([hidden])');
+      await r.page.click('#load-older');
+      await eventually(async () =>
+        assert.deepEqual(
+          (await messages(r.page)).map((m) => m.text),
+          [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `entry ${i}`),
+        ),
+      );
+      await r.page.waitForSelector('#load-older', { state: 'hidden' });
+      assertNoPageErrors(r);
+    } finally {
+      await r.close();
+    }
+  } finally {
+    writer.close();
+  }
+});
+
+test('hostile text is shown as text; hostile names are refused; punctuation names display', async () => {
+  const hostile = [
+    '<img src=x onerror="window.__pwned=1">',
+    '<script>window.__pwned=1</script>',
+    '"quotes" & \'apostrophes\' <b>not bold</b> &amp; &lt;',
+  ];
+  const a = await openChat(browser, server.url, 'Mallory', 'xss');
+  const b = await openChat(browser, server.url, 'Victim', 'xss');
+  const c = await openPage(browser, server.url + '/');
+  try {
+    for (const text of hostile) await send(a.page, text);
+    for (const p of [a, b]) {
+      await eventually(async () =>
+        assert.deepEqual((await messages(p.page)).map((m) => m.text), hostile),
+      );
+    }
+    await sleep(200); // give any (wrongly created) <img> time to fail and run onerror
+    for (const p of [a, b]) {
+      assert.equal(await p.page.evaluate(() => window.__pwned), undefined);
+      assert.equal(await p.page.locator('#messages img, #messages script, #messages b').count(), 0);
+    }
+
+    // A hostile name is refused by the server (connect_error invalid_name), shown as text.
+    await c.page.waitForSelector('#conn-status[data-state="connected"]');
+    await c.page.fill('#login-name', '<b>x</b><img src=x onerror="window.__pwned=1">');
+    await c.page.fill('#login-room', 'xss');
+    await c.page.click('#login-submit');
+    const error = c.page.locator('#login-error[data-code="invalid_name"]');
+    await error.waitFor();
+    const errorText = await error.textContent();
+    assert.match(errorText, /invalid_name/);
+    assert.ok(errorText.includes('<b>x</b><img src=x onerror="window.__pwned=1">'), errorText);
+    assert.equal(await c.page.locator('#login-error b, #login-error img').count(), 0);
+    assert.equal(await c.page.isVisible('#login-view'), true);
+    assert.equal(await c.page.evaluate(() => window.__pwned), undefined);
+    await screenshot(c.page, 'login-refused');
+
+    // A valid name with punctuation (letters, digits, space and _ - . ' @).
+    const name = "O'Neil-Smith @Co.";
+    await login(c.page, name, 'xss');
+    assert.equal(await c.page.textContent('#me-name'), name);
+    await eventually(async () => {
+      assert.ok((await memberNames(a.page)).includes(name));
+      assert.ok((await notices(b.page)).some((n) => n.text === `${name} joined`));
+    });
+    await send(c.page, 'Top o\' the morning & "hello" <3');
+    await eventually(async () => {
+      const last = (await messages(b.page)).at(-1);
+      assert.deepEqual([last.user, last.text], [name, 'Top o\' the morning & "hello" <3']);
+    });
+    // The room list and history on join carry the same texts, as text.
+    const ownView = (await messages(c.page)).map((m) => m.text);
+    assert.deepEqual(ownView.slice(0, 3), hostile);
+    assert.equal(await c.page.locator('#messages img, #messages script, #messages b').count(), 0);
+    assert.equal(await c.page.evaluate(() => window.__pwned), undefined);
+    await screenshot(b.page, 'hostile-text');
+    assertNoPageErrors(a, b, c);
+  } finally {
+    await Promise.all([a.close(), b.close(), c.close()]);
+  }
+});
+
+test('the tutorial page and the main page chat in one room', async () => {
+  const a = await openChat(browser, server.url, 'Ada', 'tutorial');
+  const t = await openPage(browser, `${server.url}/tutorial.html?name=Tutu&room=tutorial`);
+  try {
+    const tutorialLines = () => t.page.$$eval('#messages li', (lis) => lis.map((li) => li.textContent));
+
+    // The tutorial joined with {name, room}: the main page sees it arrive.
+    await eventually(async () => {
+      assert.deepEqual(await memberNames(a.page), ['Ada', 'Tutu']);
+      assert.deepEqual((await notices(a.page)).at(-1), { kind: 'join', text: 'Tutu joined' });
+    });
+    // The tutorial's room list comes from groupList.
+    await eventually(async () =>
+      assert.deepEqual(
+        await t.page.$$eval('#groups li', (lis) => lis.map((li) => li.textContent)),
+        ['tutorial (2): Ada, Tutu'],
+      ),
+    );
+
+    // Tutorial → main page.
+    await t.page.fill('#input', 'hi from the tutorial');
+    await t.page.press('#input', 'Enter');
+    await eventually(async () => {
+      const last = (await messages(a.page)).at(-1);
+      assert.deepEqual([last.user, last.text, last.own], ['Tutu', 'hi from the tutorial', false]);
+    });
+
+    // Main page → tutorial, shown as user:text, as text.
+    await send(a.page, 'hello tutorial <i>x</i>');
+    await eventually(async () =>
+      assert.deepEqual(await tutorialLines(), ['Tutu:hi from the tutorial', 'Ada:hello tutorial <i>x</i>']),
+    );
+    assert.equal(await t.page.locator('#messages i').count(), 0);
+    await screenshot(t.page, 'tutorial');
+    await screenshot(a.page, 'chat-with-tutorial');
+
+    // Notices reach the tutorial as messages from "system".
+    await a.page.click('#leave-btn');
+    await eventually(async () => assert.equal((await tutorialLines()).at(-1), 'system:Ada left'));
+    assertNoPageErrors(a, t);
+  } finally {
+    await Promise.all([a.close(), t.close()]);
+  }
+});
+
+test('private messages between two pages; user_offline is shown', async () => {
+  const a = await openChat(browser, server.url, 'Priya', 'dm');
+  const b = await openChat(browser, server.url, 'Quinn', 'dm');
+  const g = await openChat(browser, server.url, 'Ghost', 'dm');
+  try {
+    await eventually(async () => assert.deepEqual(await memberNames(a.page), ['Priya', 'Ghost', 'Quinn']));
+
+    // Priya clicks Quinn in the member list: a private conversation opens.
+    await a.page.click('#member-list [data-testid=member][data-user-id="Quinn"] button');
+    await eventually(async () => assert.equal(await a.page.textContent('#chat-title'), 'Quinn'));
+    assert.equal(await a.page.isVisible('#close-dm-btn'), true);
+    await send(a.page, 'psst, Quinn');
+    await eventually(async () => {
+      const got = await messages(a.page);
+      assert.deepEqual(got.map((m) => [m.user, m.text, m.kind, m.own, m.state]), [
+        ['Priya', 'psst, Quinn', 'private', true, null],
+      ]);
+    });
+
+    // Quinn gets it: the conversation appears with an unread badge.
+    const item = '#dm-list [data-testid=dm-item][data-user-id="Priya"]';
+    await b.page.waitForSelector(item);
+    await eventually(async () => assert.equal(await b.page.textContent(`${item} [data-testid=unread]`), '1'));
+    await screenshot(b.page, 'private-unread');
+    await b.page.click(`${item} button`);
+    await eventually(async () =>
+      assert.deepEqual((await messages(b.page)).map((m) => [m.user, m.text, m.own]), [
+        ['Priya', 'psst, Quinn', false],
+      ]),
+    );
+    assert.equal(await b.page.isVisible(`${item} [data-testid=unread]`), false);
+    await send(b.page, 'hi Priya');
+    await eventually(async () =>
+      assert.deepEqual((await messages(a.page)).map((m) => [m.user, m.text, m.own]), [
+        ['Priya', 'psst, Quinn', true],
+        ['Quinn', 'hi Priya', false],
+      ]),
+    );
+    // The room conversations are untouched by private messages.
+    assert.equal(await g.page.locator('#messages [data-testid=message]').count(), 0);
+    await screenshot(a.page, 'private');
+
+    // A private conversation with someone who went away: user_offline.
+    await a.page.click('[data-testid=room-item][data-room="dm"] button');
+    await a.page.click('#member-list [data-testid=member][data-user-id="Ghost"] button');
+    await eventually(async () => assert.equal(await a.page.textContent('#chat-title'), 'Ghost'));
+    await g.close();
+    await b.page.click('[data-testid=room-item][data-room="dm"] button');
+    await eventually(async () => assert.deepEqual(await memberNames(b.page), ['Quinn', 'Priya']));
+    await send(a.page, 'are you there?');
+    await a.page.waitForSelector('#toasts [data-testid=toast][data-code="user_offline"]');
+    await eventually(async () => {
+      const [m] = await messages(a.page);
+      assert.equal(m.state, 'failed');
+    });
+    assert.match(await a.page.textContent('#messages [data-testid=message-error]'), /user_offline/);
+    assertNoPageErrors(a, b);
+  } finally {
+    await Promise.all([a.close(), b.close(), g.close()]);
+  }
+});
+
+test('token mode: the page asks for a token and shows auth refusals', async () => {
+  const secret = 'browser-test-secret';
+  const tokenServer = await startServer({ args: ['--token-secret', secret] });
+  const p = await openPage(browser, tokenServer.url + '/');
+  try {
+    // The anonymous first connection is refused with auth_required: token field.
+    await p.page.waitForSelector('#login-token-field:not([hidden])');
+    assert.equal(await p.page.isVisible('#login-name'), false);
+    assert.equal(await p.page.isVisible('#login-error'), false);
+
+    const now = Math.floor(Date.now() / 1000);
+    await p.page.fill('#login-token', sign({ sub: 'u-42', name: 'Tess', exp: now - 3600 }, secret));
+    await p.page.fill('#login-room', 'secure');
+    await p.page.click('#login-submit');
+    await p.page.waitForSelector('#login-error[data-code="auth_expired"]');
+
+    await p.page.fill('#login-token', sign({ sub: 'u-42', name: 'Tess', exp: now + 3600 }, secret));
+    await p.page.click('#login-submit');
+    await p.page.waitForSelector('#chat-title[data-room="secure"]');
+    assert.equal(await p.page.textContent('#me-name'), 'Tess');
+    await eventually(async () => assert.deepEqual(await memberNames(p.page), ['Tess']));
+    assert.equal(await p.page.getAttribute('#member-list [data-testid=member]', 'data-user-id'), 'u-42');
+    assertNoPageErrors(p);
+  } finally {
+    await p.close();
+    await tokenServer.stop();
+  }
+});
+
+test('server stop: shutdown notice, disconnected state, then reconnect and rejoin', async () => {
+  const own = await startServer();
+  let again = null;
+  const a = await openChat(browser, own.url, 'Sam', 'ops');
+  try {
+    await send(a.page, 'before the stop');
+    await eventually(async () => assert.equal((await messages(a.page))[0]?.state, null));
+
+    await own.stop('SIGTERM');
+    await a.page.waitForSelector('#banner[data-kind="shutdown"]:not([hidden])');
+    assert.match(await a.page.textContent('#banner-text'), /server_stopping/);
+    await eventually(async () =>
+      assert.ok(
+        ['disconnected', 'reconnecting'].includes(await a.page.getAttribute('#conn-status', 'data-state')),
+      ),
+    );
+    assert.equal(await a.page.isDisabled('#message-input'), true);
+    await screenshot(a.page, 'shutdown');
+    // It keeps trying (our backoff, then socket.io-client's own reconnection).
+    await a.page.waitForSelector('#conn-status[data-state="reconnecting"]', { timeout: 6000 });
+
+    // A server comes back on the same port: the page reconnects, signs in again from
+    // the handshake auth and rejoins its room.
+    again = await startServerOnPort(new URL(own.url).port);
+    await a.page.waitForSelector('#conn-status[data-state="connected"]', { timeout: 15000 });
+    await a.page.waitForSelector('#banner', { state: 'hidden' });
+    assert.equal(await a.page.textContent('#me-name'), 'Sam');
+
+    const other = await connect(again.url, { auth: { name: 'Ops bot' } });
+    try {
+      const ack = await other.emitWithAck('join', { room: 'ops' });
+      assert.ok(ack.members.some((m) => m.name === 'Sam'), 'the page rejoined "ops"');
+      const heard = nextEvent(other, 'message', (m) => m.kind === 'chat');
+      await send(a.page, 'after the restart');
+      assert.equal((await heard).text, 'after the restart');
+      await other.emitWithAck('message', { room: 'ops', text: 'welcome back' });
+      await eventually(async () =>
+        assert.deepEqual(
+          (await messages(a.page)).map((m) => [m.user, m.text]),
+          [
+            ['Sam', 'before the stop'],
+            ['Sam', 'after the restart'],
+            ['Ops bot', 'welcome back'],
+          ],
+        ),
+      );
+      // The restarted server's ids start again: the old message stays, detached.
+      assert.ok((await notices(a.page)).some((n) => /restarted/.test(n.text)));
+    } finally {
+      other.close();
+    }
+    await screenshot(a.page, 'reconnected');
+    assertNoPageErrors(a);
+  } finally {
+    await a.close();
+    if (again) await again.stop();
+    await own.stop();
+  }
+});

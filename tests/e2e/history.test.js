@@ -1,0 +1,254 @@
+'use strict';
+// History: on join, paging, errors, members only; SQLite persistence across a
+// graceful stop and across SIGKILL.
+
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { test, before, after } = require('node:test');
+const { startServer, tempDir } = require('../support/server.js');
+const { pool, assertRefused, assertChat, assertIncreasing, withoutOk } = require('../support/e2e.js');
+
+const ON_JOIN = 3;
+const PAGE_MAX = 60;
+let server;
+before(async () => {
+  server = await startServer({
+    config: {
+      room_list: { interval_ms: 100 },
+      history: { storage: 'memory', on_join: ON_JOIN, page_max: PAGE_MAX },
+      limits: { max_connections_per_ip: 500, messages_per_second: 1000, message_burst: 1000 },
+    },
+  });
+});
+after(() => server.stop());
+
+/** Sends `n` messages; resolves with the stored messages (acks without ok). */
+async function fill(client, room, n, prefix = 'm') {
+  const stored = [];
+  for (let i = 0; i < n; i++) {
+    const reply = await client.request('message', { room, text: `${prefix}${i}` });
+    assert.equal(reply.ok, true, JSON.stringify(reply));
+    stored.push(withoutOk(reply));
+  }
+  return stored;
+}
+
+test('join brings the last on_join messages, oldest first, with has_more', async (t) => {
+  const clients = pool(t, server.url);
+  const room = 'hist-join';
+  const writer = await clients.member('Writer', [room]);
+  const stored = await fill(writer, room, 5);
+  const reader = await clients.member('Reader');
+  const joined = await reader.request('join', { room });
+  assert.equal(joined.ok, true);
+  assert.deepEqual(joined.history, stored.slice(-ON_JOIN));
+  assert.equal(joined.has_more, true);
+  // Join/leave notices are not stored.
+  for (const m of joined.history) assertChat(m, { room, user: 'Writer', text: m.text });
+  // A room with fewer messages than on_join: everything, has_more false.
+  const small = 'hist-small';
+  await writer.request('join', { room: small });
+  const two = await fill(writer, small, 2, 's');
+  const smallJoin = await reader.request('join', { room: small });
+  assert.deepEqual(smallJoin.history, two);
+  assert.equal(smallJoin.has_more, false);
+  // Exactly on_join messages: nothing older exists.
+  const exact = 'hist-exact';
+  await writer.request('join', { room: exact });
+  const three = await fill(writer, exact, ON_JOIN, 'e');
+  const exactJoin = await reader.request('join', { room: exact });
+  assert.deepEqual(exactJoin.history, three);
+  assert.equal(exactJoin.has_more, false);
+});
+
+test('paging with before and limit; has_more', async (t) => {
+  const clients = pool(t, server.url);
+  const room = 'hist-paging';
+  const writer = await clients.member('Pager', [room]);
+  const stored = await fill(writer, room, 7);
+  assertIncreasing(stored.map((m) => m.id));
+  const ids = stored.map((m) => m.id);
+  // Newest page.
+  assert.deepEqual(await writer.request('history', { room, limit: 3 }), {
+    ok: true,
+    room,
+    messages: stored.slice(4),
+    has_more: true,
+  });
+  // Walk back page by page.
+  assert.deepEqual(await writer.request('history', { room, before: ids[4], limit: 3 }), {
+    ok: true,
+    room,
+    messages: stored.slice(1, 4),
+    has_more: true,
+  });
+  assert.deepEqual(await writer.request('history', { room, before: ids[1], limit: 3 }), {
+    ok: true,
+    room,
+    messages: stored.slice(0, 1),
+    has_more: false,
+  });
+  assert.deepEqual(await writer.request('history', { room, before: ids[0] }), {
+    ok: true,
+    room,
+    messages: [],
+    has_more: false,
+  });
+  // A page that ends exactly at the oldest message has nothing more.
+  assert.deepEqual(await writer.request('history', { room, before: ids[3], limit: 3 }), {
+    ok: true,
+    room,
+    messages: stored.slice(0, 3),
+    has_more: false,
+  });
+  const all = await writer.request('history', { room });
+  assert.deepEqual(all, { ok: true, room, messages: stored, has_more: false });
+  assert.deepEqual(await writer.request('history', { room, limit: 1 }), {
+    ok: true,
+    room,
+    messages: stored.slice(6),
+    has_more: true,
+  });
+});
+
+test('the default limit is 50; limit may go up to page_max', async (t) => {
+  const clients = pool(t, server.url);
+  const room = 'hist-default';
+  const writer = await clients.member('Bulk', [room]);
+  const stored = await fill(writer, room, 55);
+  assert.deepEqual(await writer.request('history', { room }), {
+    ok: true,
+    room,
+    messages: stored.slice(5),
+    has_more: true,
+  });
+  assert.deepEqual(await writer.request('history', { room, limit: PAGE_MAX }), {
+    ok: true,
+    room,
+    messages: stored,
+    has_more: false,
+  });
+});
+
+test('limit 0 or over page_max is invalid_payload; a bad before is invalid_cursor', async (t) => {
+  const clients = pool(t, server.url);
+  const room = 'hist-errors';
+  const writer = await clients.member('Errant', [room]);
+  await fill(writer, room, 2);
+  assertRefused(await writer.request('history', { room, limit: 0 }), 'invalid_payload');
+  assertRefused(await writer.request('history', { room, limit: PAGE_MAX + 1 }), 'invalid_payload');
+  assertRefused(await writer.request('history', { room, limit: -1 }), 'invalid_payload');
+  assertRefused(await writer.request('history', { room, limit: 2.5 }), 'invalid_payload');
+  assertRefused(await writer.request('history', { room, limit: '5' }), 'invalid_payload');
+  assertRefused(await writer.request('history', { room, before: 'not-an-id' }), 'invalid_cursor');
+  assertRefused(await writer.request('history', { room, before: '' }), 'invalid_cursor');
+  assertRefused(await writer.request('history', { room, before: 7 }), 'invalid_payload');
+  // Still works afterwards.
+  const ok = await writer.request('history', { room, limit: 2 });
+  assert.equal(ok.ok, true);
+  assert.equal(ok.messages.length, 2);
+});
+
+test('history is for members only', async (t) => {
+  const clients = pool(t, server.url);
+  const room = 'hist-members';
+  const writer = await clients.member('Keeper', [room]);
+  const stored = await fill(writer, room, 2);
+  const outsider = await clients.member('Peeker');
+  assertRefused(await outsider.request('history', { room }), 'not_member');
+  assertRefused(await outsider.request('history', { room, before: stored[1].id }), 'not_member');
+  // After leaving, no more reading.
+  const leaver = await clients.member('Leaver', [room]);
+  assert.deepEqual((await leaver.request('history', { room })).messages, stored);
+  await leaver.request('leave', { room });
+  assertRefused(await leaver.request('history', { room }), 'not_member');
+});
+
+/** Starts a server on the SQLite file `db` (in `dir`). */
+function sqliteServer(dir, db) {
+  return startServer({
+    dir,
+    config: {
+      history: { storage: 'sqlite', path: db, on_join: 50 },
+      room_list: { interval_ms: 100 },
+      limits: { messages_per_second: 1000, message_burst: 1000 },
+    },
+  });
+}
+
+test('SQLite: messages survive a graceful stop (SIGTERM) and restart', async (t) => {
+  const dir = tempDir();
+  const db = path.join(dir, 'h.db');
+  const first = await sqliteServer(dir, db);
+  t.after(() => first.stop('SIGKILL'));
+  const c1 = pool(t, first.url);
+  const ada = await c1.member('Persist Ada', ['kept', 'kept-2']);
+  const stored = await fill(ada, 'kept', 5, 'before stop ');
+  const other = await fill(ada, 'kept-2', 2, 'other room ');
+  const { code } = await first.stop('SIGTERM');
+  assert.equal(code, 0, first.output());
+
+  const second = await sqliteServer(dir, db);
+  t.after(() => second.stop('SIGKILL'));
+  const c2 = pool(t, second.url);
+  const bob = await c2.member('Persist Bob');
+  const joined = await bob.request('join', { room: 'kept' });
+  assert.deepEqual(joined.history, stored);
+  assert.equal(joined.has_more, false);
+  assert.deepEqual((await bob.request('join', { room: 'kept-2' })).history, other);
+  // New messages continue after the old ones, with increasing ids.
+  const more = await fill(bob, 'kept', 2, 'after restart ');
+  const page = await bob.request('history', { room: 'kept' });
+  assert.deepEqual(page.messages, [...stored, ...more]);
+  assertIncreasing(page.messages.map((m) => m.id));
+  assert.deepEqual((await bob.request('history', { room: 'kept', before: more[0].id, limit: 2 })).messages, stored.slice(3));
+});
+
+test('SQLite: every acknowledged message survives SIGKILL right after its ack', async (t) => {
+  const dir = tempDir();
+  const db = path.join(dir, 'h.db');
+  const first = await sqliteServer(dir, db);
+  t.after(() => first.stop('SIGKILL'));
+  const c1 = pool(t, first.url);
+  const senders = await Promise.all([0, 1, 2].map((i) => c1.member(`Crash ${i}`, ['crash'])));
+  // Many messages in flight from three connections; kill the server as soon as
+  // 30 acks are in, whatever else is still under way.
+  const acked = [];
+  let killed;
+  const killedPromise = new Promise((resolve) => (killed = resolve));
+  const sends = senders.flatMap((s, i) =>
+    Array.from({ length: 40 }, (_, n) =>
+      s.request('message', { room: 'crash', text: `crash ${i}-${n}` }).then(
+        (reply) => {
+          if (reply.ok) {
+            acked.push(withoutOk(reply));
+            if (acked.length === 30) {
+              first.process.kill('SIGKILL');
+              killed([...acked]);
+            }
+          }
+        },
+        () => {},
+      ),
+    ),
+  );
+  const ackedAtKill = await killedPromise;
+  await Promise.all(sends);
+  const { signal } = await first.exited;
+  assert.equal(signal, 'SIGKILL');
+  // Acks that reached us are all we know of; those that arrived after the kill
+  // signal was sent were sent before the process died, so they count too.
+  const second = await sqliteServer(dir, db);
+  t.after(() => second.stop('SIGKILL'));
+  const c2 = pool(t, second.url);
+  const reader = await c2.member('Crash Reader');
+  const joined = await reader.request('join', { room: 'crash' });
+  assert.equal(joined.ok, true);
+  const page = await reader.request('history', { room: 'crash', limit: 200 });
+  const byId = new Map(page.messages.map((m) => [m.id, m]));
+  assert.ok(ackedAtKill.length >= 30);
+  for (const message of acked) {
+    assert.deepEqual(byId.get(message.id), message, `acknowledged message ${message.id} is in the history`);
+  }
+  assertIncreasing(page.messages.map((m) => m.id));
+});
