@@ -95,7 +95,18 @@ impl Machine {
             node: command_output("node", &["--version"]),
             git: {
                 let rev = command_output("git", &["rev-parse", "--short", "HEAD"]);
-                let dirty = !command_output("git", &["status", "--porcelain"]).is_empty();
+                // The results of an earlier run are not a change to what is measured.
+                let dirty = !command_output(
+                    "git",
+                    &[
+                        "status",
+                        "--porcelain",
+                        "--",
+                        ":/",
+                        ":(top,exclude)bench/results",
+                    ],
+                )
+                .is_empty();
                 if dirty {
                     format!("{rev} (with uncommitted changes)")
                 } else {
