@@ -1,8 +1,8 @@
 //! Custom events waiting for the host's answer.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::events::AckId;
@@ -13,6 +13,7 @@ pub(crate) type AckResponder = Box<dyn FnOnce(Result<serde_json::Value, ChatErro
 
 /// Why [`ChatHandle::ack`](crate::ChatHandle::ack) could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AckError {
     /// No pending acknowledgement has this id: it was answered already, it expired
     /// (`host_ack_timeout_ms`), or its connection closed.
@@ -81,8 +82,8 @@ impl PendingAcks {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, AckResponder)>> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<u64, (Instant, AckResponder)>> {
+        self.pending.lock()
     }
 }
 

@@ -1,48 +1,20 @@
-//! Putting a chat together: as a layer inside a host's axum app, or as a
-//! standalone [`Engine`] on its own runtime.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! The one entry point: a chat as a standalone [`Engine`] on its own runtime
+//! ([`ChatBuilder::start`]), or as a layer inside a host's axum app
+//! ([`ChatBuilder::into_layer`]).
 
 use axum::Router;
-use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder, TransportType};
 
-use socketioxide::adapter::Emitter;
-use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
-
-use crate::chat::{self, Shared};
-use crate::cluster::history::ClusterHistory;
-use crate::cluster::{Cluster, ClusterError, ResilientDriver};
-use crate::config::{Config, ConfigError};
+use crate::assemble::{assemble, Assembled, BuildError};
 use crate::engine::{Engine, StartError};
-use crate::events::{Event, EventBus, EventCallback};
-use crate::handle::{Backend, ChatHandle};
-use crate::history::{History, HistoryError};
-use crate::service::{ChatLayer, SOCKET_IO_PATH};
-
-/// Why a chat could not be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// The configuration cannot work.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The history store could not be opened.
-    #[error(transparent)]
-    History(#[from] HistoryError),
-    /// The thread that delivers events to the host could not be started.
-    #[error("cannot start the event thread: {0}")]
-    EventThread(std::io::Error),
-    /// Cluster mode could not start (Redis unreachable, subscriptions refused).
-    #[error(transparent)]
-    Cluster(#[from] ClusterError),
-}
+use crate::events::{Event, EventCallback};
+use crate::handle::ChatHandle;
+use crate::service::ChatLayer;
 
 /// Entry point for putting a chat together.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let engine = palaver::Chat::builder(palaver::Config::default())
+/// let engine = palaver_core::Chat::builder(palaver_core::Config::default())
 ///     .on_event(|event| println!("{}", event.kind()))
 ///     .start()?;
 /// # Ok(()) }
@@ -51,7 +23,7 @@ pub struct Chat;
 
 impl Chat {
     /// Starts describing a chat with this configuration.
-    pub fn builder(config: Config) -> ChatBuilder {
+    pub fn builder(config: crate::Config) -> ChatBuilder {
         ChatBuilder {
             config,
             on_event: None,
@@ -60,9 +32,10 @@ impl Chat {
     }
 }
 
-/// Options besides the [`Config`]: the host's event callback and extra routes.
+/// Options besides the [`Config`](crate::Config): the host's event callback and
+/// extra routes.
 pub struct ChatBuilder {
-    config: Config,
+    config: crate::Config,
     on_event: Option<EventCallback>,
     routes: Router,
 }
@@ -72,7 +45,8 @@ impl ChatBuilder {
     /// named `palaver-events`. A slow callback never slows the chat: events it cannot
     /// keep up with are dropped and counted (`Config::event_queue_capacity`).
     /// A panic in the callback is caught and logged. Without a callback, custom
-    /// events are refused with `unknown_event`.
+    /// events are refused with `unknown_event`; which kinds the callback gets can
+    /// be narrowed with [`ChatHandle::subscribe`].
     pub fn on_event(mut self, callback: impl FnMut(Event) + Send + 'static) -> Self {
         self.on_event = Some(Box::new(callback));
         self
@@ -87,7 +61,7 @@ impl ChatBuilder {
 
     /// Binds and runs the chat on its own runtime. See [`Engine`].
     pub fn start(self) -> Result<Engine, StartError> {
-        Engine::start_with(self.config, self.on_event, self.routes)
+        Engine::launch(self.config, self.on_event, self.routes)
     }
 
     /// Builds the chat as a tower layer for the host's own axum app, on the host's
@@ -96,7 +70,7 @@ impl ChatBuilder {
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let (layer, chat) = palaver::Chat::builder(palaver::Config::default())
+    /// let (layer, chat) = palaver_core::Chat::builder(palaver_core::Config::default())
     ///     .into_layer()
     ///     .await?;
     /// let app = axum::Router::new()
@@ -111,82 +85,7 @@ impl ChatBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn into_layer(self) -> Result<(ChatLayer, ChatHandle), BuildError> {
-        build(self.config, self.on_event).await
-    }
-}
-
-/// Builds the chat on the current runtime.
-pub(crate) async fn build(
-    config: Config,
-    on_event: Option<EventCallback>,
-) -> Result<(ChatLayer, ChatHandle), BuildError> {
-    config.validate()?;
-    let local_history = History::open(&config.history)?;
-    let cluster = match config.cluster.redis_url {
-        Some(_) => Some(Cluster::connect(&config.cluster).await?),
-        None => None,
-    };
-    let events = match on_event {
-        Some(callback) => EventBus::start(config.event_queue_capacity, callback)
-            .map_err(BuildError::EventThread)?,
-        None => EventBus::disabled(),
-    };
-    let runtime = tokio::runtime::Handle::current();
-    let Some((cluster, driver)) = cluster else {
-        let shared = Arc::new(Shared::new(config, local_history, events, None));
-        let (service, io) = socket_io_builder(&shared.config).build_svc();
-        let (context, ()) = chat::install(&io, shared.clone());
-        let layer = ChatLayer::new(service, &shared.config.cors_origins, shared.goodbye.clone());
-        let backend = Arc::new(Backend { io, context });
-        return Ok((layer, ChatHandle::new(backend, runtime)));
-    };
-
-    // Cluster mode: history in Redis (the local store journals outages), traffic
-    // through the Redis adapter.
-    let history = History::Clustered(ClusterHistory::new(cluster.clone(), local_history));
-    let shared = Arc::new(Shared::new(config, history, events, Some(cluster.clone())));
-    let timeout = Duration::from_millis(shared.config.cluster.redis_timeout_ms);
-    let adapter = RedisAdapterCtr::new_with_driver(
-        driver.clone(),
-        RedisAdapterConfig::new()
-            .with_prefix(format!("{}-socket.io", shared.config.cluster.key_prefix))
-            .with_request_timeout(timeout),
-    );
-    let (service, io) = socket_io_builder(&shared.config)
-        .with_adapter::<CustomRedisAdapter<Emitter, ResilientDriver>>(adapter)
-        .build_svc();
-    let (context, subscribed) = chat::install(&io, shared.clone());
-    tokio::time::timeout(timeout * 3, subscribed)
-        .await
-        .map_err(|_| ClusterError::Subscribe("Redis did not answer".into()))?
-        .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
-    crate::cluster::spawn_tasks(io.clone(), shared.clone(), driver);
-    let layer = ChatLayer::new(service, &shared.config.cors_origins, shared.goodbye.clone());
-    let backend = Arc::new(Backend { io, context });
-    Ok((layer, ChatHandle::new(backend, runtime)))
-}
-
-fn socket_io_builder(config: &Config) -> SocketIoBuilder {
-    let transport = &config.transport;
-    let max_payload = config.limits.max_payload_bytes;
-    let builder = SocketIo::builder()
-        .req_path(SOCKET_IO_PATH)
-        .ping_interval(Duration::from_millis(transport.ping_interval_ms))
-        .ping_timeout(Duration::from_millis(transport.ping_timeout_ms))
-        .connect_timeout(Duration::from_millis(transport.connect_timeout_ms))
-        .max_buffer_size(transport.max_buffer_size)
-        .max_payload(max_payload)
-        .ws_read_buffer_size(transport.websocket_read_buffer_bytes)
-        .ws_max_message_size(max_payload as usize)
-        .ws_max_frame_size(max_payload as usize)
-        .with_parser(
-            ParserConfig::common()
-                .max_incoming_binary_buf_size(max_payload as usize)
-                .max_incoming_binaries(8),
-        );
-    match (transport.polling, transport.websocket) {
-        (true, true) => builder.transports([TransportType::Polling, TransportType::Websocket]),
-        (false, true) => builder.transports([TransportType::Websocket]),
-        _ => builder.transports([TransportType::Polling]),
+        let Assembled { layer, handle, .. } = assemble(self.config, self.on_event).await?;
+        Ok((layer, handle))
     }
 }

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 /// Everything the engine needs to run.
 ///
 /// ```
-/// let config = palaver::Config {
+/// let config = palaver_core::Config {
 ///     port: 0,
-///     ..palaver::Config::default()
+///     ..palaver_core::Config::default()
 /// };
 /// assert!(config.validate().is_ok());
 /// ```
@@ -342,6 +342,7 @@ impl Default for ClusterConfig {
 
 /// A setting that cannot work, reported by [`Config::validate`] and by every start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// Token mode without a secret.
     #[error("identity.mode is \"token\" but identity.token_secret is missing or empty")]

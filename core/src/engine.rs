@@ -1,35 +1,30 @@
 //! A chat on its own tokio runtime, so hosts (C, Node, plain Rust) need no async.
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::Router;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::builder::{build, BuildError};
+use crate::assemble::{assemble, Assembled, BuildError};
 use crate::chat::PeerAddr;
 use crate::config::Config;
 use crate::events::EventCallback;
-use crate::handle::{ChatHandle, Commands};
+use crate::handle::ChatHandle;
+use crate::lifecycle::Phase;
 use crate::protocol::{ChatError, ErrorCode};
-use crate::server::{Connections, ConnectionsControl, Rewind};
-use crate::service::SOCKET_IO_PATH;
+use crate::server::{Connections, Rewind};
+use crate::shutdown::{self, StopError, StopOnce, StopPlan, StopReport, Turn};
 
-/// How long stop keeps accepting after telling clients goodbye, so that clients
-/// can collect the goodbye and close their side.
-const CLIENT_GOODBYE_GRACE: Duration = Duration::from_secs(1);
-/// No connection open for this long means the clients are gone: a polling client
-/// between two requests has no connection open for a moment only.
-const QUIET: Duration = Duration::from_millis(150);
-
-/// Why [`Engine::start`] failed. Nothing is left running when it does.
+/// Why [`ChatBuilder::start`](crate::ChatBuilder::start) failed. Nothing is left
+/// running when it does.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
@@ -49,18 +44,6 @@ pub enum StartError {
     Runtime(std::io::Error),
 }
 
-/// Why [`Engine::stop`] did nothing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StopError {
-    /// The engine was stopped before.
-    #[error("the engine is already stopped")]
-    AlreadyStopped,
-    /// Called from the event callback, which stop waits for.
-    #[error("stop cannot be called from the event callback")]
-    InsideEventCallback,
-}
-
 /// Why a connection could not be handed over.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -73,21 +56,13 @@ pub enum AdoptError {
     Socket(std::io::Error),
 }
 
-/// What [`Engine::stop`] achieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StopReport {
-    /// Every client was told and every connection closed before the deadline; when
-    /// `false`, the rest were closed abruptly at the deadline.
-    pub graceful: bool,
-    /// How long stopping took.
-    pub elapsed: Duration,
-}
-
-/// A running chat server on its own runtime.
+/// A running chat server on its own runtime. Made by
+/// [`ChatBuilder::start`](crate::ChatBuilder::start).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let engine = palaver::Engine::start(palaver::Config { port: 3000, ..Default::default() })?;
+/// let config = palaver_core::Config { port: 3000, ..Default::default() };
+/// let engine = palaver_core::Chat::builder(config).start()?;
 /// println!("chat on {:?}", engine.local_addr());
 /// engine.stop(std::time::Duration::from_secs(5))?;
 /// # Ok(()) }
@@ -100,23 +75,19 @@ pub struct Engine {
     connections: Connections,
     runtime_handle: tokio::runtime::Handle,
     running: Mutex<Option<Running>>,
+    stop: StopOnce,
     stop_timeout: Duration,
 }
 
 struct Running {
     runtime: Runtime,
-    stop_accepting: watch::Sender<bool>,
-    control: ConnectionsControl,
+    plan: StopPlan,
 }
 
 impl Engine {
     /// Starts a chat with `config`: binds `host:port` (unless `listen` is false),
     /// starts the runtime and returns once clients can connect.
-    pub fn start(config: Config) -> Result<Self, StartError> {
-        Self::start_with(config, None, Router::new())
-    }
-
-    pub(crate) fn start_with(
+    pub(crate) fn launch(
         config: Config,
         on_event: Option<EventCallback>,
         routes: Router,
@@ -136,9 +107,13 @@ impl Engine {
 
         // Built on a thread of its own: driving the runtime is not allowed on a
         // thread of another async runtime, and start may be called from one.
-        let (layer, handle) = std::thread::scope(|scope| {
+        let Assembled {
+            layer,
+            handle,
+            sessions,
+        } = std::thread::scope(|scope| {
             scope
-                .spawn(|| runtime.block_on(build(config, on_event)))
+                .spawn(|| runtime.block_on(assemble(config, on_event)))
                 .join()
         })
         .map_err(|_| StartError::Runtime(std::io::Error::other("building the chat panicked")))??;
@@ -158,16 +133,20 @@ impl Engine {
         if let Some(addr) = local_addr {
             tracing::info!("chat listening on {addr}");
         }
+        let plan = StopPlan {
+            shared: handle.shared().clone(),
+            sessions,
+            control,
+            stop_accepting,
+            app: connections.app().clone(),
+        };
         Ok(Self {
             handle,
             local_addr,
             connections,
             runtime_handle: runtime.handle().clone(),
-            running: Mutex::new(Some(Running {
-                runtime,
-                stop_accepting,
-                control,
-            })),
+            running: Mutex::new(Some(Running { runtime, plan })),
+            stop: StopOnce::default(),
             stop_timeout,
         })
     }
@@ -184,7 +163,7 @@ impl Engine {
 
     /// Whether the engine runs (not yet stopped).
     pub fn is_running(&self) -> bool {
-        !self.handle.commands().shared().stopping()
+        !self.handle.shared().lifecycle.stopping()
     }
 
     /// Takes over a TCP connection the host accepted: `already_read` are the bytes
@@ -211,7 +190,9 @@ impl Engine {
 
     /// Serves one HTTP request in-process (for example a long-polling request a host
     /// received on its own server) and returns the complete response. `peer` is the
-    /// client's address, used for the per-IP limit.
+    /// client's address, used for the per-IP limit. Fails with `shutting_down`
+    /// once the engine no longer serves, `internal` when the response could not be
+    /// read.
     pub fn serve_request(
         &self,
         request: http::Request<Bytes>,
@@ -224,10 +205,11 @@ impl Engine {
         let app = self.connections.app().clone();
         let runtime = self.runtime_handle.clone();
         async move {
-            let not_running =
-                || ChatError::new(ErrorCode::ShuttingDown, "the engine is not running");
             if !running {
-                return Err(not_running());
+                return Err(ChatError::new(
+                    ErrorCode::ShuttingDown,
+                    "the engine is not running",
+                ));
             }
             let work = async move {
                 let mut request = request.map(Body::from);
@@ -246,10 +228,12 @@ impl Engine {
                     .to_bytes();
                 Ok(http::Response::from_parts(parts, body))
             };
-            runtime
-                .spawn(work)
-                .await
-                .unwrap_or_else(|_| Err(not_running()))
+            runtime.spawn(work).await.unwrap_or_else(|_| {
+                Err(ChatError::new(
+                    ErrorCode::ShuttingDown,
+                    "the engine is not running",
+                ))
+            })
         }
     }
 
@@ -258,30 +242,38 @@ impl Engine {
     /// {reason: "server_stopping"}` and a Socket.IO disconnect (the client sees
     /// `"io server disconnect"`), waits for connections to close, closes the history,
     /// and returns once every task, socket and thread of the engine is gone and the
-    /// event callback has run for the last time.
+    /// event callback has run for the last time. The steps are in `shutdown`.
     ///
     /// Blocks the calling thread; async code should call it in `spawn_blocking`.
-    /// Stopping twice is harmless ([`StopError::AlreadyStopped`]).
+    /// Called again, or from two threads at once, the later call waits until the
+    /// stop is over and returns [`StopError::AlreadyStopped`]; the report is then
+    /// in [`stop_report`](Self::stop_report).
     pub fn stop(&self, timeout: Duration) -> Result<StopReport, StopError> {
-        let shared = self.handle.commands().shared().clone();
-        if shared.events.on_dispatcher_thread() {
+        let shared = self.handle.shared().clone();
+        if shared.host.events.on_dispatcher_thread() {
             return Err(StopError::InsideEventCallback);
         }
-        let running = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .ok_or(StopError::AlreadyStopped)?;
+        if let Turn::Waited = self.stop.begin() {
+            return Err(StopError::AlreadyStopped);
+        }
+        // Whatever happens below, the callers waiting in `begin` are woken.
+        let mut finished = FinishOnDrop(&self.stop, None);
+        let Some(running) = self.running.lock().take() else {
+            return Err(StopError::AlreadyStopped);
+        };
         let started = Instant::now();
-        let commands = self.handle.commands().clone();
-        let app = self.connections.app().clone();
+        let deadline = started + timeout;
         // The runtime is driven and dropped on a thread of its own, so stop works
         // from any thread, including one of another async runtime (where driving or
         // dropping a runtime is not allowed).
         let stopper = std::thread::Builder::new()
             .name("palaver-stop".into())
-            .spawn(move || shut_down(running, commands, app, started + timeout));
+            .spawn(move || {
+                let Running { runtime, plan } = running;
+                let graceful = runtime.block_on(shutdown::run(plan, deadline));
+                runtime.shutdown_timeout(deadline.saturating_duration_since(Instant::now()));
+                graceful
+            });
         let graceful = match stopper {
             Ok(stopper) => stopper.join().unwrap_or(false),
             Err(e) => {
@@ -289,95 +281,29 @@ impl Engine {
                 false
             }
         };
-        shared.events.finish();
-        Ok(StopReport {
+        shared.host.events.finish();
+        let report = StopReport {
             graceful,
             elapsed: started.elapsed(),
-        })
+        };
+        finished.1 = Some(report);
+        Ok(report)
+    }
+
+    /// The report of the stop, once it is over (`None` before, or when the engine
+    /// was dropped inside its own event callback).
+    pub fn stop_report(&self) -> Option<StopReport> {
+        self.stop.report()
     }
 }
 
-/// Ends what clients left open: connections still there are cut (their sessions
-/// read end of stream), and long-polling sessions whose client stopped polling are
-/// closed the way a client would, with an Engine.IO close packet. Every session
-/// must end before the runtime goes: a session left open keeps the engine's state
-/// alive forever.
-async fn end_sessions(control: &ConnectionsControl, app: &Router, told: Vec<String>) {
-    control.cut_all();
-    for sid in told {
-        let close = http::Request::post(format!(
-            "{SOCKET_IO_PATH}/?EIO=4&transport=polling&sid={sid}"
-        ))
-        .header(http::header::CONTENT_TYPE, "text/plain;charset=UTF-8")
-        .body(Body::from("1"));
-        if let Ok(close) = close {
-            // Sessions already closed answer 400 (unknown session); that is fine.
-            let _ = app.clone().oneshot(close).await;
-        }
-    }
-    // Closing a session finishes on a task of its own; let those run.
-    let _ = tokio::time::timeout(Duration::from_millis(500), control.all_closed()).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
-}
+/// Ends a stop claimed with [`StopOnce::begin`], also when stopping panicked.
+struct FinishOnDrop<'a>(&'a StopOnce, Option<StopReport>);
 
-/// The stop sequence; returns whether it finished before the deadline.
-fn shut_down(
-    running: Running,
-    commands: Arc<dyn Commands>,
-    app: Router,
-    deadline: Instant,
-) -> bool {
-    let shared = commands.shared().clone();
-    shared.begin_stop();
-    let Running {
-        runtime,
-        stop_accepting,
-        control,
-    } = running;
-    let graceful = runtime.block_on(async {
-        let mut told = Vec::new();
-        let orderly = tokio::time::timeout_at(deadline.into(), async {
-            told = commands.clone().farewell("server_stopping".into()).await;
-            // Still accepting, so that polling clients can fetch the goodbye, then
-            // their disconnect, and send their close; new Socket.IO connections
-            // are refused meanwhile.
-            let goodbye = &commands.shared().goodbye;
-            let mut disconnected = false;
-            let _ = tokio::time::timeout(CLIENT_GOODBYE_GRACE, async {
-                goodbye.all_fetched().await;
-                commands.clone().disconnect_rest();
-                disconnected = true;
-                goodbye.all_fetched().await;
-                control.quiet(QUIET).await;
-            })
-            .await;
-            if !disconnected {
-                // Out of patience with a polling client: it gets its disconnect
-                // with its open poll, if it has one.
-                commands.clone().disconnect_rest();
-            }
-            let _ = stop_accepting.send(true);
-            control.close_idle();
-            control.all_closed().await;
-            commands.clone().leave_cluster().await;
-        })
-        .await
-        .is_ok();
-        if !orderly {
-            let _ = stop_accepting.send(true);
-            let _ =
-                tokio::time::timeout(Duration::from_millis(200), commands.clone().close()).await;
-        }
-        end_sessions(&control, &app, told).await;
-        shared.acks.refuse_all(&ChatError::new(
-            ErrorCode::ShuttingDown,
-            "the server is stopping",
-        ));
-        shared.history.close().await;
-        orderly
-    });
-    runtime.shutdown_timeout(deadline.saturating_duration_since(Instant::now()));
-    graceful
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.finish(self.1);
+    }
 }
 
 impl Drop for Engine {
@@ -387,19 +313,20 @@ impl Drop for Engine {
             Err(StopError::InsideEventCallback) => {
                 // Dropped inside the event callback: the dispatcher cannot wait for
                 // itself, so the runtime ends without the orderly goodbye.
-                let running = self
-                    .running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
-                if let Some(running) = running {
-                    let shared = self.handle.commands().shared().clone();
-                    shared.begin_stop();
+                if self.stop.begun() {
+                    return;
+                }
+                let _claimed = self.stop.begin();
+                let finished = FinishOnDrop(&self.stop, None);
+                if let Some(running) = self.running.lock().take() {
+                    let shared = self.handle.shared().clone();
+                    shared.lifecycle.enter(Phase::Draining);
                     running.runtime.shutdown_background();
-                    if !shared.events.on_dispatcher_thread() {
-                        shared.events.finish();
+                    if !shared.host.events.on_dispatcher_thread() {
+                        shared.host.events.finish();
                     }
                 }
+                drop(finished);
             }
         }
     }
@@ -447,7 +374,7 @@ mod tests {
             .on_event(|_| {})
             .start()
             .unwrap();
-        let shared = Arc::downgrade(engine.handle().commands().shared());
+        let shared = std::sync::Arc::downgrade(engine.handle().shared());
         engine.stop(Duration::from_secs(1)).unwrap();
         drop(engine);
         assert!(

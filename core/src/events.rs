@@ -1,11 +1,16 @@
 //! Events out to the host: produced by socket tasks without ever blocking them,
 //! delivered one at a time on a dedicated thread.
+//!
+//! This is the host boundary every binding shares: which kinds of event a host
+//! subscribes to ([`EventKinds`]), what happens to a custom event nobody listens
+//! to (refused with `unknown_event`, decided here once), and the one encoded
+//! form of an event ([`Event::to_json`]).
 
+use parking_lot::Mutex;
 use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::Mutex;
 use std::thread::{JoinHandle, ThreadId};
 
 use serde::Serialize;
@@ -16,9 +21,11 @@ use crate::protocol::{ChatMessage, PrivateMessage, User};
 ///
 /// Serializes to JSON with a `type` field (`"connected"`, `"message"`, ...), which is
 /// what the C and Node bindings hand over.
+///
+/// Deliberately not `#[non_exhaustive]`: a binding matches every variant, so a new
+/// kind of event is a compile error there instead of an event silently dropped.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum Event {
     /// A Socket.IO connection was accepted.
     Connected {
@@ -96,15 +103,120 @@ pub enum Event {
 impl Event {
     /// The event's `type`, as in its JSON form.
     pub fn kind(&self) -> &'static str {
+        self.event_kind().as_str()
+    }
+
+    /// What kind of event this is.
+    pub fn event_kind(&self) -> EventKind {
         match self {
-            Self::Connected { .. } => "connected",
-            Self::Disconnected { .. } => "disconnected",
-            Self::Joined { .. } => "joined",
-            Self::Left { .. } => "left",
-            Self::Message { .. } => "message",
-            Self::Private { .. } => "private",
-            Self::Custom { .. } => "custom",
+            Self::Connected { .. } => EventKind::Connected,
+            Self::Disconnected { .. } => EventKind::Disconnected,
+            Self::Joined { .. } => EventKind::Joined,
+            Self::Left { .. } => EventKind::Left,
+            Self::Message { .. } => EventKind::Message,
+            Self::Private { .. } => EventKind::Private,
+            Self::Custom { .. } => EventKind::Custom,
         }
+    }
+
+    /// The event as one JSON object with a `type` field: the encoded form both
+    /// bindings hand to their host.
+    pub fn to_json(&self) -> String {
+        // Every field is a string, number, boolean or JSON value: serializing
+        // cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+/// The kinds of [`Event`], each named as its JSON `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// [`Event::Connected`]
+    Connected,
+    /// [`Event::Disconnected`]
+    Disconnected,
+    /// [`Event::Joined`]
+    Joined,
+    /// [`Event::Left`]
+    Left,
+    /// [`Event::Message`]
+    Message,
+    /// [`Event::Private`]
+    Private,
+    /// [`Event::Custom`]
+    Custom,
+}
+
+impl EventKind {
+    /// Every kind, in the order of their numbers in the C header.
+    pub const ALL: [EventKind; 7] = [
+        Self::Connected,
+        Self::Disconnected,
+        Self::Joined,
+        Self::Left,
+        Self::Message,
+        Self::Private,
+        Self::Custom,
+    ];
+
+    /// The kind's name, as the JSON `type` of its events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::Joined => "joined",
+            Self::Left => "left",
+            Self::Message => "message",
+            Self::Private => "private",
+            Self::Custom => "custom",
+        }
+    }
+
+    /// The kind named `name` (its JSON `type`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of [`EventKind`]s: the events a host subscribes to.
+///
+/// Events of other kinds are never built or queued, and a custom event is
+/// refused to its client with `unknown_event` unless [`EventKind::Custom`] is in
+/// the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EventKinds(u8);
+
+impl EventKinds {
+    /// No event.
+    pub const NONE: EventKinds = EventKinds(0);
+    /// Every event (what a callback registered with
+    /// [`ChatBuilder::on_event`](crate::ChatBuilder::on_event) gets by default).
+    pub const ALL: EventKinds = EventKinds(0x7f);
+
+    /// Whether `kind` is in the set.
+    pub fn contains(self, kind: EventKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    /// The set with `kind` added.
+    pub fn with(self, kind: EventKind) -> Self {
+        Self(self.0 | kind.bit())
+    }
+}
+
+impl FromIterator<EventKind> for EventKinds {
+    fn from_iter<I: IntoIterator<Item = EventKind>>(kinds: I) -> Self {
+        kinds.into_iter().fold(Self::NONE, Self::with)
     }
 }
 
@@ -124,6 +236,8 @@ enum Item {
 /// The producing side, shared by all socket tasks.
 pub(crate) struct EventBus {
     tx: Option<SyncSender<Item>>,
+    /// Bits of the subscribed [`EventKinds`].
+    subscribed: AtomicU8,
     dropped: AtomicU64,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
     dispatcher_thread: Option<ThreadId>,
@@ -134,6 +248,7 @@ impl EventBus {
     pub(crate) fn disabled() -> Self {
         Self {
             tx: None,
+            subscribed: AtomicU8::new(EventKinds::NONE.0),
             dropped: AtomicU64::new(0),
             dispatcher: Mutex::new(None),
             dispatcher_thread: None,
@@ -155,18 +270,31 @@ impl EventBus {
             })?;
         Ok(Self {
             tx: Some(tx),
+            subscribed: AtomicU8::new(EventKinds::ALL.0),
             dropped: AtomicU64::new(0),
             dispatcher_thread: Some(dispatcher.thread().id()),
             dispatcher: Mutex::new(Some(dispatcher)),
         })
     }
 
-    pub(crate) fn enabled(&self) -> bool {
-        self.tx.is_some()
+    /// Whether the host takes events of this kind. Without a callback it takes none.
+    pub(crate) fn wants(&self, kind: EventKind) -> bool {
+        self.tx.is_some() && EventKinds(self.subscribed.load(Ordering::Relaxed)).contains(kind)
     }
 
-    /// Queues an event; never blocks. A full queue drops the event and counts it.
-    pub(crate) fn emit(&self, event: impl FnOnce() -> Event) {
+    /// Changes the kinds the host takes; without a callback it stays none.
+    pub(crate) fn subscribe(&self, kinds: EventKinds) {
+        if self.tx.is_some() {
+            self.subscribed.store(kinds.0, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues an event of `kind` (built only when the host takes that kind); never
+    /// blocks. A full queue drops the event and counts it.
+    pub(crate) fn emit(&self, kind: EventKind, event: impl FnOnce() -> Event) {
+        if !self.wants(kind) {
+            return;
+        }
         let Some(tx) = &self.tx else { return };
         match tx.try_send(Item::Event(event())) {
             Ok(()) => {}
@@ -192,12 +320,7 @@ impl EventBus {
     /// Delivers what is queued, then ends the dispatcher thread. After this returns
     /// the callback never runs again. Must not be called from the callback itself.
     pub(crate) fn finish(&self) {
-        let Some(dispatcher) = self
-            .dispatcher
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        else {
+        let Some(dispatcher) = self.dispatcher.lock().take() else {
             return;
         };
         if let Some(tx) = &self.tx {

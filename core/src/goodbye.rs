@@ -5,9 +5,9 @@
 //! come a little later on a new TCP connection. Stop keeps listening until each
 //! of them has been answered a poll since the goodbye (or a grace period ends).
 
+use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
@@ -24,7 +24,7 @@ impl GoodbyeTracker {
     /// Starts waiting for these polling sessions; call it after the goodbye is
     /// queued, so that any poll answered from now on carries it.
     pub(crate) fn expect(&self, sids: impl IntoIterator<Item = String>) {
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = self.waiting.lock();
         waiting.extend(sids);
         self.active.store(!waiting.is_empty(), Ordering::Release);
     }
@@ -34,7 +34,7 @@ impl GoodbyeTracker {
         if !self.active.load(Ordering::Acquire) {
             return;
         }
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = self.waiting.lock();
         if waiting.remove(sid) && waiting.is_empty() {
             self.active.store(false, Ordering::Release);
             self.fetched.notify_waiters();
@@ -47,12 +47,7 @@ impl GoodbyeTracker {
             let fetched = self.fetched.notified();
             tokio::pin!(fetched);
             fetched.as_mut().enable();
-            if self
-                .waiting
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_empty()
-            {
+            if self.waiting.lock().is_empty() {
                 return;
             }
             fetched.await;

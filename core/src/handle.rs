@@ -7,12 +7,11 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
-use socketioxide::SocketIo;
 
 use crate::acks::AckError;
-use crate::chat::{broadcast, room_key, user_key, ChatContext, Shared};
-use crate::events::AckId;
-use crate::protocol::RoomInfo;
+use crate::chat::{broadcast, kick, room_key, user_key, ChatNode, Reach, Shared};
+use crate::events::{AckId, EventKinds};
+use crate::protocol::{ErrorBody, RoomInfo};
 use crate::stats::Stats;
 use crate::validate;
 
@@ -72,8 +71,8 @@ pub(crate) enum Target {
     User(String),
 }
 
-/// The adapter-specific side of the commands, behind a trait object so that
-/// [`ChatHandle`] is one type whatever the Socket.IO adapter is.
+/// The adapter-specific side of the host's commands, behind a trait object so
+/// that [`ChatHandle`] is one type whatever the Socket.IO adapter is.
 pub(crate) trait Commands: Send + Sync + 'static {
     fn emit(
         self: Arc<Self>,
@@ -86,34 +85,9 @@ pub(crate) trait Commands: Send + Sync + 'static {
         user_id: String,
         reason: String,
     ) -> BoxFuture<'static, Result<usize, DisconnectError>>;
-    /// Engine stop: flush the pipeline, tell every client why, and disconnect
-    /// the WebSocket ones. Long-polling clients are only told, and awaited in
-    /// [`Shared::goodbye`]: see [`Commands::disconnect_rest`]. Returns the ids of the
-    /// connections told (their Engine.IO session ids).
-    fn farewell(self: Arc<Self>, reason: String) -> BoxFuture<'static, Vec<String>>;
-    /// Engine stop: disconnects the connections still there (the long-polling
-    /// ones, once they fetched the goodbye, or when the grace ends), and awaits
-    /// their next poll in [`Shared::goodbye`].
-    fn disconnect_rest(self: Arc<Self>);
-    /// Engine stop: close whatever transports are left.
-    fn close(self: Arc<Self>) -> BoxFuture<'static, ()>;
-    /// Engine stop: remove this node from the cluster (nothing without one).
-    fn leave_cluster(self: Arc<Self>) -> BoxFuture<'static, ()>;
-    fn shared(&self) -> &Arc<Shared>;
 }
 
-pub(crate) struct Backend<A: Adapter> {
-    pub io: SocketIo<A>,
-    pub context: Arc<ChatContext<A>>,
-}
-
-/// `kicked` and `shutdown` pushes.
-#[derive(serde::Serialize)]
-struct Farewell<'a> {
-    reason: &'a str,
-}
-
-impl<A: Adapter> Commands for Backend<A> {
+impl<A: Adapter> Commands for ChatNode<A> {
     fn emit(
         self: Arc<Self>,
         target: Target,
@@ -156,9 +130,8 @@ impl<A: Adapter> Commands for Backend<A> {
             if shared.presence.online(&user_id).await.is_none() {
                 return Err(DisconnectError::UserOffline(user_id));
             }
-            let key = user_key(&user_id);
             // Counted across the cluster (every node answers with its sockets).
-            let count = match self.io.within(key.clone()).fetch_sockets().await {
+            let count = match self.io.within(user_key(&user_id)).fetch_sockets().await {
                 Ok(sockets) => sockets.len(),
                 Err(e) => return Err(DisconnectError::Delivery(e.to_string())),
             };
@@ -166,73 +139,11 @@ impl<A: Adapter> Commands for Backend<A> {
                 // Online a moment ago, disconnecting right now.
                 return Err(DisconnectError::UserOffline(user_id));
             }
-            let farewell = Farewell { reason: &reason };
-            let _ = broadcast(shared, || self.io.within(key.clone()), "kicked", &farewell).await;
-            self.io
-                .within(key)
-                .disconnect()
+            kick(shared, &self.io, &user_id, &reason, Reach::Cluster)
                 .await
-                .map_err(|e| DisconnectError::Delivery(e.to_string()))?;
+                .map_err(DisconnectError::Delivery)?;
             Ok(count)
         })
-    }
-
-    fn farewell(self: Arc<Self>, reason: String) -> BoxFuture<'static, Vec<String>> {
-        Box::pin(async move {
-            // New requests are refused by now; the admitted ones finish first, so
-            // every accepted message is in the pipeline before it is flushed.
-            self.context.shared.requests_drained().await;
-            self.context.pipeline.flush().await;
-            let mut told = Vec::new();
-            let mut polling = Vec::new();
-            for socket in self.io.sockets() {
-                told.push(socket.id.to_string());
-                let _ = socket.emit("shutdown", &Farewell { reason: &reason });
-                if socket.transport_type() == socketioxide::TransportType::Polling {
-                    // Not disconnected yet: a packet that reaches a disconnected
-                    // socket makes socketioxide end the whole Engine.IO session, and
-                    // a polling session ends with the packets it still holds
-                    // (acks, this notice) unfetched. The client may well be
-                    // posting right now; what it posts until it has the notice is
-                    // answered (refused with shutting_down) instead.
-                    polling.push(socket.id.to_string());
-                } else {
-                    let _ = socket.disconnect();
-                }
-            }
-            tracing::debug!(
-                told = told.len(),
-                polling = polling.len(),
-                "told every client goodbye"
-            );
-            self.context.shared.goodbye.expect(polling);
-            told
-        })
-    }
-
-    fn disconnect_rest(self: Arc<Self>) {
-        let mut polling = Vec::new();
-        for socket in self.io.sockets() {
-            polling.push(socket.id.to_string());
-            let _ = socket.disconnect();
-        }
-        self.context.shared.goodbye.expect(polling);
-    }
-
-    fn close(self: Arc<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async move { self.io.close().await })
-    }
-
-    fn leave_cluster(self: Arc<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            if let Some(cluster) = self.context.shared.cluster() {
-                cluster.leave(&self.context.shared).await;
-            }
-        })
-    }
-
-    fn shared(&self) -> &Arc<Shared> {
-        &self.context.shared
     }
 }
 
@@ -241,20 +152,25 @@ impl<A: Adapter> Commands for Backend<A> {
 #[derive(Clone)]
 pub struct ChatHandle {
     commands: Arc<dyn Commands>,
+    shared: Arc<Shared>,
     runtime: tokio::runtime::Handle,
 }
 
 impl ChatHandle {
-    pub(crate) fn new(commands: Arc<dyn Commands>, runtime: tokio::runtime::Handle) -> Self {
-        Self { commands, runtime }
+    pub(crate) fn new(
+        commands: Arc<dyn Commands>,
+        shared: Arc<Shared>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Self {
+            commands,
+            shared,
+            runtime,
+        }
     }
 
-    pub(crate) fn commands(&self) -> &Arc<dyn Commands> {
-        &self.commands
-    }
-
-    fn shared(&self) -> &Arc<Shared> {
-        self.commands.shared()
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Runs `work` on the chat's runtime, whatever runtime awaits the result.
@@ -376,18 +292,24 @@ impl ChatHandle {
         self.shared().stats()
     }
 
+    /// Chooses the kinds of [`Event`](crate::Event) the callback gets (all of them
+    /// by default). A custom event is refused to its client with `unknown_event`
+    /// unless [`EventKind::Custom`](crate::EventKind::Custom) is chosen.
+    pub fn subscribe(&self, kinds: EventKinds) {
+        self.shared().host.events.subscribe(kinds);
+    }
+
     /// Answers a custom event's acknowledgement with `value`, exactly as given.
     pub fn ack(&self, id: AckId, value: Value) -> Result<(), AckError> {
-        self.shared().acks.answer(id, value)
+        self.shared().host.acks.answer(id, value)
     }
 
     /// Refuses a custom event's acknowledgement with `{ok:false, code, message}`,
-    /// the shape chat errors have.
+    /// the shape chat errors have. `code` is the host's own (`"out_of_stock"`);
+    /// the chat's codes are in [`ErrorCode`](crate::ErrorCode).
     pub fn ack_error(&self, id: AckId, code: &str, message: &str) -> Result<(), AckError> {
-        self.shared().acks.answer(
-            id,
-            serde_json::json!({ "ok": false, "code": code, "message": message }),
-        )
+        let body = serde_json::to_value(ErrorBody::from_host(code, message)).unwrap_or(Value::Null);
+        self.shared().host.acks.answer(id, body)
     }
 
     /// Blocks the calling thread until `work` has run on the chat's runtime; for hosts

@@ -22,6 +22,15 @@ pub(crate) enum Authenticator {
     },
 }
 
+/// An identity presented and checked, not yet taken: the one decision behind
+/// both the handshake and `login`.
+pub(crate) enum Claim {
+    /// Open mode: this (valid) name, or a free variant of it.
+    OpenName(String),
+    /// Token mode: the user the token names.
+    Token(User),
+}
+
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
@@ -50,6 +59,27 @@ impl Authenticator {
         match self {
             Self::Open => IdentityMode::Open,
             Self::Token { .. } => IdentityMode::Token,
+        }
+    }
+
+    /// What a presented name or token claims. Open mode: the name, if one was
+    /// presented (`None`: no identity yet). Token mode: a token is required.
+    pub(crate) fn claim(
+        &self,
+        name: Option<String>,
+        token: Option<String>,
+        limits: &Limits,
+    ) -> Result<Option<Claim>, ChatError> {
+        match self {
+            Self::Open => name
+                .map(|name| validate::name(&name, limits).map(Claim::OpenName))
+                .transpose(),
+            Self::Token { .. } => {
+                let token = token.ok_or_else(|| {
+                    ChatError::new(ErrorCode::AuthRequired, "a token is required")
+                })?;
+                Ok(Some(Claim::Token(self.verify(&token, limits)?)))
+            }
         }
     }
 

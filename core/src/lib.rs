@@ -10,11 +10,11 @@
 //! use std::time::Duration;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = palaver::Config {
+//! let config = palaver_core::Config {
 //!     port: 3000,
-//!     ..palaver::Config::default()
+//!     ..palaver_core::Config::default()
 //! };
-//! let engine = palaver::Chat::builder(config)
+//! let engine = palaver_core::Chat::builder(config)
 //!     .on_event(|event| println!("{event:?}"))
 //!     .start()?;
 //!
@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod acks;
+mod assemble;
 mod builder;
 mod chat;
 mod cluster;
@@ -39,29 +40,34 @@ mod events;
 mod goodbye;
 mod handle;
 mod history;
+mod host_error;
 mod identity;
+mod lifecycle;
 mod limits;
 mod presence;
 mod protocol;
 mod server;
 mod service;
+mod shutdown;
 mod stats;
 mod validate;
 
 pub use acks::AckError;
-pub use builder::{BuildError, Chat, ChatBuilder};
+pub use assemble::BuildError;
+pub use builder::{Chat, ChatBuilder};
 pub use cluster::{ClusterError, ClusterStats};
 pub use config::{
     ClusterConfig, Config, ConfigError, HistoryConfig, HistoryStorage, IdentityConfig,
     IdentityMode, Limits, RoomListConfig, SqliteSync, TransportConfig,
 };
-pub use engine::{AdoptError, Engine, StartError, StopError, StopReport};
-pub use events::{AckId, Event};
+pub use engine::{AdoptError, Engine, StartError};
+pub use events::{AckId, Event, EventKind, EventKinds};
 pub use handle::{ChatHandle, DisconnectError, EmitError};
 pub use history::HistoryError;
+pub use host_error::HostErrorCode;
 pub use protocol::{
-    ChatError, ChatMessage, ErrorCode, Member, MessageKind, PrivateMessage, RoomCount, RoomInfo,
-    User,
+    ChatError, ChatMessage, ErrorCode, Member, MessageKind, PrivateMessage, RoomInfo, User,
 };
 pub use service::{ChatLayer, ChatService};
+pub use shutdown::{StopError, StopReport};
 pub use stats::Stats;

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -58,7 +60,7 @@ impl IpCounter {
     }
 
     pub(crate) fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<IpSlot, ChatError> {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = self.counts.lock();
         let count = counts.entry(ip).or_default();
         if *count >= self.max {
             return Err(ChatError::new(
@@ -76,11 +78,7 @@ impl IpCounter {
 
 impl Drop for IpSlot {
     fn drop(&mut self) {
-        let mut counts = self
-            .counter
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut counts = self.counter.counts.lock();
         if let Some(count) = counts.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {

@@ -219,7 +219,8 @@ impl std::error::Error for ChatError {}
 #[derive(Serialize)]
 pub(crate) struct ErrorBody<'a> {
     ok: bool,
-    code: ErrorCode,
+    /// An [`ErrorCode`], or a host's own code in its answers to custom events.
+    code: &'a str,
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_ms: Option<u64>,
@@ -232,10 +233,21 @@ impl<'a> ErrorBody<'a> {
     pub(crate) fn new(err: &'a ChatError, event: Option<&'a str>) -> Self {
         Self {
             ok: false,
-            code: err.code,
+            code: err.code.as_str(),
             message: &err.message,
             retry_after_ms: err.retry_after_ms,
             event,
+        }
+    }
+
+    /// A refusal a host chose (its answer to a custom event).
+    pub(crate) fn from_host(code: &'a str, message: &'a str) -> Self {
+        Self {
+            ok: false,
+            code,
+            message,
+            retry_after_ms: None,
+            event: None,
         }
     }
 }

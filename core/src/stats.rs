@@ -37,8 +37,8 @@ pub struct Stats {
     pub cluster: Option<crate::cluster::ClusterStats>,
 }
 
-#[derive(Default)]
 pub(crate) struct Counters {
+    started: Instant,
     pub connections: AtomicU64,
     pub connections_total: AtomicU64,
     pub connections_refused: AtomicU64,
@@ -48,7 +48,26 @@ pub(crate) struct Counters {
     pub packets_dropped: AtomicU64,
 }
 
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            connections: AtomicU64::default(),
+            connections_total: AtomicU64::default(),
+            connections_refused: AtomicU64::default(),
+            messages: AtomicU64::default(),
+            private_messages: AtomicU64::default(),
+            requests_rejected: AtomicU64::default(),
+            packets_dropped: AtomicU64::default(),
+        }
+    }
+}
+
 impl Counters {
+    pub(crate) fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
@@ -71,19 +90,5 @@ impl Counters {
                 "clients reading too slowly: packets dropped (transport.max_buffer_size)"
             );
         }
-    }
-}
-
-pub(crate) struct Uptime(Instant);
-
-impl Default for Uptime {
-    fn default() -> Self {
-        Self(Instant::now())
-    }
-}
-
-impl Uptime {
-    pub(crate) fn ms(&self) -> u64 {
-        self.0.elapsed().as_millis() as u64
     }
 }

@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{test_config, Client};
-use palaver::{Engine, ErrorCode};
+use palaver_core::{Chat, Engine, ErrorCode};
 use serde_json::json;
 
 fn engine_without_listener() -> Arc<Engine> {
-    let config = palaver::Config {
+    let config = palaver_core::Config {
         listen: false,
         ..test_config()
     };
-    Arc::new(Engine::start(config).unwrap())
+    Arc::new(Chat::builder(config).start().unwrap())
 }
 
 /// Accepts one connection, reads its request head like a host's HTTP parser
@@ -122,6 +122,6 @@ async fn forwarded_polling_requests_are_served() {
     let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     assert!(matches!(
         engine.adopt(stream, Bytes::new()),
-        Err(palaver::AdoptError::NotRunning)
+        Err(palaver_core::AdoptError::NotRunning)
     ));
 }

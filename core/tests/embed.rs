@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use axum::routing::get;
 use common::{test_config, Client};
-use palaver::{BuildError, Chat};
+use palaver_core::{BuildError, Chat};
 use serde_json::json;
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{test_config, Client};
-use palaver::{AckError, AckId, Chat, DisconnectError, EmitError, Engine, Event, StopError};
+use palaver_core::{AckError, AckId, Chat, DisconnectError, EmitError, Engine, Event, StopError};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -15,7 +15,7 @@ struct Host {
     events: mpsc::UnboundedReceiver<Event>,
 }
 
-async fn start_with_events(config: palaver::Config) -> Host {
+async fn start_with_events(config: palaver_core::Config) -> Host {
     let (tx, events) = mpsc::unbounded_channel();
     let engine = tokio::task::spawn_blocking(move || {
         Chat::builder(config)
@@ -133,7 +133,7 @@ async fn events_have_the_right_fields() {
     let json = serde_json::to_value(Event::Left {
         sid: "s".into(),
         room: "r".into(),
-        user: palaver::User {
+        user: palaver_core::User {
             id: "i".into(),
             name: "n".into(),
         },
@@ -221,7 +221,7 @@ async fn custom_events_are_answered_by_the_host() {
 
 #[tokio::test]
 async fn without_a_host_listener_custom_events_are_unknown() {
-    let engine = tokio::task::spawn_blocking(|| Engine::start(test_config()))
+    let engine = tokio::task::spawn_blocking(|| Chat::builder(test_config()).start())
         .await
         .unwrap()
         .unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{fd_count, test_config, thread_count, Client};
 use futures::{SinkExt, StreamExt};
-use palaver::Engine;
+use palaver_core::{Chat, Engine};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -26,12 +26,12 @@ fn start_stop_cycles_leak_nothing() {
     clients.block_on(cycles());
 }
 
-fn start(config: palaver::Config) -> Arc<Engine> {
-    Arc::new(Engine::start(config).expect("engine starts"))
+fn start(config: palaver_core::Config) -> Arc<Engine> {
+    Arc::new(Chat::builder(config).start().expect("engine starts"))
 }
 
 /// Stops from a plain thread, as a host without async code would.
-async fn stop(engine: &Arc<Engine>, timeout: Duration) -> palaver::StopReport {
+async fn stop(engine: &Arc<Engine>, timeout: Duration) -> palaver_core::StopReport {
     let engine = engine.clone();
     let (done, report) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {

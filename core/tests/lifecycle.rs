@@ -6,19 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{test_config, Client};
-use palaver::{BuildError, ConfigError, Engine, HistoryStorage, StartError, StopError};
+use palaver_core::{BuildError, Chat, ConfigError, Engine, HistoryStorage, StartError, StopError};
 use serde_json::json;
 
-async fn start(config: palaver::Config) -> Arc<Engine> {
+async fn start(config: palaver_core::Config) -> Arc<Engine> {
     Arc::new(
-        tokio::task::spawn_blocking(move || Engine::start(config))
+        tokio::task::spawn_blocking(move || Chat::builder(config).start())
             .await
             .unwrap()
             .expect("engine starts"),
     )
 }
 
-async fn stop(engine: &Arc<Engine>) -> Result<palaver::StopReport, StopError> {
+async fn stop(engine: &Arc<Engine>) -> Result<palaver_core::StopReport, StopError> {
     let engine = engine.clone();
     tokio::task::spawn_blocking(move || engine.stop(Duration::from_secs(5)))
         .await
@@ -29,11 +29,11 @@ async fn stop(engine: &Arc<Engine>) -> Result<palaver::StopReport, StopError> {
 async fn busy_port_is_a_bind_error() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
-    let config = palaver::Config {
+    let config = palaver_core::Config {
         port,
         ..test_config()
     };
-    let err = tokio::task::spawn_blocking(move || Engine::start(config))
+    let err = tokio::task::spawn_blocking(move || Chat::builder(config).start())
         .await
         .unwrap()
         .unwrap_err();
@@ -48,7 +48,7 @@ async fn busy_port_is_a_bind_error() {
 fn bad_config_is_a_build_error() {
     let mut config = test_config();
     config.limits.max_text_chars = 0;
-    let err = Engine::start(config).unwrap_err();
+    let err = Chat::builder(config).start().unwrap_err();
     assert!(
         matches!(
             err,
@@ -62,7 +62,7 @@ fn bad_config_is_a_build_error() {
     let mut config = test_config();
     config.history.storage = HistoryStorage::Sqlite;
     config.history.path = "/nonexistent/dir/history.db".into();
-    let err = Engine::start(config).unwrap_err();
+    let err = Chat::builder(config).start().unwrap_err();
     assert!(
         matches!(err, StartError::Build(BuildError::History(_))),
         "{err:?}"
@@ -71,7 +71,7 @@ fn bad_config_is_a_build_error() {
     let mut config = test_config();
     config.host = "localhost".into();
     assert!(matches!(
-        Engine::start(config).unwrap_err(),
+        Chat::builder(config).start().unwrap_err(),
         StartError::Build(BuildError::Config(ConfigError::BadHost(_)))
     ));
 }
@@ -107,7 +107,7 @@ async fn stop_works_from_a_runtime_thread() {
 
 #[test]
 fn drop_stops_the_engine() {
-    let engine = Engine::start(test_config()).unwrap();
+    let engine = Chat::builder(test_config()).start().unwrap();
     let addr = engine.local_addr().unwrap();
     drop(engine);
     std::net::TcpListener::bind(addr).expect("port released by drop");

@@ -6,12 +6,12 @@ mod common;
 use std::time::Duration;
 
 use common::{test_config, Client};
-use palaver::Engine;
+use palaver_core::Chat;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_apply_in_order() {
-    let engine = tokio::task::spawn_blocking(|| Engine::start(test_config()))
+    let engine = tokio::task::spawn_blocking(|| Chat::builder(test_config()).start())
         .await
         .unwrap()
         .unwrap();
@@ -42,7 +42,7 @@ async fn all_members_see_the_same_order() {
     config.limits.message_burst = 1_000;
     config.limits.requests_per_second = 1_000;
     config.limits.request_burst = 1_000;
-    let engine = tokio::task::spawn_blocking(move || Engine::start(config))
+    let engine = tokio::task::spawn_blocking(move || Chat::builder(config).start())
         .await
         .unwrap()
         .unwrap();
@@ -114,7 +114,7 @@ async fn a_flooding_client_does_not_disturb_others() {
     let mut config = test_config();
     config.limits.messages_per_second = 5;
     config.limits.message_burst = 5;
-    let engine = tokio::task::spawn_blocking(move || Engine::start(config))
+    let engine = tokio::task::spawn_blocking(move || Chat::builder(config).start())
         .await
         .unwrap()
         .unwrap();

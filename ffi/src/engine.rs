@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use palaver_core::{
-    AckError, AckId, AdoptError, BuildError, Chat, ChatHandle, Config, DisconnectError, EmitError,
-    Engine, StartError, StopError,
+    AckId, AdoptError, BuildError, Chat, ChatHandle, Config, DisconnectError, EmitError, Engine,
+    StartError, StopError,
 };
 
 use crate::config::palaver_config;
@@ -586,7 +586,7 @@ pub unsafe extern "C" fn palaver_engine_ack(
         let handle = try_ffi!(engine.handle());
         match handle.ack(AckId(ack_id), answer) {
             Ok(()) => palaver_result::PALAVER_OK,
-            Err(e @ AckError::Unknown(_)) => fail(palaver_result::PALAVER_UNKNOWN_ACK, e.to_string()),
+            Err(e) => fail(palaver_result::PALAVER_UNKNOWN_ACK, e.to_string()),
         }
     }
 }

@@ -170,7 +170,6 @@ pub(crate) fn with_c_event(event: &Event, f: impl FnOnce(&palaver_event)) {
             ack_id = ack.map_or(0, |ack| ack.0);
             palaver_event_kind::PALAVER_EVENT_CUSTOM
         }
-        _ => return,
     };
     let c_event = palaver_event {
         kind,

@@ -17,7 +17,9 @@ use napi::bindgen_prelude::{Buffer, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
-use palaver::{AckId, BuildError, Chat, ChatHandle, Config, Engine, Event, StartError, StopError};
+use palaver_core::{
+    AckId, BuildError, Chat, ChatHandle, Config, Engine, Event, StartError, StopError,
+};
 
 /// Events to JS: JSON text, not blocking the caller, not keeping Node alive.
 type EventSink = ThreadsafeFunction<String, (), String, Status, false, true>;
@@ -223,8 +225,10 @@ impl NativeEngine {
             .await
             .map(|count| count as u32)
             .map_err(|e| match e {
-                palaver::DisconnectError::UserOffline(_) => js_error("ERR_PALAVER_USER_OFFLINE", e),
-                palaver::DisconnectError::NotRunning => js_error("ERR_PALAVER_CLOSED", e),
+                palaver_core::DisconnectError::UserOffline(_) => {
+                    js_error("ERR_PALAVER_USER_OFFLINE", e)
+                }
+                palaver_core::DisconnectError::NotRunning => js_error("ERR_PALAVER_CLOSED", e),
                 e => js_error("ERR_PALAVER_DELIVERY", e),
             })
     }
@@ -291,8 +295,8 @@ fn parse_json(text: &str) -> Result<serde_json::Value> {
     serde_json::from_str(text).map_err(|e| js_error("ERR_PALAVER_INVALID_ARG", e))
 }
 
-fn emit_result(result: std::result::Result<(), palaver::EmitError>) -> Result<()> {
-    use palaver::EmitError;
+fn emit_result(result: std::result::Result<(), palaver_core::EmitError>) -> Result<()> {
+    use palaver_core::EmitError;
     result.map_err(|e| match e {
         EmitError::InvalidEvent(_) | EmitError::InvalidRoom(_) => {
             js_error("ERR_PALAVER_INVALID_ARG", e)

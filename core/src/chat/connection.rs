@@ -4,7 +4,9 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
@@ -18,20 +20,21 @@ use socketioxide_core::adapter::DefinedAdapter;
 use super::reply::Reply;
 use super::requests;
 use super::sequencer::Sequencer;
-use super::{room_list, user_key, ChatContext, InFlight, PeerAddr, Shared};
+use super::{room_list, user_key, ChatContext, PeerAddr, Shared};
 use crate::config::IdentityMode;
-use crate::events::Event;
+use crate::events::{Event, EventKind};
+use crate::identity::Claim;
+use crate::lifecycle::InFlight;
 use crate::limits::{Bucket, IpSlot};
 use crate::protocol::{ChatError, ErrorCode, HandshakeAuth, SessionNotice, User};
 use crate::stats::Counters;
-use crate::validate;
 
 /// Per-connection state, kept in the socket's extensions.
 pub(crate) struct Conn {
     pub address: Option<IpAddr>,
     identity: Mutex<Option<User>>,
-    /// Identity decided at the handshake, applied when the connection is set up.
-    handshake_identity: Mutex<Option<HandshakeIdentity>>,
+    /// Identity decided at the handshake, taken when the connection is set up.
+    handshake_identity: Mutex<Option<Claim>>,
     rooms: Mutex<Vec<Arc<str>>>,
     pub requests: Bucket,
     pub messages: Bucket,
@@ -41,47 +44,38 @@ pub(crate) struct Conn {
     _ip_slot: Option<IpSlot>,
 }
 
-enum HandshakeIdentity {
-    OpenName(String),
-    Token(User),
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Conn {
     pub(crate) fn identity(&self) -> Option<User> {
-        lock(&self.identity).clone()
+        self.identity.lock().clone()
     }
 
     pub(crate) fn set_identity(&self, user: Option<User>) {
-        *lock(&self.identity) = user;
+        *self.identity.lock() = user;
     }
 
     pub(crate) fn rooms(&self) -> Vec<Arc<str>> {
-        lock(&self.rooms).clone()
+        self.rooms.lock().clone()
     }
 
     pub(crate) fn room(&self, name: &str) -> Option<Arc<str>> {
-        lock(&self.rooms).iter().find(|r| &***r == name).cloned()
+        self.rooms.lock().iter().find(|r| &***r == name).cloned()
     }
 
     pub(crate) fn room_total(&self) -> usize {
-        lock(&self.rooms).len()
+        self.rooms.lock().len()
     }
 
     pub(crate) fn add_room(&self, room: Arc<str>) {
-        lock(&self.rooms).push(room);
+        self.rooms.lock().push(room);
     }
 
     pub(crate) fn remove_room(&self, room: &str) {
-        lock(&self.rooms).retain(|r| &**r != room);
+        self.rooms.lock().retain(|r| &**r != room);
     }
 
     /// Whether a `typing` notice may be relayed now (at most one per interval).
     pub(crate) fn typing_allowed(&self, interval: Duration) -> bool {
-        let mut last = lock(&self.typing_relayed_at);
+        let mut last = self.typing_relayed_at.lock();
         let now = Instant::now();
         if last.is_some_and(|at| now.duration_since(at) < interval) {
             return false;
@@ -138,10 +132,7 @@ fn admit<A: Adapter>(
 ) -> Result<(), ChatError> {
     let shared = &context.shared;
     if shared.stopping() {
-        return Err(ChatError::new(
-            ErrorCode::ShuttingDown,
-            "the server is stopping",
-        ));
+        return Err(ChatError::shutting_down());
     }
     let handshake_identity = handshake_identity(shared, socket, auth)?;
     let address = peer_address(socket);
@@ -177,9 +168,7 @@ fn admit<A: Adapter>(
                             requests::dispatch(&context, &socket, &conn, reply, data.ok()).await;
                         }
                     }
-                    Err(error) => {
-                        reply.fail(&error, &context.shared.counters);
-                    }
+                    Err(error) => reply.fail(&error, &context.shared.counters),
                 }
             }
         }
@@ -209,39 +198,36 @@ fn admit<A: Adapter>(
     Ok(())
 }
 
+/// The identity the handshake's `auth` (or, for a token, its `token` query
+/// parameter) claims, checked.
 fn handshake_identity<A: Adapter>(
     shared: &Shared,
     socket: &SocketRef<A>,
     auth: HandshakeAuth,
-) -> Result<Option<HandshakeIdentity>, ChatError> {
-    match shared.auth.mode() {
+) -> Result<Option<Claim>, ChatError> {
+    let (name, token) = match shared.auth.mode() {
         IdentityMode::Open => match auth.name {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(name)) => Ok(Some(HandshakeIdentity::OpenName(
-                validate::name(&name, &shared.config.limits)?,
-            ))),
-            Some(_) => Err(ChatError::new(
-                ErrorCode::InvalidName,
-                "auth.name must be a string",
-            )),
+            None | Some(serde_json::Value::Null) => (None, None),
+            Some(serde_json::Value::String(name)) => (Some(name), None),
+            Some(_) => {
+                return Err(ChatError::new(
+                    ErrorCode::InvalidName,
+                    "auth.name must be a string",
+                ))
+            }
         },
-        IdentityMode::Token => {
-            let token = match auth.token {
-                Some(serde_json::Value::String(token)) => Some(token),
-                None | Some(serde_json::Value::Null) => query_token(socket),
-                Some(_) => {
-                    return Err(ChatError::new(
-                        ErrorCode::AuthInvalid,
-                        "auth.token must be a string",
-                    ))
-                }
-            };
-            let token = token
-                .ok_or_else(|| ChatError::new(ErrorCode::AuthRequired, "a token is required"))?;
-            let user = shared.auth.verify(&token, &shared.config.limits)?;
-            Ok(Some(HandshakeIdentity::Token(user)))
-        }
-    }
+        IdentityMode::Token => match auth.token {
+            Some(serde_json::Value::String(token)) => (None, Some(token)),
+            None | Some(serde_json::Value::Null) => (None, query_token(socket)),
+            Some(_) => {
+                return Err(ChatError::new(
+                    ErrorCode::AuthInvalid,
+                    "auth.token must be a string",
+                ))
+            }
+        },
+    };
+    shared.auth.claim(name, token, &shared.config.limits)
 }
 
 /// The `token` query parameter of the handshake request.
@@ -270,15 +256,7 @@ fn admit_request<A: Adapter>(
     shared: &Arc<Shared>,
     socket: &SocketRef<A>,
 ) -> Result<(Arc<Conn>, u64, InFlight), ChatError> {
-    // Counted before the stop check: a stop either sees this request in flight and
-    // waits for it, or this request sees the stop and is refused; never neither.
-    let in_flight = shared.request_started();
-    if shared.stopping() {
-        return Err(ChatError::new(
-            ErrorCode::ShuttingDown,
-            "the server is stopping",
-        ));
-    }
+    let in_flight = shared.lifecycle.admit()?;
     let conn = socket
         .extensions
         .get::<Arc<Conn>>()
@@ -300,38 +278,68 @@ async fn connected<A: Adapter>(context: &ChatContext<A>, socket: SocketRef<A>) {
         return;
     };
     let _turn = conn.sequencer.wait(0).await;
-    let identity = lock(&conn.handshake_identity).take();
-    let user = match identity {
-        Some(HandshakeIdentity::OpenName(name)) => Some(
-            shared
-                .presence
-                .claim_name(&name, shared.config.limits.max_name_chars)
-                .await,
-        ),
-        Some(HandshakeIdentity::Token(user)) => {
-            shared.presence.connect(&user).await;
-            Some(user)
-        }
+    let claim = conn.handshake_identity.lock().take();
+    let user = match claim {
+        Some(claim) => Some(take_identity(shared, &socket, &conn, claim).await),
         None => None,
     };
-    if let Some(user) = &user {
-        socket.join(user_key(&user.id));
-    }
-    conn.set_identity(user.clone());
     Counters::add(&shared.counters.connections, 1);
     Counters::add(&shared.counters.connections_total, 1);
 
     send_session(shared, &socket, user.as_ref());
     room_list::push_to(shared, &socket).await;
-    shared.events.emit(|| Event::Connected {
-        sid: socket.id.to_string(),
-        user,
-        address: conn.address,
-        transport: match socket.transport_type() {
-            TransportType::Websocket => "websocket",
-            TransportType::Polling => "polling",
-        },
-    });
+    shared
+        .host
+        .events
+        .emit(EventKind::Connected, || Event::Connected {
+            sid: socket.id.to_string(),
+            user,
+            address: conn.address,
+            transport: match socket.transport_type() {
+                TransportType::Websocket => "websocket",
+                TransportType::Polling => "polling",
+            },
+        });
+}
+
+/// Gives the connection the identity a checked claim names: a unique name in
+/// open mode (cluster-wide in cluster mode), the token's user in token mode.
+pub(super) async fn take_identity<A: Adapter>(
+    shared: &Shared,
+    socket: &SocketRef<A>,
+    conn: &Conn,
+    claim: Claim,
+) -> User {
+    let user = match claim {
+        Claim::OpenName(name) => {
+            shared
+                .presence
+                .claim_name(&name, shared.config.limits.max_name_chars)
+                .await
+        }
+        Claim::Token(user) => {
+            shared.presence.connect(&user).await;
+            user
+        }
+    };
+    socket.join(user_key(&user.id));
+    conn.set_identity(Some(user.clone()));
+    user
+}
+
+/// The connection leaves every room and gives up its identity (logout,
+/// disconnect).
+pub(super) async fn drop_identity<A: Adapter>(
+    shared: &Shared,
+    socket: &SocketRef<A>,
+    conn: &Conn,
+    user: &User,
+) {
+    for room in conn.rooms() {
+        requests::leave_room(shared, socket, conn, user, &room).await;
+    }
+    shared.presence.disconnect(user).await;
+    conn.set_identity(None);
 }
 
 pub(super) fn send_session<A: Adapter>(
@@ -357,18 +365,17 @@ async fn disconnected<A: Adapter>(
     let shared = &context.shared;
     let user = conn.identity();
     if let Some(user) = &user {
-        for room in conn.rooms() {
-            requests::leave_room(shared, socket, conn, user, &room).await;
-        }
-        shared.presence.disconnect(user).await;
+        drop_identity(shared, socket, conn, user).await;
     }
-    conn.set_identity(None);
     shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
-    shared.events.emit(|| Event::Disconnected {
-        sid: socket.id.to_string(),
-        user,
-        reason: reason_code(reason).to_string(),
-    });
+    shared
+        .host
+        .events
+        .emit(EventKind::Disconnected, || Event::Disconnected {
+            sid: socket.id.to_string(),
+            user,
+            reason: reason_code(reason).to_string(),
+        });
 }
 
 /// A stable code for why a connection ended (hosts match on it).

@@ -1,7 +1,11 @@
-//! The chat protocol on top of Socket.IO: connection lifecycle, requests,
-//! the ordered message pipeline and the pushed room list.
+//! The chat protocol on top of Socket.IO: connection lifecycle, requests (one
+//! file each under `requests/`), the ordered message pipeline, delivery to
+//! members, the pushed room list, and reactions to cluster signals.
 
+mod cluster_sync;
 mod connection;
+mod fanout;
+mod notices;
 mod pipeline;
 mod reply;
 mod requests;
@@ -9,29 +13,29 @@ mod room_list;
 mod sequencer;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use socketioxide::adapter::Adapter;
-use socketioxide::operators::BroadcastOperators;
-use socketioxide::{BroadcastError, SocketIo};
+use socketioxide::SocketIo;
 use socketioxide_core::adapter::DefinedAdapter;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
 use crate::acks::PendingAcks;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ClusterSignal};
 use crate::config::Config;
 use crate::events::EventBus;
-use crate::goodbye::GoodbyeTracker;
-use crate::history::History;
+use crate::history::{Announcement, History};
 use crate::identity::Authenticator;
+use crate::lifecycle::Lifecycle;
 use crate::limits::IpCounter;
 use crate::presence::Presence;
-use crate::stats::{Counters, Stats, Uptime};
+use crate::stats::{Counters, Stats};
 
+pub(crate) use fanout::{broadcast, room_key, user_key};
+pub(crate) use notices::{kick, Reach};
 pub(crate) use pipeline::Pipeline;
-pub(crate) use requests::system_notice;
 
 /// The client's address, put into every request's extensions by the server that
 /// accepted the connection.
@@ -41,25 +45,52 @@ pub(crate) struct PeerAddr(pub SocketAddr);
 /// State shared by every connection, independent of the Socket.IO adapter.
 pub(crate) struct Shared {
     pub config: Config,
+    /// Decides identities (open names, tokens).
     pub auth: Authenticator,
     pub presence: Presence,
     pub history: History,
+    /// The host's side: its events and the custom events waiting for its answer.
+    pub host: HostLink,
+    pub counters: Arc<Counters>,
+    /// Running or stopping, and the requests in flight.
+    pub lifecycle: Arc<Lifecycle>,
+    pub ips: Arc<IpCounter>,
+    /// Membership changed: the room list task pushes new lists.
+    pub room_list_changed: Notify,
+    pub ids: IdSource,
+}
+
+/// The host's side of the chat.
+pub(crate) struct HostLink {
     pub events: EventBus,
     pub acks: PendingAcks,
-    pub counters: Arc<Counters>,
-    pub uptime: Uptime,
-    pub ips: Arc<IpCounter>,
-    pub room_list_changed: Notify,
-    /// Long-polling clients told goodbye at stop, until they polled for it.
-    pub goodbye: Arc<GoodbyeTracker>,
-    stopping: AtomicBool,
-    /// Requests admitted and not finished, over all connections.
-    in_flight: AtomicU64,
-    drained: Notify,
-    /// Numbers private message ids and message keys.
+}
+
+/// Numbers accepted messages: private message ids and room message keys.
+pub(crate) struct IdSource {
     sequence: AtomicU64,
-    /// Makes private message ids unique across restarts and nodes.
-    id_prefix: String,
+    /// Makes ids unique across restarts and nodes.
+    prefix: String,
+}
+
+impl IdSource {
+    fn new() -> Self {
+        Self {
+            sequence: AtomicU64::new(1),
+            prefix: crate::cluster::node_id(),
+        }
+    }
+
+    /// A key unique to one accepted room message (see `NewMessage::key`).
+    pub(crate) fn message_key(&self) -> Arc<str> {
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        Arc::from(format!("{}-{n}", self.prefix))
+    }
+
+    pub(crate) fn private_id(&self) -> String {
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        format!("p{}-{n}", self.prefix)
+    }
 }
 
 impl Shared {
@@ -73,52 +104,22 @@ impl Shared {
         Self {
             auth: Authenticator::new(&config.identity),
             presence: Presence::new(cluster, open_mode),
-            acks: PendingAcks::new(Duration::from_millis(config.host_ack_timeout_ms)),
+            host: HostLink {
+                events,
+                acks: PendingAcks::new(Duration::from_millis(config.host_ack_timeout_ms)),
+            },
             counters: Arc::default(),
-            uptime: Uptime::default(),
+            lifecycle: Arc::default(),
             ips: IpCounter::new(config.limits.max_connections_per_ip),
             room_list_changed: Notify::new(),
-            goodbye: Arc::default(),
-            stopping: AtomicBool::new(false),
-            in_flight: AtomicU64::new(0),
-            drained: Notify::new(),
-            sequence: AtomicU64::new(1),
-            id_prefix: crate::cluster::node_id(),
+            ids: IdSource::new(),
             history,
-            events,
             config,
         }
     }
 
     pub(crate) fn stopping(&self) -> bool {
-        // SeqCst with `in_flight`: see `admit_request`.
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    /// Counts an admitted request until the guard is dropped.
-    pub(crate) fn request_started(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        InFlight(self.clone())
-    }
-
-    /// Waits until every admitted request has finished (at stop, after new ones
-    /// are refused), so that nothing accepted reaches the pipeline after its flush.
-    pub(crate) async fn requests_drained(&self) {
-        loop {
-            let drained = self.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            if self.in_flight.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            drained.await;
-        }
-    }
-
-    pub(crate) fn begin_stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        // Wakes the room list task so that it sees the flag and ends.
-        self.room_list_changed.notify_one();
+        self.lifecycle.stopping()
     }
 
     /// Membership changed: room lists are due here and, in cluster mode, on every
@@ -134,17 +135,6 @@ impl Shared {
         self.presence.cluster()
     }
 
-    /// A key unique to one accepted room message (see `NewMessage::key`).
-    pub(crate) fn next_message_key(&self) -> Arc<str> {
-        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        Arc::from(format!("{}-{n}", self.id_prefix))
-    }
-
-    pub(crate) fn next_private_id(&self) -> String {
-        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        format!("p{}-{n}", self.id_prefix)
-    }
-
     pub(crate) fn stats(&self) -> Stats {
         let c = &self.counters;
         Stats {
@@ -157,21 +147,10 @@ impl Shared {
             private_messages: Counters::get(&c.private_messages),
             requests_rejected: Counters::get(&c.requests_rejected),
             packets_dropped: Counters::get(&c.packets_dropped),
-            events_dropped: self.events.dropped(),
-            pending_host_acks: self.acks.len() as u64,
-            uptime_ms: self.uptime.ms(),
+            events_dropped: self.host.events.dropped(),
+            pending_host_acks: self.host.acks.len() as u64,
+            uptime_ms: c.uptime_ms(),
             cluster: self.cluster().map(|cluster| cluster.stats()),
-        }
-    }
-}
-
-/// An admitted request, counted until dropped.
-pub(crate) struct InFlight(Arc<Shared>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.drained.notify_waiters();
         }
     }
 }
@@ -182,69 +161,58 @@ pub(crate) struct ChatContext<A: Adapter> {
     pub pipeline: Pipeline<A>,
 }
 
-/// Emits through the adapter (to every node in cluster mode). When Redis is
-/// down, or fails right now, the emit reaches this node's clients only: a node
-/// keeps serving its own clients through an outage.
-pub(crate) async fn broadcast<A, T, F>(
-    shared: &Shared,
-    target: F,
-    event: &str,
-    data: &T,
-) -> Result<(), BroadcastError>
-where
-    A: Adapter,
-    T: serde::Serialize + ?Sized,
-    F: Fn() -> BroadcastOperators<A>,
-{
-    let result = match shared.cluster() {
-        None => target().emit(event, data).await,
-        Some(cluster) if !cluster.is_up() => target().local().emit(event, data).await,
-        Some(cluster) => match target().emit(event, data).await {
-            Err(BroadcastError::Adapter(e)) => {
-                cluster.mark_down(&format!("broadcast: {e}"));
-                target().local().emit(event, data).await
-            }
-            other => other,
-        },
-    };
-    count_dropped(&shared.counters, &result);
-    result
+/// The chat on one Socket.IO server: what the host's commands and the stop
+/// sequence act on.
+pub(crate) struct ChatNode<A: Adapter> {
+    pub io: SocketIo<A>,
+    pub context: Arc<ChatContext<A>>,
 }
 
-/// Counts the recipients of a broadcast whose queue was full.
-pub(crate) fn count_dropped(counters: &Counters, result: &Result<(), BroadcastError>) {
-    if let Err(BroadcastError::Socket(errors)) = result {
-        let full = errors
-            .iter()
-            .filter(|e| matches!(e, socketioxide::SocketError::InternalChannelFull))
-            .count();
-        counters.dropped(full as u64);
-    }
-}
-
-/// The Socket.IO room that carries a chat room's traffic. Prefixed so that chat
-/// rooms and per-user rooms can never collide.
-pub(crate) fn room_key(room: &str) -> String {
-    format!("r:{room}")
-}
-
-/// The Socket.IO room holding every connection of one user.
-pub(crate) fn user_key(user_id: &str) -> String {
-    format!("u:{user_id}")
+/// The cluster side of a node being installed: its signals, and the
+/// announcements of stored messages (from Redis, and journaled ones from here).
+pub(crate) struct ClusterFeeds {
+    pub signals: mpsc::Receiver<ClusterSignal>,
+    pub driver: crate::cluster::ResilientDriver,
+    pub journaled: mpsc::Receiver<Announcement>,
 }
 
 /// Registers the chat on the `/` namespace and starts its background tasks
-/// (message pipeline, room list pushes, host ack expiry) on the current runtime.
+/// (message pipeline, room list pushes, host ack expiry, and in cluster mode the
+/// delivery of announced messages and the reactions to cluster signals) on the
+/// current runtime.
 pub(crate) fn install<A: Adapter + DefinedAdapter>(
     io: &SocketIo<A>,
     shared: Arc<Shared>,
-) -> (Arc<ChatContext<A>>, A::InitRes) {
-    let pipeline = Pipeline::start(shared.clone());
+) -> (ChatNode<A>, A::InitRes) {
+    let pipeline = Pipeline::start(shared.clone(), io.clone());
     let context = Arc::new(ChatContext { shared, pipeline });
     let init = connection::register(io, context.clone());
     tokio::spawn(room_list::run(io.clone(), context.shared.clone()));
     tokio::spawn(expire_host_acks(Arc::downgrade(&context.shared)));
-    (context, init)
+    let node = ChatNode {
+        io: io.clone(),
+        context,
+    };
+    (node, init)
+}
+
+/// Starts the cluster side of an installed chat.
+pub(crate) fn install_cluster<A: Adapter>(node: &ChatNode<A>, feeds: ClusterFeeds) {
+    let shared = &node.context.shared;
+    if let Some(history) = shared.history.redis() {
+        tokio::spawn(fanout::deliver_announced(
+            node.io.clone(),
+            shared.clone(),
+            feeds.driver,
+            history.channel(),
+            feeds.journaled,
+        ));
+    }
+    tokio::spawn(cluster_sync::run(
+        node.io.clone(),
+        shared.clone(),
+        feeds.signals,
+    ));
 }
 
 async fn expire_host_acks(shared: std::sync::Weak<Shared>) {
@@ -257,6 +225,6 @@ async fn expire_host_acks(shared: std::sync::Weak<Shared>) {
         if shared.stopping() {
             return;
         }
-        shared.acks.expire();
+        shared.host.acks.expire();
     }
 }

@@ -4,17 +4,21 @@
 //! (group commit), and only then delivers them to the rooms and acknowledges them
 //! to their senders, in the order of their ids. So every member sees a room in the
 //! same order as its history, and an acknowledged message is always stored.
+//! With a history that announces its appends (Redis), members get each message
+//! through the announcement instead, on every node alike (`fanout.rs`).
 
 use std::sync::Arc;
 
 use socketioxide::adapter::Adapter;
+use socketioxide::SocketIo;
 use tokio::sync::{mpsc, oneshot};
 
+use super::fanout::deliver_here;
 use super::reply::Reply;
-use super::{broadcast, room_key, Shared};
-use crate::events::Event;
+use super::Shared;
+use crate::events::{Event, EventKind};
 use crate::history::NewMessage;
-use crate::protocol::{ChatError, ChatMessage, ErrorCode};
+use crate::protocol::{ChatError, ErrorCode};
 use crate::stats::Counters;
 
 /// Messages taken per storage round.
@@ -34,10 +38,10 @@ pub(crate) struct Pipeline<A: Adapter> {
 }
 
 impl<A: Adapter> Pipeline<A> {
-    pub(crate) fn start(shared: Arc<Shared>) -> Self {
+    pub(crate) fn start(shared: Arc<Shared>, io: SocketIo<A>) -> Self {
         let (queue, items) = mpsc::channel(QUEUE);
         let counters = shared.counters.clone();
-        tokio::spawn(run(shared, items));
+        tokio::spawn(run(shared, io, items));
         Self { queue, counters }
     }
 
@@ -45,10 +49,7 @@ impl<A: Adapter> Pipeline<A> {
         if let Err(mpsc::error::SendError(Item::Message(_, reply))) =
             self.queue.send(Item::Message(message, reply)).await
         {
-            reply.fail(
-                &ChatError::new(ErrorCode::ShuttingDown, "the server is stopping"),
-                &self.counters,
-            );
+            reply.fail(&ChatError::shutting_down(), &self.counters);
         }
     }
 
@@ -61,7 +62,10 @@ impl<A: Adapter> Pipeline<A> {
     }
 }
 
-async fn run<A: Adapter>(shared: Arc<Shared>, mut items: mpsc::Receiver<Item<A>>) {
+async fn run<A: Adapter>(shared: Arc<Shared>, io: SocketIo<A>, mut items: mpsc::Receiver<Item<A>>) {
+    // Decided once: where the history announces appends, members get messages
+    // from the announcements, and delivering here as well would deliver twice.
+    let deliver = (!shared.history.announces_appends()).then_some(io);
     let mut taken = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
     while items.recv_many(&mut taken, BATCH).await > 0 {
@@ -69,29 +73,41 @@ async fn run<A: Adapter>(shared: Arc<Shared>, mut items: mpsc::Receiver<Item<A>>
             match item {
                 Item::Message(message, reply) => batch.push((message, reply)),
                 Item::Flush(done) => {
-                    store_and_deliver(&shared, &mut batch).await;
+                    store_and_deliver(&shared, deliver.as_ref(), &mut batch).await;
                     let _ = done.send(());
                 }
             }
         }
-        store_and_deliver(&shared, &mut batch).await;
+        store_and_deliver(&shared, deliver.as_ref(), &mut batch).await;
     }
 }
 
-async fn store_and_deliver<A: Adapter>(shared: &Shared, batch: &mut Vec<(NewMessage, Reply<A>)>) {
+async fn store_and_deliver<A: Adapter>(
+    shared: &Shared,
+    deliver: Option<&SocketIo<A>>,
+    batch: &mut Vec<(NewMessage, Reply<A>)>,
+) {
     if batch.is_empty() {
         return;
     }
     let messages = batch.iter().map(|(message, _)| message.clone()).collect();
-    let senders: Vec<String> = batch
-        .iter()
-        .map(|(_, reply)| reply.socket().id.to_string())
-        .collect();
-    match shared.history.append(messages, &senders).await {
+    match shared.history.append(messages).await {
         Ok(stored) => {
-            Counters::add(&shared.counters.messages, stored.messages.len() as u64);
-            for ((_, reply), message) in batch.drain(..).zip(stored.messages) {
-                deliver(shared, reply, message, stored.published).await;
+            Counters::add(&shared.counters.messages, stored.len() as u64);
+            for ((_, reply), message) in batch.drain(..).zip(stored) {
+                let socket = reply.socket().clone();
+                if let Some(io) = deliver {
+                    deliver_here(io, &shared.counters, &message.room, &message, Some(&socket))
+                        .await;
+                }
+                reply.ok(&message, &shared.counters);
+                shared
+                    .host
+                    .events
+                    .emit(EventKind::Message, || Event::Message {
+                        sid: socket.id.to_string(),
+                        message,
+                    });
             }
         }
         Err(e) => {
@@ -100,40 +116,9 @@ async fn store_and_deliver<A: Adapter>(shared: &Shared, batch: &mut Vec<(NewMess
                 ErrorCode::StorageFailed,
                 "the message could not be stored and was not delivered",
             );
-
             for (_, reply) in batch.drain(..) {
                 reply.fail(&error, &shared.counters);
             }
         }
     }
-}
-
-/// Delivers a stored message (unless storing published it to every node already),
-/// then acknowledges it.
-async fn deliver<A: Adapter>(
-    shared: &Shared,
-    reply: Reply<A>,
-    message: ChatMessage,
-    published: bool,
-) {
-    let socket = reply.socket().clone();
-    if published {
-        reply.ok(&message, &shared.counters);
-        shared.events.emit(|| Event::Message {
-            sid: socket.id.to_string(),
-            message,
-        });
-        return;
-    }
-    // `to` leaves the sender out: the tutorial's page shows its own text itself.
-    let key = room_key(&message.room);
-    if let Err(e) = broadcast(shared, || socket.to(key.clone()), "message", &message).await {
-        // Only clients that are gone or too slow to read miss it; it is stored.
-        tracing::debug!(room = %message.room, "some members missed a message: {e}");
-    }
-    reply.ok(&message, &shared.counters);
-    shared.events.emit(|| Event::Message {
-        sid: socket.id.to_string(),
-        message,
-    });
 }

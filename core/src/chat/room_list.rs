@@ -21,9 +21,9 @@ use crate::stats::Counters;
 pub(super) async fn run<A: Adapter>(io: SocketIo<A>, shared: Arc<Shared>) {
     let base = shared.config.room_list.interval_ms;
     loop {
-        shared.room_list_changed.notified().await;
-        if shared.stopping() {
-            return;
+        tokio::select! {
+            () = shared.room_list_changed.notified() => {}
+            () = shared.lifecycle.stopped() => return,
         }
         push_room_lists(&shared, &io).await;
         // One interval per started thousand clients: a push costs one message per

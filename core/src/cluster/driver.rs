@@ -5,7 +5,9 @@
 //! stays broken once Redis restarts; cluster mode must resume on its own.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, PushInfo, PushKind, Value};
@@ -87,7 +89,7 @@ fn route(push: PushInfo, handlers: &Handlers) {
     ) else {
         return;
     };
-    let handlers = handlers.read().unwrap_or_else(|e| e.into_inner());
+    let handlers = handlers.read();
     if let Some(stream) = handlers.get(&channel) {
         if stream.try_send((channel, payload)).is_err() {
             tracing::warn!("cluster pub/sub stream full; a message was dropped");
@@ -112,19 +114,13 @@ impl Driver for ResilientDriver {
         size: usize,
     ) -> Result<MessageStream<ChanItem>, DriverError> {
         let (tx, rx) = mpsc::channel(size);
-        self.handlers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(chan.clone(), tx);
+        self.handlers.write().insert(chan.clone(), tx);
         self.connection.clone().subscribe(chan).await?;
         Ok(MessageStream::new(rx))
     }
 
     async fn unsubscribe(&self, chan: String) -> Result<(), DriverError> {
-        self.handlers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&chan);
+        self.handlers.write().remove(&chan);
         self.connection.clone().unsubscribe(chan).await?;
         Ok(())
     }

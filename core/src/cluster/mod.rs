@@ -1,19 +1,21 @@
-//! Cluster mode: several nodes share rooms, presence and history through Redis.
+//! Cluster mode's own part: what is truly cluster-wide. The Redis connection and
+//! its health, the node's heartbeat, the finding of dead nodes, and the
+//! membership-change signal between nodes.
+//!
+//! The backends that keep their data in Redis live beside their local
+//! counterparts (`history/redis.rs`, `presence/redis.rs`) and use this module's
+//! connection; this module knows nothing of them. What it notices (Redis is back,
+//! this node was taken for dead, another node died, membership changed elsewhere)
+//! it reports as [`ClusterSignal`]s, which the chat acts on (`chat/cluster_sync.rs`).
 //!
 //! - Socket.IO traffic between nodes goes through socketioxide's Redis adapter
 //!   (over [`ResilientDriver`], which reconnects by itself).
-//! - Presence is mirrored into Redis hashes (`presence`), history into one capped
-//!   stream per room (`history`).
 //! - A heartbeat marks each node alive; nodes silent for `node_timeout_ms` are
-//!   swept: their users leave every member list.
-//! - When Redis is unreachable each node serves its own clients alone, keeps the
-//!   messages it accepts in its local journal, and writes them to Redis when it
-//!   comes back (`health`).
+//!   reported dead once Redis has answered long enough for them to have beaten.
+//! - When Redis is unreachable each node serves its own clients alone.
 
 mod driver;
 mod health;
-pub(crate) mod history;
-pub(crate) mod presence;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 
 pub use driver::ResilientDriver;
-pub(crate) use health::spawn_tasks;
+pub(crate) use health::{spawn_tasks, ClusterSignal};
 
 use crate::config::ClusterConfig;
 
@@ -69,6 +71,8 @@ pub(crate) struct Cluster {
     /// only then may this node declare others dead (they had time to heartbeat).
     settled: AtomicBool,
     outages: AtomicU64,
+    /// Messages journaled during an outage and not yet in Redis (kept by the
+    /// Redis history, reported here with the other cluster figures).
     pub(crate) journal_pending: AtomicU64,
     pub(crate) nodes_alive: AtomicU64,
 }
@@ -169,6 +173,41 @@ impl Cluster {
         };
         self.mark_down(&error);
         Err(error)
+    }
+
+    fn changes_channel(&self) -> String {
+        self.key(&["changes"])
+    }
+
+    /// Tells the other nodes that membership changed, so they push room lists.
+    pub(crate) async fn publish_change(&self) {
+        if !self.is_up() {
+            return;
+        }
+        let _: Result<i64, _> = self
+            .run(
+                "publish change",
+                redis::cmd("PUBLISH")
+                    .arg(self.changes_channel())
+                    .arg(&self.node_id)
+                    .clone(),
+            )
+            .await;
+    }
+
+    /// Takes this node off the list of live nodes at stop (its presence is
+    /// cleared first, by the caller).
+    pub(crate) async fn leave(&self) {
+        let _: Result<i64, _> = self
+            .run(
+                "leave cluster",
+                redis::cmd("ZREM")
+                    .arg(self.key(&["nodes"]))
+                    .arg(&self.node_id)
+                    .clone(),
+            )
+            .await;
+        self.publish_change().await;
     }
 
     pub(crate) fn stats(&self) -> ClusterStats {

@@ -2,7 +2,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::{integer_cursor, HistoryError, NewMessage, Page};
 use crate::protocol::ChatMessage;
@@ -26,7 +28,7 @@ impl MemoryHistory {
     }
 
     pub(crate) fn append(&self, batch: Vec<NewMessage>) -> Vec<ChatMessage> {
-        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rooms = self.rooms.lock();
         let stored: Vec<ChatMessage> = batch
             .into_iter()
             .map(|message| {
@@ -46,7 +48,7 @@ impl MemoryHistory {
 
     /// The oldest messages of all rooms (cluster journal), with their ids.
     pub(crate) fn oldest(&self, limit: usize) -> Vec<(i64, ChatMessage, Arc<str>)> {
-        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let rooms = self.rooms.lock();
         let mut all: Vec<(i64, ChatMessage, Arc<str>)> =
             rooms.values().flat_map(|log| log.iter().cloned()).collect();
         all.sort_by_key(|(id, _, _)| *id);
@@ -56,7 +58,7 @@ impl MemoryHistory {
 
     /// Forgets every message up to and including `id` (cluster journal).
     pub(crate) fn remove_through(&self, id: i64) {
-        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rooms = self.rooms.lock();
         for log in rooms.values_mut() {
             log.retain(|(message_id, _, _)| *message_id > id);
         }
@@ -70,7 +72,7 @@ impl MemoryHistory {
         limit: usize,
     ) -> Result<Page, HistoryError> {
         let before = integer_cursor(before)?.unwrap_or(i64::MAX);
-        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let rooms = self.rooms.lock();
         let Some(log) = rooms.get(room) else {
             return Ok(Page {
                 messages: Vec::new(),
@@ -102,6 +104,7 @@ mod tests {
             text: text.into(),
             ts: 1,
             key: text.into(),
+            sender: "s".into(),
         }
     }
 

@@ -1,10 +1,16 @@
-//! Room history: where messages are stored before they are delivered.
+//! Room history: where messages are stored before they are delivered, behind one
+//! interface with its backends side by side: an SQLite file (`sqlite.rs`), process
+//! memory (`memory.rs`), and Redis streams shared by a cluster (`redis.rs`).
 //!
 //! A message is acknowledged to its sender only after [`History::append`] has
 //! returned it with its id, so a restart or a crash of the process loses nothing
-//! that was acknowledged (SQLite backend).
+//! that was acknowledged (SQLite and Redis backends). Storing is all a backend
+//! does; delivering is the chat's (`chat/fanout.rs`). The Redis backend also
+//! announces each append to every node, in the same atomic step (see
+//! [`History::announces_appends`]).
 
 mod memory;
+mod redis;
 mod sqlite;
 
 use std::sync::Arc;
@@ -12,8 +18,9 @@ use std::sync::Arc;
 use crate::config::{HistoryConfig, HistoryStorage};
 use crate::protocol::{ChatMessage, MessageKind, User};
 
-pub(crate) use memory::MemoryHistory;
-pub(crate) use sqlite::SqliteHistory;
+pub(crate) use self::memory::MemoryHistory;
+pub(crate) use self::redis::{Announcement, RedisHistory};
+pub(crate) use self::sqlite::SqliteHistory;
 
 /// A message accepted from a member, not yet stored.
 #[derive(Debug, Clone)]
@@ -24,15 +31,8 @@ pub(crate) struct NewMessage {
     pub ts: i64,
     /// Unique per accepted message; makes storing it twice (a retry) harmless.
     pub key: Arc<str>,
-}
-
-/// What storing a batch did.
-pub(crate) struct Stored {
-    /// The messages with their ids, in order.
-    pub messages: Vec<ChatMessage>,
-    /// Whether storing also published them to every node (cluster mode), so the
-    /// caller must not deliver them itself.
-    pub published: bool,
+    /// The sending connection (its socket id), which its delivery leaves out.
+    pub sender: Arc<str>,
 }
 
 impl NewMessage {
@@ -59,6 +59,7 @@ pub(crate) struct Page {
 
 /// Why the history backend could not do what was asked.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum HistoryError {
     /// The database could not be opened or prepared.
     #[error("cannot open history database {path}: {reason}")]
@@ -87,10 +88,11 @@ pub(crate) enum History {
     Sqlite(SqliteHistory),
     Memory(MemoryHistory),
     /// Redis, with the local backend as the outage journal (cluster mode).
-    Clustered(crate::cluster::history::ClusterHistory),
+    Redis(RedisHistory),
 }
 
 impl History {
+    /// The local backend of the configuration.
     pub(crate) fn open(config: &HistoryConfig) -> Result<Self, HistoryError> {
         Ok(match config.storage {
             HistoryStorage::Sqlite => Self::Sqlite(SqliteHistory::open(config)?),
@@ -99,22 +101,24 @@ impl History {
     }
 
     /// Stores a batch in order and returns the stored messages, ids assigned.
-    /// Either every message of the batch is stored or none is. `senders` are the
-    /// sending connections' ids, one per message (cluster deliveries skip them).
+    /// Either every message of the batch is stored or none is.
     pub(crate) async fn append(
         &self,
         batch: Vec<NewMessage>,
-        senders: &[String],
-    ) -> Result<Stored, HistoryError> {
-        let local = |messages| Stored {
-            messages,
-            published: false,
-        };
+    ) -> Result<Vec<ChatMessage>, HistoryError> {
         match self {
-            Self::Sqlite(store) => store.append(batch).await.map(local),
-            Self::Memory(store) => Ok(local(store.append(batch))),
-            Self::Clustered(store) => store.append(batch, senders).await,
+            Self::Sqlite(store) => store.append(batch).await,
+            Self::Memory(store) => Ok(store.append(batch)),
+            Self::Redis(store) => store.append(batch).await,
         }
+    }
+
+    /// Whether every append is announced to every node by the backend itself
+    /// (Redis: in the script that stores it, so that all nodes see a room in the
+    /// order of its ids), and so reaches this node's members through the
+    /// announcements; otherwise the caller delivers what was stored.
+    pub(crate) fn announces_appends(&self) -> bool {
+        matches!(self, Self::Redis(_))
     }
 
     /// The page of at most `limit` messages before `before` (or the newest ones).
@@ -127,7 +131,7 @@ impl History {
         match self {
             Self::Sqlite(store) => store.page(room, before, limit).await,
             Self::Memory(store) => store.page(room, before, limit),
-            Self::Clustered(store) => store.page(room, before, limit).await,
+            Self::Redis(store) => store.page(room, before, limit).await,
         }
     }
 
@@ -136,22 +140,15 @@ impl History {
         match self {
             Self::Sqlite(store) => store.close().await,
             Self::Memory(_) => {}
-            Self::Clustered(store) => store.close().await,
+            Self::Redis(store) => store.close().await,
         }
     }
 
-    /// The Redis side, in cluster mode.
-    pub(crate) fn clustered(&self) -> Option<&crate::cluster::history::ClusterHistory> {
+    /// The Redis backend, in cluster mode.
+    pub(crate) fn redis(&self) -> Option<&RedisHistory> {
         match self {
-            Self::Clustered(store) => Some(store),
+            Self::Redis(store) => Some(store),
             _ => None,
-        }
-    }
-
-    /// Writes the outage journal to Redis (cluster mode; nothing otherwise).
-    pub(crate) async fn replay_journal(&self) {
-        if let Self::Clustered(store) = self {
-            store.replay().await;
         }
     }
 }

@@ -2,7 +2,9 @@
 //! one read-only connection for pages.
 
 use std::path::Path;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
+
+use parking_lot::Mutex;
 use std::thread::JoinHandle;
 
 use rusqlite::{params, Connection, OpenFlags};
@@ -85,7 +87,7 @@ impl SqliteHistory {
     ) -> Result<Vec<ChatMessage>, HistoryError> {
         let (done, result) = oneshot::channel();
         {
-            let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let jobs = self.jobs.lock();
             let jobs = jobs.as_ref().ok_or(HistoryError::Closed)?;
             jobs.send(Job::Append(batch, done))
                 .map_err(|_| HistoryError::Closed)?;
@@ -103,7 +105,7 @@ impl SqliteHistory {
         let reader = self.reader.clone();
         let room = room.to_string();
         tokio::task::spawn_blocking(move || {
-            let reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+            let reader = reader.lock();
             let reader = reader.as_ref().ok_or(HistoryError::Closed)?;
             read_page(reader, &room, before, limit)
                 .map_err(|e| HistoryError::Storage(e.to_string()))
@@ -119,7 +121,7 @@ impl SqliteHistory {
     ) -> Result<Vec<(i64, ChatMessage, Arc<str>)>, HistoryError> {
         let reader = self.reader.clone();
         tokio::task::spawn_blocking(move || {
-            let reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+            let reader = reader.lock();
             let reader = reader.as_ref().ok_or(HistoryError::Closed)?;
             read_oldest(reader, limit).map_err(|e| HistoryError::Storage(e.to_string()))
         })
@@ -131,7 +133,7 @@ impl SqliteHistory {
     pub(crate) async fn remove_through(&self, id: i64) -> Result<(), HistoryError> {
         let (done, result) = oneshot::channel();
         {
-            let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let jobs = self.jobs.lock();
             let jobs = jobs.as_ref().ok_or(HistoryError::Closed)?;
             jobs.send(Job::RemoveThrough(id, done))
                 .map_err(|_| HistoryError::Closed)?;
@@ -142,15 +144,15 @@ impl SqliteHistory {
     pub(crate) async fn close(&self) {
         // The reader goes first, so that the writer's connection is the last one
         // and SQLite removes the -wal and -shm files with it.
-        self.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.reader.lock().take();
+        let jobs = self.jobs.lock().take();
         if let Some(jobs) = jobs {
             let (done, closed) = oneshot::channel();
             if jobs.send(Job::Close(done)).is_ok() {
                 let _ = closed.await;
             }
         }
-        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let writer = self.writer.lock().take();
         if let Some(writer) = writer {
             // The thread has answered Close, so joining returns at once.
             let _ = writer.join();
@@ -302,6 +304,7 @@ mod tests {
             text: text.into(),
             ts: 42,
             key: text.into(),
+            sender: "s".into(),
         }
     }
 

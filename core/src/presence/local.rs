@@ -1,7 +1,9 @@
 //! Presence of this node's own connections: who is online, in which rooms.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::protocol::{Member, RoomCount, RoomInfo, User};
 
@@ -69,7 +71,7 @@ pub(crate) struct LeaveOutcome {
 
 impl LocalPresence {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock()
     }
 
     /// Open mode: takes `requested` or, when someone online has it, the first free

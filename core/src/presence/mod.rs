@@ -1,14 +1,18 @@
-//! Who is online and who is in which room: this node's own connections
-//! (`LocalPresence`), mirrored into Redis in cluster mode so that member lists,
-//! counts and "is online" cover every node.
+//! Who is online and who is in which room, behind one interface: this node's own
+//! connections (`local.rs`), mirrored into Redis in cluster mode (`redis.rs`) so
+//! that member lists, counts and "is online" cover every node. Callers never know
+//! which they have; reads fall back to local data when Redis fails.
 
 mod local;
+mod redis;
 
 use std::sync::Arc;
 
-pub(crate) use local::{suffixed, JoinOutcome, LeaveOutcome, LocalPresence, Snapshot};
+pub(crate) use self::local::{JoinOutcome, LeaveOutcome, LocalPresence};
+use self::redis as shared;
+pub(crate) use self::redis::Departure;
 
-use crate::cluster::{presence as shared, Cluster};
+use crate::cluster::Cluster;
 use crate::protocol::{Member, RoomCount, RoomInfo, User};
 
 pub(crate) struct Presence {
@@ -121,6 +125,14 @@ impl Presence {
             }
         }
         self.local.room_counts(max_rooms)
+    }
+
+    /// Removes a dead node's presence (cluster mode); returns who left which room.
+    pub(crate) async fn sweep(&self, node: &str) -> Result<Vec<Departure>, String> {
+        match &self.cluster {
+            Some(cluster) => shared::sweep(cluster, node).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Rewrites this node's share of cluster presence (after an outage); returns

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
-use palaver::{Chat, ChatHandle, Config, HistoryStorage, IdentityMode};
+use palaver_core::{Chat, ChatHandle, Config, HistoryStorage, IdentityMode};
 use tower_http::services::ServeDir;
 
 /// Palaver chat server: the chat page and Socket.IO on one port.

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::Cluster;
-use crate::presence::{suffixed, JoinOutcome, LeaveOutcome, LocalPresence, Snapshot};
+use super::local::{suffixed, JoinOutcome, LeaveOutcome, LocalPresence, Snapshot};
+use crate::cluster::Cluster;
 use crate::protocol::{now_ms, Member, RoomCount, RoomInfo, User};
 
 /// Bounded search for a free name.
@@ -95,32 +95,29 @@ pub(crate) async fn claim_name(
     local.claim_name(requested, max_chars)
 }
 
+/// Deletes an open-mode name claim only when it is this node's own: another node
+/// may have taken the name since. KEYS: names, node's names. ARGV: lowercased
+/// name, claim.
+const RELEASE_NAME_SCRIPT: &str = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then \
+       redis.call('HDEL', KEYS[1], ARGV[1]) end \
+     redis.call('SREM', KEYS[2], ARGV[1]) return 1";
+
 /// Frees an open-mode name (if this node still holds it).
 pub(crate) async fn release_name(cluster: &Cluster, user: &User) {
     let lower = user.name.to_lowercase();
-    // Deletes only our own claim: another node may have taken the name since.
-    let script = redis::Script::new(
-        "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then \
-           redis.call('HDEL', KEYS[1], ARGV[1]) end \
-         redis.call('SREM', KEYS[2], ARGV[1]) return 1",
-    );
-    let mut invocation = script.prepare_invoke();
-    invocation
-        .key(cluster.key(&["names"]))
-        .key(cluster.key(&["node", &cluster.node_id, "names"]))
-        .arg(&lower)
-        .arg(field(&cluster.node_id, &user.id));
-    let mut connection = cluster.connection.clone();
-    let timeout = std::time::Duration::from_millis(cluster.config.redis_timeout_ms);
-    match tokio::time::timeout(timeout, invocation.invoke_async::<i64>(&mut connection)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => {
-            cluster.mark_down(&format!("release name: {e}"));
-        }
-        Err(_) => {
-            cluster.mark_down("release name: timed out");
-        }
-    }
+    let _: Result<i64, _> = cluster
+        .run(
+            "release name",
+            redis::cmd("EVAL")
+                .arg(RELEASE_NAME_SCRIPT)
+                .arg(2)
+                .arg(cluster.key(&["names"]))
+                .arg(cluster.key(&["node", &cluster.node_id, "names"]))
+                .arg(&lower)
+                .arg(field(&cluster.node_id, &user.id))
+                .clone(),
+        )
+        .await;
 }
 
 /// The user is online on this node.

@@ -1,32 +1,34 @@
 //! History in Redis: one capped stream per room (`{p}:history:{room}`), so every
 //! node serves the same history.
 //!
-//! Storing and publishing are one atomic step: a Lua script appends the message to
-//! the room's stream and publishes it (with its id) on `{p}:messages`, which every
-//! node reads and delivers to its own members. Redis runs scripts one at a time and
-//! delivers a channel's messages in publish order, so every node sees a room's
-//! messages in the same order, the order of their ids. A message is acknowledged
-//! once the script has run. Each message carries a key; the script keeps it for a
-//! day (`{p}:msg:{key}`) and does not store a key twice, so retrying after a
-//! timeout never duplicates a message.
+//! Storing and announcing are one atomic step: a Lua script appends the message to
+//! the room's stream and announces it (with its id) on `{p}:messages`, which every
+//! node reads and delivers to its own members (`chat/fanout.rs`). Redis runs
+//! scripts one at a time and delivers a channel's messages in publish order, so
+//! every node sees a room's messages in the same order, the order of their ids. A
+//! message is acknowledged once the script has run. Each message carries a key;
+//! the script keeps it for a day (`{p}:msg:{key}`) and does not store a key twice,
+//! so retrying after a timeout never duplicates a message.
 //!
 //! While Redis is unreachable, accepted messages go to the node's local journal
-//! (the configured SQLite file, or memory), are delivered to local members and
-//! acknowledged from there; when Redis answers again they are appended to the
-//! streams, oldest first, without being published again, and removed from the
+//! (the configured SQLite file, or memory) and are announced to this node only,
+//! through the same announcements; when Redis answers again they are appended to
+//! the streams, oldest first, without being announced again, and removed from the
 //! journal.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use redis::streams::StreamRangeReply;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
 
-use super::Cluster;
-use crate::history::{
-    History, HistoryError, MemoryHistory, NewMessage, Page, SqliteHistory, Stored,
-};
+use super::{History, HistoryError, MemoryHistory, NewMessage, Page, SqliteHistory};
+use crate::cluster::Cluster;
 use crate::protocol::{ChatMessage, MessageKind, User};
 
 /// Messages written to Redis per round when replaying the journal.
@@ -36,8 +38,11 @@ const KEY_MEMORY_SECS: u64 = 86_400;
 /// Messages a node journals during one outage before it refuses more
 /// (`unavailable`): refusing loses nothing, running out of memory would.
 const JOURNAL_LIMIT: u64 = 1_000_000;
-/// Stands for the id in a pre-serialized delivery, replaced by the script.
+/// Stands for the id in a pre-serialized announcement, replaced by the script.
 const ID_PLACEHOLDER: &str = "\u{0}id\u{0}";
+/// Journaled messages waiting to be announced on this node; the pipeline waits
+/// when its deliveries fall this far behind.
+const LOCAL_ANNOUNCEMENTS: usize = 8_192;
 
 /// Appends one message unless its key was stored before, and publishes it.
 /// KEYS: stream, key memo. ARGV: maxlen, user id, name, text, ts, channel ('' for
@@ -52,25 +57,44 @@ if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7] .. id .. ARGV[8]) e
 return id
 "#;
 
-/// A stored message on its way to every node's members.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Delivery {
+/// A stored message on its way to every node's members, as announced.
+///
+/// The message itself stays encoded: a node reads the envelope and hands the
+/// message's JSON to its clients as it came, without decoding and encoding it
+/// again.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Announcement {
     /// The node that accepted it.
     pub node: String,
     /// The sending connection (left out of the delivery on its own node).
     pub sid: String,
     /// The message key.
     pub key: String,
-    pub message: ChatMessage,
+    /// The message's room.
+    pub room: Arc<str>,
+    /// The stored message, as its JSON.
+    pub message: Box<RawValue>,
 }
 
-pub(crate) struct ClusterHistory {
+/// An [`Announcement`] being written.
+#[derive(Serialize)]
+struct AnnouncementOut<'a> {
+    node: &'a str,
+    sid: &'a str,
+    key: &'a str,
+    room: &'a str,
+    message: &'a ChatMessage,
+}
+
+pub(crate) struct RedisHistory {
     cluster: Arc<Cluster>,
     journal: Journal,
-    /// Keys of journaled messages this node has delivered to its members itself;
-    /// should the message also reach Redis after all (a stall, not an outage), its
-    /// publication is not delivered here a second time.
+    /// Keys of journaled messages this node has announced to itself; should the
+    /// message also reach Redis after all (a stall, not an outage), its
+    /// announcement from Redis is not delivered here a second time.
     delivered_here: Mutex<HashSet<String>>,
+    /// Announcements of journaled messages, to this node only.
+    local_announcements: mpsc::Sender<Announcement>,
 }
 
 /// The node's local store, used only while Redis is unreachable.
@@ -114,41 +138,43 @@ impl Journal {
     }
 }
 
-impl ClusterHistory {
+impl RedisHistory {
     /// `local` is the configured local store: the journal. A memory journal keeps
     /// everything (up to [`JOURNAL_LIMIT`]), not the per-room cap of memory history.
-    pub(crate) fn new(cluster: Arc<Cluster>, local: History) -> Self {
+    /// Returns the announcements of journaled messages, which are this node's
+    /// alone (the others come from Redis).
+    pub(crate) fn new(
+        cluster: Arc<Cluster>,
+        local: History,
+    ) -> (Self, mpsc::Receiver<Announcement>) {
         let journal = match local {
             History::Sqlite(store) => Journal::Sqlite(store),
-            History::Memory(_) | History::Clustered(_) => {
+            History::Memory(_) | History::Redis(_) => {
                 Journal::Memory(MemoryHistory::new(usize::MAX))
             }
         };
-        Self {
+        let (local_announcements, announced) = mpsc::channel(LOCAL_ANNOUNCEMENTS);
+        let history = Self {
             cluster,
             journal,
             delivered_here: Mutex::default(),
-        }
+            local_announcements,
+        };
+        (history, announced)
     }
 
-    /// The channel deliveries are published on.
-    pub(crate) fn channel(cluster: &Cluster) -> String {
-        cluster.key(&["messages"])
+    /// The channel announcements are published on.
+    pub(crate) fn channel(&self) -> String {
+        self.cluster.key(&["messages"])
     }
 
     pub(crate) async fn append(
         &self,
         batch: Vec<NewMessage>,
-        origin: &[String],
-    ) -> Result<Stored, HistoryError> {
+    ) -> Result<Vec<ChatMessage>, HistoryError> {
         if self.cluster.is_up() {
-            match self.append_to_redis(&batch, Some(origin)).await {
-                Ok(messages) => {
-                    return Ok(Stored {
-                        messages,
-                        published: true,
-                    })
-                }
+            match self.append_to_redis(&batch, true).await {
+                Ok(messages) => return Ok(messages),
                 Err(e) => tracing::warn!("storing in Redis failed, journaling: {e}"),
             }
         }
@@ -158,53 +184,54 @@ impl ClusterHistory {
                 "Redis is unreachable and the outage journal is full".into(),
             ));
         }
-        {
-            let mut delivered = self
-                .delivered_here
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            delivered.extend(batch.iter().map(|m| m.key.to_string()));
-        }
+        self.delivered_here
+            .lock()
+            .extend(batch.iter().map(|m| m.key.to_string()));
+        let origins: Vec<(Arc<str>, Arc<str>)> = batch
+            .iter()
+            .map(|m| (m.key.clone(), m.sender.clone()))
+            .collect();
         let stored = self.journal.append(batch).await?;
         self.cluster
             .journal_pending
             .fetch_add(count, Ordering::Relaxed);
         // Journal ids are only valid on this node until the replay; mark them.
-        let messages = stored
-            .into_iter()
-            .map(|mut message| {
-                message.id = message.id.map(|id| format!("j{id}"));
-                message
-            })
-            .collect();
-        Ok(Stored {
-            messages,
-            published: false,
-        })
+        let mut messages = Vec::with_capacity(stored.len());
+        for (mut message, (key, sender)) in stored.into_iter().zip(origins) {
+            message.id = message.id.map(|id| format!("j{id}"));
+            let announcement = Announcement {
+                node: self.cluster.node_id.clone(),
+                sid: sender.to_string(),
+                key: key.to_string(),
+                room: message.room.clone(),
+                message: serde_json::value::to_raw_value(&message)
+                    .map_err(|e| HistoryError::Storage(e.to_string()))?,
+            };
+            // Waits rather than drops: the announcement is this message's only way
+            // to its members here.
+            let _ = self.local_announcements.send(announcement).await;
+            messages.push(message);
+        }
+        Ok(messages)
     }
 
-    /// Stores a batch in one transaction. With `origin` (the senders' socket ids),
-    /// each message is also published to every node.
+    /// Stores a batch in one transaction; with `announce`, each message is also
+    /// announced to every node.
     async fn append_to_redis(
         &self,
         batch: &[NewMessage],
-        origin: Option<&[String]>,
+        announce: bool,
     ) -> Result<Vec<ChatMessage>, String> {
         let cluster = &self.cluster;
-        let channel = Self::channel(cluster);
+        let channel = self.channel();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for (index, message) in batch.iter().enumerate() {
-            let (channel, before, after) = match origin {
-                Some(sids) => {
-                    let (before, after) = delivery_template(
-                        &cluster.node_id,
-                        sids.get(index).map_or("", String::as_str),
-                        message,
-                    )?;
-                    (channel.as_str(), before, after)
-                }
-                None => ("", String::new(), String::new()),
+        for message in batch {
+            let (channel, before, after) = if announce {
+                let (before, after) = announcement_template(&cluster.node_id, message)?;
+                (channel.as_str(), before, after)
+            } else {
+                ("", String::new(), String::new())
             };
             pipe.cmd("EVAL")
                 .arg(APPEND_SCRIPT)
@@ -237,13 +264,10 @@ impl ClusterHistory {
             .collect())
     }
 
-    /// Whether a delivery published by this node was delivered here already (it
-    /// was journaled, then reached Redis after all). Forgets the key.
+    /// Whether an announcement from this node was delivered here already (it was
+    /// journaled, then reached Redis after all). Forgets the key.
     pub(crate) fn delivered_here(&self, key: &str) -> bool {
-        self.delivered_here
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key)
+        self.delivered_here.lock().remove(key)
     }
 
     pub(crate) async fn page(
@@ -311,6 +335,7 @@ impl ClusterHistory {
             let batch: Vec<NewMessage> = oldest
                 .into_iter()
                 .map(|(_, message, key)| NewMessage {
+                    sender: Arc::from(""),
                     user: User {
                         id: message.user_id.clone().unwrap_or_else(|| Arc::from("")),
                         name: message.user.clone(),
@@ -322,7 +347,7 @@ impl ClusterHistory {
                 })
                 .collect();
             let count = batch.len();
-            if self.append_to_redis(&batch, None).await.is_err() {
+            if self.append_to_redis(&batch, false).await.is_err() {
                 return;
             }
             // Written first, removed second: a crash in between repeats the write,
@@ -332,10 +357,7 @@ impl ClusterHistory {
                 return;
             }
             {
-                let mut delivered = self
-                    .delivered_here
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
+                let mut delivered = self.delivered_here.lock();
                 for message in &batch {
                     delivered.remove(&*message.key);
                 }
@@ -353,19 +375,17 @@ impl ClusterHistory {
     }
 }
 
-/// The delivery of `message` as JSON, split around its (not yet known) id.
-fn delivery_template(
-    node: &str,
-    sid: &str,
-    message: &NewMessage,
-) -> Result<(String, String), String> {
-    let delivery = Delivery {
-        node: node.to_string(),
-        sid: sid.to_string(),
-        key: message.key.to_string(),
-        message: message.clone().stored(ID_PLACEHOLDER.to_string()),
+/// The announcement of `message` as JSON, split around its (not yet known) id.
+fn announcement_template(node: &str, message: &NewMessage) -> Result<(String, String), String> {
+    let stored = message.clone().stored(ID_PLACEHOLDER.to_string());
+    let announcement = AnnouncementOut {
+        node,
+        sid: &message.sender,
+        key: &message.key,
+        room: &message.room,
+        message: &stored,
     };
-    let json = serde_json::to_string(&delivery).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string(&announcement).map_err(|e| e.to_string())?;
     let placeholder = serde_json::to_string(ID_PLACEHOLDER).map_err(|e| e.to_string())?;
     // The placeholder is a whole JSON string; the id goes between its quotes.
     let at = json
@@ -400,8 +420,9 @@ mod tests {
     }
 
     #[test]
-    fn delivery_template_takes_the_id() {
+    fn announcement_template_takes_the_id() {
         let message = NewMessage {
+            sender: "s1".into(),
             room: "r".into(),
             user: User {
                 id: "u".into(),
@@ -411,15 +432,20 @@ mod tests {
             ts: 1_795_527_126_273,
             key: "k1".into(),
         };
-        let (before, after) = delivery_template("n1", "s1", &message).unwrap();
+        let (before, after) = announcement_template("n1", &message).unwrap();
         let json = format!("{before}1795527126273-0{after}");
-        let delivery: Delivery = serde_json::from_str(&json).unwrap();
-        assert_eq!(delivery.message.id.as_deref(), Some("1795527126273-0"));
-        assert_eq!(delivery.message.ts, 1_795_527_126_273);
-        assert_eq!(delivery.message.user.as_ref(), "U \"q\"");
+        let announcement: Announcement = serde_json::from_str(&json).unwrap();
+        let stored: ChatMessage = serde_json::from_str(announcement.message.get()).unwrap();
+        assert_eq!(stored.id.as_deref(), Some("1795527126273-0"));
+        assert_eq!(stored.ts, 1_795_527_126_273);
+        assert_eq!(stored.user.as_ref(), "U \"q\"");
         assert_eq!(
-            (delivery.node.as_str(), delivery.sid.as_str()),
-            ("n1", "s1")
+            (
+                announcement.node.as_str(),
+                announcement.sid.as_str(),
+                &*announcement.room
+            ),
+            ("n1", "s1", "r")
         );
     }
 }

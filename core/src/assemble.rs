@@ -1,0 +1,170 @@
+//! Putting the parts of a chat together on the current runtime: history,
+//! presence, the cluster connection, the event thread, the Socket.IO server and
+//! its HTTP layer. Used by both ways of running a chat (see `builder.rs`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use socketioxide::adapter::Emitter;
+use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder, TransportType};
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+
+use crate::chat::{self, ClusterFeeds, Shared};
+use crate::cluster::{Cluster, ClusterError, ResilientDriver};
+use crate::config::{Config, ConfigError};
+use crate::events::{EventBus, EventCallback};
+use crate::handle::ChatHandle;
+use crate::history::{History, HistoryError, RedisHistory};
+use crate::service::{ChatLayer, SOCKET_IO_PATH};
+use crate::shutdown::Sessions;
+
+/// Why a chat could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The history store could not be opened.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// The thread that delivers events to the host could not be started.
+    #[error("cannot start the event thread: {0}")]
+    EventThread(std::io::Error),
+    /// Cluster mode could not start (Redis unreachable, subscriptions refused).
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+/// A chat, assembled and serving on the current runtime.
+pub(crate) struct Assembled {
+    /// Its HTTP face, to put in front of a router.
+    pub layer: ChatLayer,
+    /// The host's commands.
+    pub handle: ChatHandle,
+    /// What stop acts on.
+    pub sessions: Arc<dyn Sessions>,
+}
+
+/// Builds the chat on the current runtime.
+pub(crate) async fn assemble(
+    config: Config,
+    on_event: Option<EventCallback>,
+) -> Result<Assembled, BuildError> {
+    config.validate()?;
+    let local_history = History::open(&config.history)?;
+    let cluster = match config.cluster.redis_url {
+        Some(_) => Some(Cluster::connect(&config.cluster).await?),
+        None => None,
+    };
+    let events = match on_event {
+        Some(callback) => EventBus::start(config.event_queue_capacity, callback)
+            .map_err(BuildError::EventThread)?,
+        None => EventBus::disabled(),
+    };
+    match cluster {
+        None => {
+            let shared = Arc::new(Shared::new(config, local_history, events, None));
+            let (service, io) = socket_io_builder(&shared.config).build_svc();
+            let (node, ()) = chat::install(&io, shared.clone());
+            Ok(finish(shared, node, service))
+        }
+        Some((cluster, driver)) => {
+            assemble_cluster(config, local_history, events, cluster, driver).await
+        }
+    }
+}
+
+/// Cluster mode: history in Redis (the local store journals outages), traffic
+/// through the Redis adapter.
+async fn assemble_cluster(
+    config: Config,
+    local_history: History,
+    events: EventBus,
+    cluster: Arc<Cluster>,
+    driver: ResilientDriver,
+) -> Result<Assembled, BuildError> {
+    let (history, journaled) = RedisHistory::new(cluster.clone(), local_history);
+    let shared = Arc::new(Shared::new(
+        config,
+        History::Redis(history),
+        events,
+        Some(cluster.clone()),
+    ));
+    let timeout = Duration::from_millis(shared.config.cluster.redis_timeout_ms);
+    let adapter = RedisAdapterCtr::new_with_driver(
+        driver.clone(),
+        RedisAdapterConfig::new()
+            .with_prefix(format!("{}-socket.io", shared.config.cluster.key_prefix))
+            .with_request_timeout(timeout),
+    );
+    let (service, io) = socket_io_builder(&shared.config)
+        .with_adapter::<CustomRedisAdapter<Emitter, ResilientDriver>>(adapter)
+        .build_svc();
+    let (node, subscribed) = chat::install(&io, shared.clone());
+    tokio::time::timeout(timeout * 3, subscribed)
+        .await
+        .map_err(|_| ClusterError::Subscribe("Redis did not answer".into()))?
+        .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
+    let signals =
+        crate::cluster::spawn_tasks(cluster, driver.clone(), shared.lifecycle.stopping_token());
+    chat::install_cluster(
+        &node,
+        ClusterFeeds {
+            signals,
+            driver,
+            journaled,
+        },
+    );
+    Ok(finish(shared, node, service))
+}
+
+fn finish<A, S>(shared: Arc<Shared>, node: chat::ChatNode<A>, service: S) -> Assembled
+where
+    A: socketioxide::adapter::Adapter,
+    S: tower::Service<http::Request<axum::body::Body>, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    let layer = ChatLayer::new(
+        service,
+        &shared.config.cors_origins,
+        shared.lifecycle.goodbye.clone(),
+    );
+    let node = Arc::new(node);
+    let handle = ChatHandle::new(node.clone(), shared, tokio::runtime::Handle::current());
+    Assembled {
+        layer,
+        handle,
+        sessions: node,
+    }
+}
+
+fn socket_io_builder(config: &Config) -> SocketIoBuilder {
+    let transport = &config.transport;
+    let max_payload = config.limits.max_payload_bytes;
+    let builder = SocketIo::builder()
+        .req_path(SOCKET_IO_PATH)
+        .ping_interval(Duration::from_millis(transport.ping_interval_ms))
+        .ping_timeout(Duration::from_millis(transport.ping_timeout_ms))
+        .connect_timeout(Duration::from_millis(transport.connect_timeout_ms))
+        .max_buffer_size(transport.max_buffer_size)
+        .max_payload(max_payload)
+        .ws_read_buffer_size(transport.websocket_read_buffer_bytes)
+        .ws_max_message_size(max_payload as usize)
+        .ws_max_frame_size(max_payload as usize)
+        .with_parser(
+            ParserConfig::common()
+                .max_incoming_binary_buf_size(max_payload as usize)
+                .max_incoming_binaries(8),
+        );
+    match (transport.polling, transport.websocket) {
+        (true, true) => builder.transports([TransportType::Polling, TransportType::Websocket]),
+        (false, true) => builder.transports([TransportType::Websocket]),
+        _ => builder.transports([TransportType::Polling]),
+    }
+}
