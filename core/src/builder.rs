@@ -5,6 +5,7 @@
 use axum::Router;
 
 use crate::assemble::{assemble, Assembled, BuildError};
+use crate::config::Config;
 use crate::engine::{Engine, StartError};
 use crate::events::{Event, EventCallback};
 use crate::handle::ChatHandle;
@@ -23,7 +24,7 @@ pub struct Chat;
 
 impl Chat {
     /// Starts describing a chat with this configuration.
-    pub fn builder(config: crate::Config) -> ChatBuilder {
+    pub fn builder(config: Config) -> ChatBuilder {
         ChatBuilder {
             config,
             on_event: None,
@@ -32,10 +33,10 @@ impl Chat {
     }
 }
 
-/// Options besides the [`Config`](crate::Config): the host's event callback and
+/// Options besides the [`Config`]: the host's event callback and
 /// extra routes.
 pub struct ChatBuilder {
-    config: crate::Config,
+    config: Config,
     on_event: Option<EventCallback>,
     routes: Router,
 }

@@ -370,10 +370,7 @@ mod tests {
             ..Config::default()
         };
         config.history.storage = HistoryStorage::Memory;
-        let engine = crate::Chat::builder(config)
-            .on_event(|_| {})
-            .start()
-            .unwrap();
+        let engine = Engine::launch(config, Some(Box::new(|_| {})), Router::new()).unwrap();
         let shared = std::sync::Arc::downgrade(engine.handle().shared());
         engine.stop(Duration::from_secs(1)).unwrap();
         drop(engine);

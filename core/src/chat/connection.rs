@@ -1,13 +1,10 @@
-//! A connection's life: admission at connect, per-connection state, cleanup at
+//! A connection's life: admission at connect, its requests in order, cleanup at
 //! disconnect.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-use parking_lot::Mutex;
-use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use socketioxide::adapter::Adapter;
@@ -17,77 +14,17 @@ use socketioxide::socket::DisconnectReason;
 use socketioxide::{SocketIo, TransportType};
 use socketioxide_core::adapter::DefinedAdapter;
 
+use super::conn::Conn;
 use super::reply::Reply;
 use super::requests;
-use super::sequencer::Sequencer;
-use super::{room_list, user_key, ChatContext, PeerAddr, Shared};
+use super::session::{drop_identity, send_session, take_identity};
+use super::{room_list, ChatContext, PeerAddr, Shared};
 use crate::config::IdentityMode;
 use crate::events::{Event, EventKind};
 use crate::identity::Claim;
 use crate::lifecycle::InFlight;
-use crate::limits::{Bucket, IpSlot};
-use crate::protocol::{ChatError, ErrorCode, HandshakeAuth, SessionNotice, User};
+use crate::protocol::{ChatError, ErrorCode, HandshakeAuth};
 use crate::stats::Counters;
-
-/// Per-connection state, kept in the socket's extensions.
-pub(crate) struct Conn {
-    pub address: Option<IpAddr>,
-    identity: Mutex<Option<User>>,
-    /// Identity decided at the handshake, taken when the connection is set up.
-    handshake_identity: Mutex<Option<Claim>>,
-    rooms: Mutex<Vec<Arc<str>>>,
-    pub requests: Bucket,
-    pub messages: Bucket,
-    typing_relayed_at: Mutex<Option<Instant>>,
-    pub sequencer: Sequencer,
-    closed: AtomicBool,
-    _ip_slot: Option<IpSlot>,
-}
-
-impl Conn {
-    pub(crate) fn identity(&self) -> Option<User> {
-        self.identity.lock().clone()
-    }
-
-    pub(crate) fn set_identity(&self, user: Option<User>) {
-        *self.identity.lock() = user;
-    }
-
-    pub(crate) fn rooms(&self) -> Vec<Arc<str>> {
-        self.rooms.lock().clone()
-    }
-
-    pub(crate) fn room(&self, name: &str) -> Option<Arc<str>> {
-        self.rooms.lock().iter().find(|r| &***r == name).cloned()
-    }
-
-    pub(crate) fn room_total(&self) -> usize {
-        self.rooms.lock().len()
-    }
-
-    pub(crate) fn add_room(&self, room: Arc<str>) {
-        self.rooms.lock().push(room);
-    }
-
-    pub(crate) fn remove_room(&self, room: &str) {
-        self.rooms.lock().retain(|r| &**r != room);
-    }
-
-    /// Whether a `typing` notice may be relayed now (at most one per interval).
-    pub(crate) fn typing_allowed(&self, interval: Duration) -> bool {
-        let mut last = self.typing_relayed_at.lock();
-        let now = Instant::now();
-        if last.is_some_and(|at| now.duration_since(at) < interval) {
-            return false;
-        }
-        *last = Some(now);
-        true
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-}
 
 /// A `connect_error`: its message is the machine-readable code alone, because the
 /// Socket.IO server library sends connect errors as `{message}` only.
@@ -137,19 +74,12 @@ fn admit<A: Adapter>(
     let handshake_identity = handshake_identity(shared, socket, auth)?;
     let address = peer_address(socket);
     let ip_slot = address.map(|ip| shared.ips.acquire(ip)).transpose()?;
-    let limits = &shared.config.limits;
-    let conn = Arc::new(Conn {
+    let conn = Arc::new(Conn::new(
         address,
-        identity: Mutex::new(None),
-        handshake_identity: Mutex::new(handshake_identity),
-        rooms: Mutex::new(Vec::new()),
-        requests: Bucket::new(limits.requests_per_second, limits.request_burst),
-        messages: Bucket::new(limits.messages_per_second, limits.message_burst),
-        typing_relayed_at: Mutex::new(None),
-        sequencer: Sequencer::default(),
-        closed: AtomicBool::new(false),
-        _ip_slot: ip_slot,
-    });
+        handshake_identity,
+        &shared.config.limits,
+        ip_slot,
+    ));
     // Ticket 0 belongs to `connected`, so no request is applied before it.
     let first = conn.sequencer.ticket();
     debug_assert_eq!(first, 0);
@@ -183,7 +113,7 @@ fn admit<A: Adapter>(
             // for the request being applied now.
             let conn = socket.extensions.get::<Arc<Conn>>();
             let ticket = conn.as_ref().map(|conn| {
-                conn.closed.store(true, Ordering::Release);
+                conn.close();
                 conn.sequencer.ticket()
             });
             async move {
@@ -278,7 +208,7 @@ async fn connected<A: Adapter>(context: &ChatContext<A>, socket: SocketRef<A>) {
         return;
     };
     let _turn = conn.sequencer.wait(0).await;
-    let claim = conn.handshake_identity.lock().take();
+    let claim = conn.take_handshake_identity();
     let user = match claim {
         Some(claim) => Some(take_identity(shared, &socket, &conn, claim).await),
         None => None,
@@ -300,60 +230,6 @@ async fn connected<A: Adapter>(context: &ChatContext<A>, socket: SocketRef<A>) {
                 TransportType::Polling => "polling",
             },
         });
-}
-
-/// Gives the connection the identity a checked claim names: a unique name in
-/// open mode (cluster-wide in cluster mode), the token's user in token mode.
-pub(super) async fn take_identity<A: Adapter>(
-    shared: &Shared,
-    socket: &SocketRef<A>,
-    conn: &Conn,
-    claim: Claim,
-) -> User {
-    let user = match claim {
-        Claim::OpenName(name) => {
-            shared
-                .presence
-                .claim_name(&name, shared.config.limits.max_name_chars)
-                .await
-        }
-        Claim::Token(user) => {
-            shared.presence.connect(&user).await;
-            user
-        }
-    };
-    socket.join(user_key(&user.id));
-    conn.set_identity(Some(user.clone()));
-    user
-}
-
-/// The connection leaves every room and gives up its identity (logout,
-/// disconnect).
-pub(super) async fn drop_identity<A: Adapter>(
-    shared: &Shared,
-    socket: &SocketRef<A>,
-    conn: &Conn,
-    user: &User,
-) {
-    for room in conn.rooms() {
-        requests::leave_room(shared, socket, conn, user, &room).await;
-    }
-    shared.presence.disconnect(user).await;
-    conn.set_identity(None);
-}
-
-pub(super) fn send_session<A: Adapter>(
-    shared: &Shared,
-    socket: &SocketRef<A>,
-    user: Option<&User>,
-) {
-    let notice = SessionNotice {
-        user,
-        mode: shared.auth.mode(),
-    };
-    if let Err(e) = socket.emit("session", &notice) {
-        tracing::debug!("could not send session: {e}");
-    }
 }
 
 async fn disconnected<A: Adapter>(

@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn raw_messages_are_encoded_verbatim() {
         let raw = RawValue::from_string(r#"{"id":"1-0","text":"hi \"you\""}"#.into()).unwrap();
-        let value = socketioxide_parser_common_encode(&*raw);
+        let value = socketioxide_parser_common_encode(&raw);
         assert_eq!(value, r#"["message",{"id":"1-0","text":"hi \"you\""}]"#);
     }
 

@@ -3,6 +3,7 @@
 //! members, the pushed room list, and reactions to cluster signals.
 
 mod cluster_sync;
+mod conn;
 mod connection;
 mod fanout;
 mod notices;
@@ -11,6 +12,7 @@ mod reply;
 mod requests;
 mod room_list;
 mod sequencer;
+mod session;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

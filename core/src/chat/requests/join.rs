@@ -7,9 +7,9 @@ use serde_json::json;
 use socketioxide::adapter::Adapter;
 
 use super::{login, require_identity, Ctx, Outcome, MEMBERS_IN_ACK};
-use crate::chat::connection::take_identity;
 use crate::chat::notices::{announce_presence, Change};
 use crate::chat::room_key;
+use crate::chat::session::{send_session, take_identity};
 use crate::chat::Shared;
 use crate::config::IdentityMode;
 use crate::events::{Event, EventKind};
@@ -48,7 +48,7 @@ pub(super) async fn handle<A: Adapter>(
                 },
             )?;
             let user = take_identity(shared, socket, conn, claim).await;
-            crate::chat::connection::send_session(shared, socket, Some(&user));
+            send_session(shared, socket, Some(&user));
             user
         }
         None => return Err(require_identity(conn).unwrap_err()),

@@ -5,7 +5,7 @@ use serde_json::json;
 use socketioxide::adapter::Adapter;
 
 use super::{invalid_payload, Ctx, Outcome};
-use crate::chat::connection::{send_session, take_identity};
+use crate::chat::session::{send_session, take_identity};
 use crate::identity::Claim;
 use crate::protocol::{ChatError, ErrorCode, LoginRequest};
 

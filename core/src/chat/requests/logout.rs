@@ -5,7 +5,7 @@ use serde_json::json;
 use socketioxide::adapter::Adapter;
 
 use super::{require_identity, Ctx, Outcome};
-use crate::chat::connection::{drop_identity, send_session};
+use crate::chat::session::{drop_identity, send_session};
 use crate::protocol::ChatError;
 
 pub(super) async fn handle<A: Adapter>(ctx: &Ctx<'_, A>) -> Result<Outcome, ChatError> {

@@ -25,7 +25,7 @@ use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
-use super::connection::Conn;
+use super::conn::Conn;
 use super::reply::Reply;
 use super::{ChatContext, Shared};
 use crate::events::EventKind;
@@ -35,8 +35,6 @@ use crate::protocol::{
     PrivateRequest, RoomRequest, TypingRequest, User,
 };
 use crate::validate;
-
-pub(super) use leave::leave_room;
 
 /// Members listed in a `join` or `members` acknowledgement; `count` is always exact.
 const MEMBERS_IN_ACK: usize = 1_000;

@@ -1,0 +1,107 @@
+//! What Palaver keeps per connection: its identity, its rooms, its limits, the
+//! order its requests are applied in.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::sequencer::Sequencer;
+use crate::config::Limits;
+use crate::identity::Claim;
+use crate::limits::{Bucket, IpSlot};
+use crate::protocol::User;
+
+/// Per-connection state, kept in the socket's extensions.
+pub(crate) struct Conn {
+    pub address: Option<IpAddr>,
+    identity: Mutex<Option<User>>,
+    /// Identity decided at the handshake, taken when the connection is set up.
+    handshake_identity: Mutex<Option<Claim>>,
+    rooms: Mutex<Vec<Arc<str>>>,
+    pub requests: Bucket,
+    pub messages: Bucket,
+    typing_relayed_at: Mutex<Option<Instant>>,
+    pub sequencer: Sequencer,
+    closed: AtomicBool,
+    _ip_slot: Option<IpSlot>,
+}
+
+impl Conn {
+    /// A connection admitted at connect, from `address`, with the identity its
+    /// handshake claimed (taken once it is set up).
+    pub(crate) fn new(
+        address: Option<IpAddr>,
+        handshake_identity: Option<Claim>,
+        limits: &Limits,
+        ip_slot: Option<IpSlot>,
+    ) -> Self {
+        Self {
+            address,
+            identity: Mutex::new(None),
+            handshake_identity: Mutex::new(handshake_identity),
+            rooms: Mutex::new(Vec::new()),
+            requests: Bucket::new(limits.requests_per_second, limits.request_burst),
+            messages: Bucket::new(limits.messages_per_second, limits.message_burst),
+            typing_relayed_at: Mutex::new(None),
+            sequencer: Sequencer::default(),
+            closed: AtomicBool::new(false),
+            _ip_slot: ip_slot,
+        }
+    }
+
+    /// The handshake's claim, once.
+    pub(crate) fn take_handshake_identity(&self) -> Option<Claim> {
+        self.handshake_identity.lock().take()
+    }
+
+    /// Marks the connection closed: requests still queued are skipped.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn identity(&self) -> Option<User> {
+        self.identity.lock().clone()
+    }
+
+    pub(crate) fn set_identity(&self, user: Option<User>) {
+        *self.identity.lock() = user;
+    }
+
+    pub(crate) fn rooms(&self) -> Vec<Arc<str>> {
+        self.rooms.lock().clone()
+    }
+
+    pub(crate) fn room(&self, name: &str) -> Option<Arc<str>> {
+        self.rooms.lock().iter().find(|r| &***r == name).cloned()
+    }
+
+    pub(crate) fn room_total(&self) -> usize {
+        self.rooms.lock().len()
+    }
+
+    pub(crate) fn add_room(&self, room: Arc<str>) {
+        self.rooms.lock().push(room);
+    }
+
+    pub(crate) fn remove_room(&self, room: &str) {
+        self.rooms.lock().retain(|r| &**r != room);
+    }
+
+    /// Whether a `typing` notice may be relayed now (at most one per interval).
+    pub(crate) fn typing_allowed(&self, interval: Duration) -> bool {
+        let mut last = self.typing_relayed_at.lock();
+        let now = Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < interval) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
