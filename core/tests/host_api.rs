@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{test_config, Client};
-use palaver_core::{AckError, AckId, Chat, DisconnectError, EmitError, Engine, Event, StopError};
+use palaver_core::{
+    AckError, AckId, Chat, DisconnectError, EmitError, Engine, Event, EventKind, EventKinds,
+    StopError,
+};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -391,4 +394,35 @@ fn events_have_a_kind_matching_their_json_type() {
     let json = serde_json::to_value(&event).unwrap();
     assert_eq!(json["type"], event.kind());
     assert_eq!(json["ack"], 7);
+}
+
+/// The host chooses its events in core: unchosen kinds never reach the callback,
+/// and without custom events a custom event is refused with `unknown_event`.
+#[tokio::test]
+async fn subscribed_kinds_only_and_unknown_event_without_custom() {
+    let mut host = start_with_events(test_config()).await;
+    let chat = host.engine.handle().clone();
+    chat.subscribe(EventKinds::NONE.with(EventKind::Joined));
+    let addr = host.engine.local_addr().unwrap();
+    let mut ada = Client::named(addr, "Ada").await;
+    let answer = ada.request("buy", json!({})).await;
+    assert_eq!(answer["code"], "unknown_event", "{answer}");
+    ada.request("join", json!({"room": "r"})).await;
+    let event = host.next("joined").await;
+    assert!(matches!(event, Event::Joined { .. }));
+    while let Ok(event) = host.events.try_recv() {
+        assert_eq!(
+            event.kind(),
+            "joined",
+            "an unchosen kind arrived: {event:?}"
+        );
+    }
+    chat.subscribe(EventKinds::ALL);
+    let pending = tokio::spawn(async move { ada.request("buy", json!({})).await });
+    let Event::Custom { ack, .. } = host.next("custom").await else {
+        unreachable!()
+    };
+    chat.ack(ack.unwrap(), json!({"ok": true})).unwrap();
+    assert_eq!(pending.await.unwrap(), json!({"ok": true}));
+    host.stop().await;
 }

@@ -112,3 +112,53 @@ fn drop_stops_the_engine() {
     drop(engine);
     std::net::TcpListener::bind(addr).expect("port released by drop");
 }
+
+/// Two stops at once: one stops, the other waits for it and reports that the
+/// engine was stopped; neither returns while the event callback still runs.
+#[test]
+fn concurrent_stops_wait_for_each_other() {
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let in_callback = running.clone();
+    let engine = Arc::new(
+        Chat::builder(test_config())
+            .on_event(move |_| {
+                in_callback.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(150));
+                in_callback.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            })
+            .start()
+            .unwrap(),
+    );
+    let addr = engine.local_addr().unwrap();
+    // A connect and a disconnect: slow callbacks queued while stop begins.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let ada = Client::named(addr, "ada").await;
+        ada.close();
+    });
+    let stoppers: Vec<_> = (0..2)
+        .map(|_| {
+            let engine = engine.clone();
+            let running = running.clone();
+            std::thread::spawn(move || {
+                let result = engine.stop(Duration::from_secs(5));
+                (result, running.load(std::sync::atomic::Ordering::SeqCst))
+            })
+        })
+        .collect();
+    let results: Vec<_> = stoppers.into_iter().map(|s| s.join().unwrap()).collect();
+    let stopped = results.iter().filter(|(r, _)| r.is_ok()).count();
+    let waited = results
+        .iter()
+        .filter(|(r, _)| *r == Err(StopError::AlreadyStopped))
+        .count();
+    assert_eq!((stopped, waited), (1, 1), "{results:?}");
+    for (result, callbacks_running) in &results {
+        assert_eq!(
+            *callbacks_running, 0,
+            "{result:?} returned while the callback still ran"
+        );
+    }
+    let report = results.iter().find_map(|(r, _)| r.clone().ok());
+    assert_eq!(engine.stop_report(), report);
+}
