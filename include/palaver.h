@@ -8,11 +8,12 @@
  * borrowed for the duration of the call only. Pointers inside a palaver_event are
  * valid only during the callback call. palaver_version() is static.
  *
- * Errors: every fallible function returns a palaver_result; PALAVER_OK is 0. The
- * text of the last failure on the calling thread is available from
- * palaver_last_error(). NULL or invalid arguments give PALAVER_INVALID_ARG, never
- * a crash; a bug inside the library gives PALAVER_PANIC, never an abort. Outputs
- * are written only on success (except the needed size of a too-small buffer).
+ * Errors: every fallible function returns a palaver_result, a uint32_t whose
+ * values the enum palaver_result names; PALAVER_OK is 0. The text of the last
+ * failure on the calling thread is available from palaver_last_error(). NULL or
+ * invalid arguments give PALAVER_INVALID_ARG, never a crash; a bug inside the
+ * library gives PALAVER_PANIC, never an abort. Outputs are written only on
+ * success (except the needed size of a too-small buffer).
  *
  * Threads: every function may be called from any thread. The event callback runs
  * on one library thread, one event at a time (never concurrently with itself); it
@@ -35,14 +36,23 @@
 /**
  * What a call did. `PALAVER_OK` is zero; every other value is a failure whose text
  * `palaver_last_error` returns on the same thread.
+ *
+ * The type is `uint32_t` (the enum only names the values), so its size does not
+ * depend on the compiler, and a value this header does not know yet (from a newer
+ * library) is still a valid `palaver_result`: treat unknown values as failures.
  */
-typedef enum {
+enum palaver_result
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
   /**
    * Success.
    */
   PALAVER_OK = 0,
   /**
-   * A required pointer is NULL, a string is not UTF-8, or a value is out of range.
+   * A required pointer is NULL, a string is not UTF-8, or a value is out of range
+   * (an event or room name the engine refuses, for example).
    */
   PALAVER_INVALID_ARG = 1,
   /**
@@ -54,7 +64,7 @@ typedef enum {
    */
   PALAVER_BIND_FAILED = 3,
   /**
-   * Start failed for another reason (history file, runtime, threads).
+   * Start failed for another reason (history file, runtime, threads, Redis).
    */
   PALAVER_START_FAILED = 4,
   /**
@@ -62,7 +72,8 @@ typedef enum {
    */
   PALAVER_ALREADY_STARTED = 5,
   /**
-   * The engine is not running; the call needs a running engine.
+   * The engine is not running (never started, stopping or stopped); the call
+   * needs a running engine.
    */
   PALAVER_NOT_RUNNING = 6,
   /**
@@ -91,10 +102,18 @@ typedef enum {
    */
   PALAVER_DELIVERY_FAILED = 12,
   /**
-   * A bug inside the library was caught before it could reach the host.
+   * A bug inside the library was caught before it could reach the host: a
+   * panic, or an unexpected internal fault the engine reported.
    */
   PALAVER_PANIC = 99,
-} palaver_result;
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum palaver_result palaver_result;
+#else
+typedef uint32_t palaver_result;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
 
 /**
  * What happened.
@@ -135,8 +154,13 @@ typedef enum {
 
 /**
  * The limits `palaver_config_set_limit` can change (docs/PROTOCOL.md, "Limits").
+ * The type is `uint32_t`, as the function's `limit` parameter.
  */
-typedef enum {
+enum palaver_limit
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
   /**
    * Longest message text, in characters (default 2000).
    */
@@ -177,7 +201,14 @@ typedef enum {
    * Connections per client IP address (default 64).
    */
   PALAVER_LIMIT_MAX_CONNECTIONS_PER_IP = 9,
-} palaver_limit;
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum palaver_limit palaver_limit;
+#else
+typedef uint32_t palaver_limit;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
 
 /**
  * An engine configuration. Opaque; made by `palaver_config_new` or
@@ -315,6 +346,29 @@ typedef struct {
    * Milliseconds since start.
    */
   uint64_t uptime_ms;
+  /**
+   * Cluster mode only (else 0): Redis outages seen since start.
+   */
+  uint64_t redis_outages;
+  /**
+   * Cluster mode only (else 0): messages accepted during a Redis outage and not
+   * yet written to Redis.
+   */
+  uint64_t journal_pending;
+  /**
+   * Cluster mode only (else 0): nodes with a recent heartbeat, this one included
+   * (as of the last heartbeat; 0 when not known yet).
+   */
+  uint64_t nodes_alive;
+  /**
+   * Whether the engine runs in cluster mode (`palaver_config_set_redis_url`);
+   * when false, the cluster fields are all 0.
+   */
+  bool cluster_mode;
+  /**
+   * Cluster mode only (else false): whether Redis answers now.
+   */
+  bool redis_connected;
 } palaver_stats;
 
 #ifdef __cplusplus
@@ -415,8 +469,8 @@ palaver_result palaver_config_add_cors_origin(palaver_config *config,
                                               const char *origin);
 
 /**
- * Sets one limit (a `palaver_limit` value). Zero and out-of-range values are
- * `PALAVER_INVALID_ARG`.
+ * Sets one limit (`limit` is a `palaver_limit`; any other number is
+ * `PALAVER_INVALID_ARG`). Zero and out-of-range values are `PALAVER_INVALID_ARG`.
  *
  * # Safety
  * `config` was made by this library.
@@ -470,9 +524,11 @@ palaver_result palaver_engine_set_callback(palaver_engine *engine,
 
 /**
  * Starts the engine: binds (unless listen is off), starts its threads, returns
- * once clients can connect. `PALAVER_ALREADY_STARTED` when running;
- * `PALAVER_BIND_FAILED` when the port is taken; `PALAVER_START_FAILED` for other
- * causes (see `palaver_last_error`). A stopped engine may be started again.
+ * once clients can connect. `PALAVER_ALREADY_STARTED` when running (also while
+ * a stop of it has not returned yet); `PALAVER_BIND_FAILED` when the port is
+ * taken; `PALAVER_INVALID_CONFIG` when the configuration cannot work;
+ * `PALAVER_START_FAILED` for other causes (see `palaver_last_error`). A stopped
+ * engine may be started again.
  *
  * # Safety
  * `engine` was made by this library.
@@ -491,9 +547,13 @@ palaver_result palaver_engine_port(const palaver_engine *engine,
 /**
  * Stops gracefully within `timeout_ms`: clients get `shutdown` and a disconnect,
  * accepted messages are stored and delivered, every connection and thread ends.
- * Returns when all is done; no callback runs after that. Stopping a stopped engine
- * returns `PALAVER_NOT_RUNNING` and does nothing else. From inside the callback:
- * `PALAVER_IN_CALLBACK`.
+ * Returns when all is done; no callback runs after that. Stopping an engine that
+ * was never started or is stopped returns `PALAVER_NOT_RUNNING` at once and does
+ * nothing else. When two threads stop the engine at the same time, one stops it
+ * and gets `PALAVER_OK`; the other waits until that stop is over (so no callback
+ * runs after it returns either) and gets `PALAVER_NOT_RUNNING`. From inside the
+ * callback: `PALAVER_IN_CALLBACK`, and the engine keeps running. Once stopped,
+ * the engine may be started again.
  *
  * # Safety
  * `engine` was made by this library.
@@ -579,7 +639,8 @@ palaver_result palaver_engine_rooms(const palaver_engine *engine,
                                     size_t *out_len);
 
 /**
- * Fills `*out` with the engine's counters.
+ * Fills `*out` with the engine's counters (and, in cluster mode, the state of
+ * its Redis connection). `PALAVER_NOT_RUNNING` when it is not running.
  *
  * # Safety
  * `engine` was made by this library; `out` is valid for writing.
@@ -622,8 +683,8 @@ palaver_result palaver_engine_adopt(palaver_engine *engine,
 
 /**
  * The name of a result ("PALAVER_OK", "PALAVER_BIND_FAILED", ...), a static
- * NUL-terminated string; "(not a palaver_result)" for any other number. Takes
- * the number rather than the enum so that any value is safe to pass.
+ * NUL-terminated string; "(not a palaver_result)" for any other number. Any
+ * `uint32_t` is safe to pass.
  */
 const char *palaver_result_name(uint32_t result);
 

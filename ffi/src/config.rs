@@ -1,11 +1,16 @@
 //! `palaver_config`: the engine configuration, built field by field or from JSON.
+//!
+//! Each setter validates the configuration it would make (core's
+//! `Config::validate`); a refused value is `PALAVER_INVALID_ARG`, the argument
+//! being what is wrong, while `palaver_config_from_json` reports the code of
+//! core's `ConfigError` (`PALAVER_INVALID_CONFIG`).
 
 use std::ffi::c_char;
 
 use palaver_core::{Config, HistoryStorage, IdentityMode};
 
 use crate::error::{
-    boundary, boundary_void, fail, optional_str_arg, palaver_result, str_arg, try_ffi,
+    boundary, boundary_void, fail, fail_with, optional_str_arg, palaver_result, str_arg, try_ffi,
 };
 
 /// An engine configuration. Opaque; made by `palaver_config_new` or
@@ -15,7 +20,8 @@ pub struct palaver_config {
 }
 
 /// The limits `palaver_config_set_limit` can change (docs/PROTOCOL.md, "Limits").
-#[repr(C)]
+/// The type is `uint32_t`, as the function's `limit` parameter.
+#[repr(u32)]
 #[derive(Debug, Clone, Copy)]
 pub enum palaver_limit {
     /// Longest message text, in characters (default 2000).
@@ -38,6 +44,27 @@ pub enum palaver_limit {
     PALAVER_LIMIT_MAX_PAYLOAD_BYTES = 8,
     /// Connections per client IP address (default 64).
     PALAVER_LIMIT_MAX_CONNECTIONS_PER_IP = 9,
+}
+
+impl palaver_limit {
+    /// Every limit, for looking a number up.
+    const ALL: [palaver_limit; 10] = [
+        Self::PALAVER_LIMIT_MAX_TEXT_CHARS,
+        Self::PALAVER_LIMIT_MAX_NAME_CHARS,
+        Self::PALAVER_LIMIT_MAX_ROOM_CHARS,
+        Self::PALAVER_LIMIT_MAX_ROOMS_PER_CONNECTION,
+        Self::PALAVER_LIMIT_MESSAGES_PER_SECOND,
+        Self::PALAVER_LIMIT_MESSAGE_BURST,
+        Self::PALAVER_LIMIT_REQUESTS_PER_SECOND,
+        Self::PALAVER_LIMIT_REQUEST_BURST,
+        Self::PALAVER_LIMIT_MAX_PAYLOAD_BYTES,
+        Self::PALAVER_LIMIT_MAX_CONNECTIONS_PER_IP,
+    ];
+
+    /// The limit whose number is `value`, if any.
+    fn from_u32(value: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|limit| *limit as u32 == value)
+    }
 }
 
 /// Creates a configuration with every default (port 3000 on 127.0.0.1, open names,
@@ -87,7 +114,7 @@ pub unsafe extern "C" fn palaver_config_from_json(
         }
         let inner = match Config::from_json(json) {
             Ok(config) => config,
-            Err(e) => return fail(palaver_result::PALAVER_INVALID_CONFIG, e.to_string()),
+            Err(e) => return fail_with(e.code(), e),
         };
         // SAFETY: checked non-NULL; valid per contract.
         unsafe { *out = Box::into_raw(Box::new(palaver_config { inner })) };
@@ -254,8 +281,8 @@ pub unsafe extern "C" fn palaver_config_add_cors_origin(
     }
 }
 
-/// Sets one limit (a `palaver_limit` value). Zero and out-of-range values are
-/// `PALAVER_INVALID_ARG`.
+/// Sets one limit (`limit` is a `palaver_limit`; any other number is
+/// `PALAVER_INVALID_ARG`). Zero and out-of-range values are `PALAVER_INVALID_ARG`.
 ///
 /// # Safety
 /// `config` was made by this library.
@@ -273,22 +300,40 @@ pub unsafe extern "C" fn palaver_config_set_limit(
         }
         let small = |value: u64| u32::try_from(value).ok();
         let limits = &mut config.limits;
+        let Some(limit) = palaver_limit::from_u32(limit) else {
+            return fail(palaver_result::PALAVER_INVALID_ARG, format!("{limit} is not a palaver_limit"));
+        };
         let applied = match limit {
-            0 => usize::try_from(value).map(|v| limits.max_text_chars = v).is_ok(),
-            1 => usize::try_from(value).map(|v| limits.max_name_chars = v).is_ok(),
-            2 => usize::try_from(value).map(|v| limits.max_room_chars = v).is_ok(),
-            3 => usize::try_from(value).map(|v| limits.max_rooms_per_connection = v).is_ok(),
-            4 => small(value).map(|v| limits.messages_per_second = v).is_some(),
-            5 => small(value).map(|v| limits.message_burst = v).is_some(),
-            6 => small(value).map(|v| limits.requests_per_second = v).is_some(),
-            7 => small(value).map(|v| limits.request_burst = v).is_some(),
-            8 => {
+            palaver_limit::PALAVER_LIMIT_MAX_TEXT_CHARS => {
+                usize::try_from(value).map(|v| limits.max_text_chars = v).is_ok()
+            }
+            palaver_limit::PALAVER_LIMIT_MAX_NAME_CHARS => {
+                usize::try_from(value).map(|v| limits.max_name_chars = v).is_ok()
+            }
+            palaver_limit::PALAVER_LIMIT_MAX_ROOM_CHARS => {
+                usize::try_from(value).map(|v| limits.max_room_chars = v).is_ok()
+            }
+            palaver_limit::PALAVER_LIMIT_MAX_ROOMS_PER_CONNECTION => {
+                usize::try_from(value).map(|v| limits.max_rooms_per_connection = v).is_ok()
+            }
+            palaver_limit::PALAVER_LIMIT_MESSAGES_PER_SECOND => {
+                small(value).map(|v| limits.messages_per_second = v).is_some()
+            }
+            palaver_limit::PALAVER_LIMIT_MESSAGE_BURST => {
+                small(value).map(|v| limits.message_burst = v).is_some()
+            }
+            palaver_limit::PALAVER_LIMIT_REQUESTS_PER_SECOND => {
+                small(value).map(|v| limits.requests_per_second = v).is_some()
+            }
+            palaver_limit::PALAVER_LIMIT_REQUEST_BURST => {
+                small(value).map(|v| limits.request_burst = v).is_some()
+            }
+            palaver_limit::PALAVER_LIMIT_MAX_PAYLOAD_BYTES => {
                 limits.max_payload_bytes = value;
                 true
             }
-            9 => usize::try_from(value).map(|v| limits.max_connections_per_ip = v).is_ok(),
-            other => {
-                return fail(palaver_result::PALAVER_INVALID_ARG, format!("{other} is not a palaver_limit"))
+            palaver_limit::PALAVER_LIMIT_MAX_CONNECTIONS_PER_IP => {
+                usize::try_from(value).map(|v| limits.max_connections_per_ip = v).is_ok()
             }
         };
         if !applied {

@@ -1,19 +1,16 @@
 //! `palaver_engine`: start, stop, commands, events, adopted connections.
 
 use std::ffi::{c_char, c_void};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use palaver_core::{
-    AckId, AdoptError, BuildError, Chat, ChatHandle, Config, DisconnectError, EmitError, Engine,
-    StartError, StopError,
-};
+use palaver_core::{AckId, AdoptError, Chat, ChatHandle, Config, EmitError, Engine, StopError};
 
 use crate::config::palaver_config;
 use crate::error::{
-    boundary, boundary_void, fail, json_arg, keeping_last_error, palaver_result, required_json_arg,
-    str_arg, try_ffi, write_text,
+    boundary, boundary_void, fail, fail_with, json_arg, keeping_last_error, palaver_result,
+    required_json_arg, str_arg, try_ffi, write_text,
 };
 use crate::event::{palaver_event_callback, with_c_event};
 
@@ -21,13 +18,12 @@ use crate::event::{palaver_event_callback, with_c_event};
 /// `palaver_engine_free`. Every function may be called from any thread.
 pub struct palaver_engine {
     state: Mutex<State>,
-    /// Notified when a stop has finished and `State::running` was cleared.
-    stopped: Condvar,
 }
 
 struct State {
     config: Config,
     callback: Option<Callback>,
+    /// The engine since `palaver_engine_start`, until a stop of it returned.
     running: Option<Arc<Engine>>,
 }
 
@@ -70,6 +66,19 @@ pub struct palaver_stats {
     pub pending_host_acks: u64,
     /// Milliseconds since start.
     pub uptime_ms: u64,
+    /// Cluster mode only (else 0): Redis outages seen since start.
+    pub redis_outages: u64,
+    /// Cluster mode only (else 0): messages accepted during a Redis outage and not
+    /// yet written to Redis.
+    pub journal_pending: u64,
+    /// Cluster mode only (else 0): nodes with a recent heartbeat, this one included
+    /// (as of the last heartbeat; 0 when not known yet).
+    pub nodes_alive: u64,
+    /// Whether the engine runs in cluster mode (`palaver_config_set_redis_url`);
+    /// when false, the cluster fields are all 0.
+    pub cluster_mode: bool,
+    /// Cluster mode only (else false): whether Redis answers now.
+    pub redis_connected: bool,
 }
 
 impl palaver_engine {
@@ -127,11 +136,10 @@ pub unsafe extern "C" fn palaver_engine_new(
             unsafe { (*config).inner.clone() }
         };
         if let Err(e) = config.validate() {
-            return fail(palaver_result::PALAVER_INVALID_CONFIG, e.to_string());
+            return fail_with(e.code(), e);
         }
         let engine = Box::new(palaver_engine {
             state: Mutex::new(State { config, callback: None, running: None }),
-            stopped: Condvar::new(),
         });
         // SAFETY: checked non-NULL; valid per contract.
         unsafe { *out = Box::into_raw(engine) };
@@ -174,9 +182,11 @@ pub unsafe extern "C" fn palaver_engine_set_callback(
 }
 
 /// Starts the engine: binds (unless listen is off), starts its threads, returns
-/// once clients can connect. `PALAVER_ALREADY_STARTED` when running;
-/// `PALAVER_BIND_FAILED` when the port is taken; `PALAVER_START_FAILED` for other
-/// causes (see `palaver_last_error`). A stopped engine may be started again.
+/// once clients can connect. `PALAVER_ALREADY_STARTED` when running (also while
+/// a stop of it has not returned yet); `PALAVER_BIND_FAILED` when the port is
+/// taken; `PALAVER_INVALID_CONFIG` when the configuration cannot work;
+/// `PALAVER_START_FAILED` for other causes (see `palaver_last_error`). A stopped
+/// engine may be started again.
 ///
 /// # Safety
 /// `engine` was made by this library.
@@ -204,14 +214,7 @@ pub unsafe extern "C" fn palaver_engine_start(engine: *mut palaver_engine) -> pa
                 state.running = Some(Arc::new(running));
                 palaver_result::PALAVER_OK
             }
-            Err(StartError::Bind { address, source }) => fail(
-                palaver_result::PALAVER_BIND_FAILED,
-                format!("cannot listen on {address}: {source}"),
-            ),
-            Err(StartError::Build(BuildError::Config(e))) => {
-                fail(palaver_result::PALAVER_INVALID_CONFIG, e.to_string())
-            }
-            Err(e) => fail(palaver_result::PALAVER_START_FAILED, e.to_string()),
+            Err(e) => fail_with(e.code(), e),
         }
     }
 }
@@ -243,9 +246,13 @@ pub unsafe extern "C" fn palaver_engine_port(
 
 /// Stops gracefully within `timeout_ms`: clients get `shutdown` and a disconnect,
 /// accepted messages are stored and delivered, every connection and thread ends.
-/// Returns when all is done; no callback runs after that. Stopping a stopped engine
-/// returns `PALAVER_NOT_RUNNING` and does nothing else. From inside the callback:
-/// `PALAVER_IN_CALLBACK`.
+/// Returns when all is done; no callback runs after that. Stopping an engine that
+/// was never started or is stopped returns `PALAVER_NOT_RUNNING` at once and does
+/// nothing else. When two threads stop the engine at the same time, one stops it
+/// and gets `PALAVER_OK`; the other waits until that stop is over (so no callback
+/// runs after it returns either) and gets `PALAVER_NOT_RUNNING`. From inside the
+/// callback: `PALAVER_IN_CALLBACK`, and the engine keeps running. Once stopped,
+/// the engine may be started again.
 ///
 /// # Safety
 /// `engine` was made by this library.
@@ -261,6 +268,9 @@ pub unsafe extern "C" fn palaver_engine_stop(
     }
 }
 
+/// Stops the running engine with core's `Engine::stop`, which also settles
+/// concurrent stops: a second caller waits there for the first to finish and gets
+/// `StopError::AlreadyStopped` (`PALAVER_NOT_RUNNING`).
 fn stop(engine: &palaver_engine, timeout: Duration) -> palaver_result {
     // The lock is not held while stopping: the callback runs its last events
     // meanwhile and may call commands, which take the lock.
@@ -270,68 +280,23 @@ fn stop(engine: &palaver_engine, timeout: Duration) -> palaver_result {
             "the engine is not running",
         );
     };
-    // Clears `running` and wakes concurrent stoppers once this stop is over (also
-    // if it panics), unless this call turns out not to be the one stopping.
-    let mut finish = FinishStop {
-        engine,
-        running: &running,
-        armed: true,
-    };
-    match running.stop(timeout) {
-        Ok(_) => palaver_result::PALAVER_OK,
-        Err(StopError::AlreadyStopped) => {
-            // Another thread is stopping this engine. Return only once it is done,
-            // so that no callback runs after this call has returned either.
-            finish.armed = false;
-            let mut state = engine.lock();
-            while state
-                .running
-                .as_ref()
-                .is_some_and(|r| Arc::ptr_eq(r, &running))
-            {
-                state = engine
-                    .stopped
-                    .wait(state)
-                    .unwrap_or_else(|e| e.into_inner());
-            }
-            fail(
-                palaver_result::PALAVER_NOT_RUNNING,
-                "the engine was stopped by another call",
-            )
-        }
-        Err(StopError::InsideEventCallback) => {
-            finish.armed = false;
-            fail(
-                palaver_result::PALAVER_IN_CALLBACK,
-                "stop and free cannot be called from the event callback",
-            )
-        }
-        Err(e) => fail(palaver_result::PALAVER_START_FAILED, e.to_string()),
-    }
-}
-
-/// The end of a stop: forgets the stopped engine and wakes the threads whose
-/// concurrent stop waits for this one.
-struct FinishStop<'a> {
-    engine: &'a palaver_engine,
-    running: &'a Arc<Engine>,
-    armed: bool,
-}
-
-impl Drop for FinishStop<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let mut state = self.engine.lock();
+    let result = running.stop(timeout);
+    if !matches!(result, Err(StopError::InsideEventCallback)) {
+        // This engine is stopped for good (by this call or, once this call
+        // returned, by another): forget it, so that it can be started again. A
+        // newer engine (started after another caller forgot this one) stays.
+        let mut state = engine.lock();
         if state
             .running
             .as_ref()
-            .is_some_and(|r| Arc::ptr_eq(r, self.running))
+            .is_some_and(|r| Arc::ptr_eq(r, &running))
         {
             state.running = None;
         }
-        self.engine.stopped.notify_all();
+    }
+    match result {
+        Ok(_report) => palaver_result::PALAVER_OK,
+        Err(e) => fail_with(e.code(), e),
     }
 }
 
@@ -372,14 +337,7 @@ fn run<T: Send + 'static>(
 fn emit_result(result: Result<(), EmitError>) -> palaver_result {
     match result {
         Ok(()) => palaver_result::PALAVER_OK,
-        Err(e @ (EmitError::InvalidEvent(_) | EmitError::InvalidRoom(_))) => {
-            fail(palaver_result::PALAVER_INVALID_ARG, e.to_string())
-        }
-        Err(e @ EmitError::UserOffline(_)) => {
-            fail(palaver_result::PALAVER_USER_OFFLINE, e.to_string())
-        }
-        Err(e @ EmitError::NotRunning) => fail(palaver_result::PALAVER_NOT_RUNNING, e.to_string()),
-        Err(e) => fail(palaver_result::PALAVER_DELIVERY_FAILED, e.to_string()),
+        Err(e) => fail_with(e.code(), e),
     }
 }
 
@@ -491,9 +449,7 @@ pub unsafe extern "C" fn palaver_engine_disconnect_user(
                 }
                 palaver_result::PALAVER_OK
             }
-            Err(e @ DisconnectError::UserOffline(_)) => fail(palaver_result::PALAVER_USER_OFFLINE, e.to_string()),
-            Err(e @ DisconnectError::NotRunning) => fail(palaver_result::PALAVER_NOT_RUNNING, e.to_string()),
-            Err(e) => fail(palaver_result::PALAVER_DELIVERY_FAILED, e.to_string()),
+            Err(e) => fail_with(e.code(), e),
         }
     }
 }
@@ -529,7 +485,8 @@ pub unsafe extern "C" fn palaver_engine_rooms(
     }
 }
 
-/// Fills `*out` with the engine's counters.
+/// Fills `*out` with the engine's counters (and, in cluster mode, the state of
+/// its Redis connection). `PALAVER_NOT_RUNNING` when it is not running.
 ///
 /// # Safety
 /// `engine` was made by this library; `out` is valid for writing.
@@ -558,6 +515,11 @@ pub unsafe extern "C" fn palaver_engine_stats(
             events_dropped: stats.events_dropped,
             pending_host_acks: stats.pending_host_acks,
             uptime_ms: stats.uptime_ms,
+            redis_outages: stats.cluster.as_ref().map_or(0, |c| c.redis_outages),
+            journal_pending: stats.cluster.as_ref().map_or(0, |c| c.journal_pending),
+            nodes_alive: stats.cluster.as_ref().map_or(0, |c| c.nodes_alive),
+            cluster_mode: stats.cluster.is_some(),
+            redis_connected: stats.cluster.as_ref().is_some_and(|c| c.redis_connected),
         };
         // SAFETY: checked non-NULL; valid per contract.
         unsafe { *out = c_stats };
@@ -586,7 +548,7 @@ pub unsafe extern "C" fn palaver_engine_ack(
         let handle = try_ffi!(engine.handle());
         match handle.ack(AckId(ack_id), answer) {
             Ok(()) => palaver_result::PALAVER_OK,
-            Err(e) => fail(palaver_result::PALAVER_UNKNOWN_ACK, e.to_string()),
+            Err(e) => fail_with(e.code(), e),
         }
     }
 }
@@ -635,12 +597,15 @@ pub unsafe extern "C" fn palaver_engine_adopt(
         let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
         match running.adopt(stream, bytes) {
             Ok(()) => palaver_result::PALAVER_OK,
-            // The socket was handed over already and has been closed.
+            // Not the table's PALAVER_NOT_RUNNING: that result promises the caller
+            // still owns `fd` (checked above, before the hand-over), but the engine
+            // stopped after `fd` became a TcpStream, which core dropped, closing
+            // it. The caller must not use or close `fd` again: PALAVER_IO_ERROR.
             Err(AdoptError::NotRunning) => fail(
                 palaver_result::PALAVER_IO_ERROR,
                 "the engine stopped meanwhile; the socket was closed",
             ),
-            Err(e) => fail(palaver_result::PALAVER_IO_ERROR, e.to_string()),
+            Err(e) => fail_with(e.code(), e),
         }
     }
 }

@@ -1,27 +1,35 @@
-//! The result enum every fallible call returns, the per-thread last error text,
-//! and the panic boundary.
+//! The result enum every fallible call returns, the one table from core's
+//! [`HostErrorCode`] to it, the per-thread last error text, and the panic boundary.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
 
+use palaver_core::HostErrorCode;
+
 /// What a call did. `PALAVER_OK` is zero; every other value is a failure whose text
 /// `palaver_last_error` returns on the same thread.
-#[repr(C)]
+///
+/// The type is `uint32_t` (the enum only names the values), so its size does not
+/// depend on the compiler, and a value this header does not know yet (from a newer
+/// library) is still a valid `palaver_result`: treat unknown values as failures.
+#[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum palaver_result {
     /// Success.
     PALAVER_OK = 0,
-    /// A required pointer is NULL, a string is not UTF-8, or a value is out of range.
+    /// A required pointer is NULL, a string is not UTF-8, or a value is out of range
+    /// (an event or room name the engine refuses, for example).
     PALAVER_INVALID_ARG = 1,
     /// The configuration JSON is malformed or the settings cannot work together.
     PALAVER_INVALID_CONFIG = 2,
     /// The configured host and port could not be bound (port taken, no permission).
     PALAVER_BIND_FAILED = 3,
-    /// Start failed for another reason (history file, runtime, threads).
+    /// Start failed for another reason (history file, runtime, threads, Redis).
     PALAVER_START_FAILED = 4,
     /// The engine is running; the call needs a stopped engine.
     PALAVER_ALREADY_STARTED = 5,
-    /// The engine is not running; the call needs a running engine.
+    /// The engine is not running (never started, stopping or stopped); the call
+    /// needs a running engine.
     PALAVER_NOT_RUNNING = 6,
     /// The output buffer is too small; the needed size was written to `out_len`.
     PALAVER_BUFFER_TOO_SMALL = 7,
@@ -36,8 +44,78 @@ pub enum palaver_result {
     PALAVER_IO_ERROR = 11,
     /// The engine failed to deliver (cluster backend error).
     PALAVER_DELIVERY_FAILED = 12,
-    /// A bug inside the library was caught before it could reach the host.
+    /// A bug inside the library was caught before it could reach the host: a
+    /// panic, or an unexpected internal fault the engine reported.
     PALAVER_PANIC = 99,
+}
+
+impl palaver_result {
+    /// Every result, for looking a number up (`palaver_result_name`).
+    const ALL: [palaver_result; 14] = [
+        Self::PALAVER_OK,
+        Self::PALAVER_INVALID_ARG,
+        Self::PALAVER_INVALID_CONFIG,
+        Self::PALAVER_BIND_FAILED,
+        Self::PALAVER_START_FAILED,
+        Self::PALAVER_ALREADY_STARTED,
+        Self::PALAVER_NOT_RUNNING,
+        Self::PALAVER_BUFFER_TOO_SMALL,
+        Self::PALAVER_USER_OFFLINE,
+        Self::PALAVER_UNKNOWN_ACK,
+        Self::PALAVER_IN_CALLBACK,
+        Self::PALAVER_IO_ERROR,
+        Self::PALAVER_DELIVERY_FAILED,
+        Self::PALAVER_PANIC,
+    ];
+
+    /// The result whose number is `value`, if any.
+    fn from_u32(value: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|result| *result as u32 == value)
+    }
+
+    /// The result's C name.
+    fn name(self) -> &'static CStr {
+        match self {
+            Self::PALAVER_OK => c"PALAVER_OK",
+            Self::PALAVER_INVALID_ARG => c"PALAVER_INVALID_ARG",
+            Self::PALAVER_INVALID_CONFIG => c"PALAVER_INVALID_CONFIG",
+            Self::PALAVER_BIND_FAILED => c"PALAVER_BIND_FAILED",
+            Self::PALAVER_START_FAILED => c"PALAVER_START_FAILED",
+            Self::PALAVER_ALREADY_STARTED => c"PALAVER_ALREADY_STARTED",
+            Self::PALAVER_NOT_RUNNING => c"PALAVER_NOT_RUNNING",
+            Self::PALAVER_BUFFER_TOO_SMALL => c"PALAVER_BUFFER_TOO_SMALL",
+            Self::PALAVER_USER_OFFLINE => c"PALAVER_USER_OFFLINE",
+            Self::PALAVER_UNKNOWN_ACK => c"PALAVER_UNKNOWN_ACK",
+            Self::PALAVER_IN_CALLBACK => c"PALAVER_IN_CALLBACK",
+            Self::PALAVER_IO_ERROR => c"PALAVER_IO_ERROR",
+            Self::PALAVER_DELIVERY_FAILED => c"PALAVER_DELIVERY_FAILED",
+            Self::PALAVER_PANIC => c"PALAVER_PANIC",
+        }
+    }
+}
+
+/// The one table from core's error codes to C results: every core error reaches C
+/// through it (`fail_with(e.code(), e)`).
+impl From<HostErrorCode> for palaver_result {
+    fn from(code: HostErrorCode) -> Self {
+        match code {
+            HostErrorCode::InvalidArgument => Self::PALAVER_INVALID_ARG,
+            HostErrorCode::InvalidConfig => Self::PALAVER_INVALID_CONFIG,
+            HostErrorCode::BindFailed => Self::PALAVER_BIND_FAILED,
+            HostErrorCode::StartFailed => Self::PALAVER_START_FAILED,
+            HostErrorCode::NotRunning => Self::PALAVER_NOT_RUNNING,
+            HostErrorCode::UserOffline => Self::PALAVER_USER_OFFLINE,
+            HostErrorCode::UnknownAck => Self::PALAVER_UNKNOWN_ACK,
+            HostErrorCode::InsideCallback => Self::PALAVER_IN_CALLBACK,
+            HostErrorCode::Io => Self::PALAVER_IO_ERROR,
+            HostErrorCode::DeliveryFailed => Self::PALAVER_DELIVERY_FAILED,
+            // An unexpected fault inside the engine is a bug of the library, as a
+            // panic is; so is a code this table does not know yet (the enum is
+            // non-exhaustive: a new code belongs in a new palaver_result).
+            HostErrorCode::Internal => Self::PALAVER_PANIC,
+            _ => Self::PALAVER_PANIC,
+        }
+    }
 }
 
 thread_local! {
@@ -49,6 +127,12 @@ pub(crate) fn fail(result: palaver_result, message: impl Into<String>) -> palave
     let message = message.into();
     LAST_ERROR.with(|last| *last.borrow_mut() = message);
     result
+}
+
+/// Records a core error: its code through the table above, its text as the last
+/// error.
+pub(crate) fn fail_with(code: HostErrorCode, error: impl std::fmt::Display) -> palaver_result {
+    fail(code.into(), error.to_string())
 }
 
 /// Clears the last error (called at the start of every fallible call).
@@ -218,28 +302,13 @@ pub(crate) unsafe fn write_text(
 }
 
 /// The name of a result ("PALAVER_OK", "PALAVER_BIND_FAILED", ...), a static
-/// NUL-terminated string; "(not a palaver_result)" for any other number. Takes
-/// the number rather than the enum so that any value is safe to pass.
+/// NUL-terminated string; "(not a palaver_result)" for any other number. Any
+/// `uint32_t` is safe to pass.
 #[no_mangle]
 pub extern "C" fn palaver_result_name(result: u32) -> *const c_char {
-    let name: &'static str = match result {
-        0 => "PALAVER_OK\0",
-        1 => "PALAVER_INVALID_ARG\0",
-        2 => "PALAVER_INVALID_CONFIG\0",
-        3 => "PALAVER_BIND_FAILED\0",
-        4 => "PALAVER_START_FAILED\0",
-        5 => "PALAVER_ALREADY_STARTED\0",
-        6 => "PALAVER_NOT_RUNNING\0",
-        7 => "PALAVER_BUFFER_TOO_SMALL\0",
-        8 => "PALAVER_USER_OFFLINE\0",
-        9 => "PALAVER_UNKNOWN_ACK\0",
-        10 => "PALAVER_IN_CALLBACK\0",
-        11 => "PALAVER_IO_ERROR\0",
-        12 => "PALAVER_DELIVERY_FAILED\0",
-        99 => "PALAVER_PANIC\0",
-        _ => "(not a palaver_result)\0",
-    };
-    name.as_ptr().cast()
+    palaver_result::from_u32(result)
+        .map_or(c"(not a palaver_result)", palaver_result::name)
+        .as_ptr()
 }
 
 /// Writes this thread's last error text (empty after a success) into `buf` as a
@@ -259,5 +328,25 @@ pub unsafe extern "C" fn palaver_last_error(
         // SAFETY: forwarded contract.
         Ok(text) => unsafe { write_text(&text, buf, len, out_len) },
         Err(_) => palaver_result::PALAVER_PANIC,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_result_has_its_own_number_and_name() {
+        for (i, a) in palaver_result::ALL.iter().enumerate() {
+            assert_eq!(palaver_result::from_u32(*a as u32), Some(*a));
+            for b in &palaver_result::ALL[i + 1..] {
+                assert_ne!(*a as u32, *b as u32);
+            }
+            // SAFETY: a static NUL-terminated string.
+            let name = unsafe { CStr::from_ptr(palaver_result_name(*a as u32)) };
+            assert_eq!(name.to_str().unwrap(), format!("{a:?}"));
+        }
+        assert_eq!(palaver_result::from_u32(13), None);
+        assert_eq!(palaver_result::from_u32(u32::MAX), None);
     }
 }

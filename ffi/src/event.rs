@@ -1,9 +1,9 @@
 //! `palaver_event`: engine events as C sees them during the callback.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 use std::ptr;
 
-use palaver_core::Event;
+use palaver_core::{Event, EventKind, User};
 
 /// What happened.
 #[repr(C)]
@@ -69,123 +69,273 @@ pub struct palaver_event {
 pub type palaver_event_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const palaver_event)>;
 
-/// Owned C strings of one event; the `palaver_event` points into them.
-#[derive(Default)]
-struct Strings {
-    sid: Option<CString>,
-    user_id: Option<CString>,
-    user_name: Option<CString>,
-    room: Option<CString>,
-    text: Option<CString>,
-    message_id: Option<CString>,
-    to_user_id: Option<CString>,
-    event_name: Option<CString>,
-    data_json: Option<CString>,
-    reason: Option<CString>,
-    json: Option<CString>,
-}
-
-/// A C string of `text`, cut at an interior NUL.
-fn c_string(text: &str) -> CString {
-    let end = text.find('\0').unwrap_or(text.len());
-    CString::new(&text[..end]).expect("no interior NUL before `end`")
-}
-
-fn ptr_of(s: &Option<CString>) -> *const c_char {
-    s.as_ref().map_or(ptr::null(), |s| s.as_ptr())
-}
-
-/// Builds the C view of `event` and calls `f` with it.
-pub(crate) fn with_c_event(event: &Event, f: impl FnOnce(&palaver_event)) {
-    let mut s = Strings {
-        json: Some(c_string(
-            &serde_json::to_string(event).unwrap_or_else(|_| "{}".into()),
-        )),
-        ..Strings::default()
-    };
-    let mut ts = 0;
-    let mut ack_id = 0;
-    let user = |s: &mut Strings, user: Option<&palaver_core::User>| {
-        if let Some(user) = user {
-            s.user_id = Some(c_string(&user.id));
-            s.user_name = Some(c_string(&user.name));
+/// The C kind of each core kind: one exhaustive match, so that a new kind in core
+/// does not compile here until it has its C number.
+impl From<EventKind> for palaver_event_kind {
+    fn from(kind: EventKind) -> Self {
+        match kind {
+            EventKind::Connected => Self::PALAVER_EVENT_CONNECTED,
+            EventKind::Disconnected => Self::PALAVER_EVENT_DISCONNECTED,
+            EventKind::Joined => Self::PALAVER_EVENT_JOINED,
+            EventKind::Left => Self::PALAVER_EVENT_LEFT,
+            EventKind::Message => Self::PALAVER_EVENT_MESSAGE,
+            EventKind::Private => Self::PALAVER_EVENT_PRIVATE,
+            EventKind::Custom => Self::PALAVER_EVENT_CUSTOM,
         }
-    };
-    let kind = match event {
-        Event::Connected { sid, user: u, .. } => {
-            s.sid = Some(c_string(sid));
-            user(&mut s, u.as_ref());
-            palaver_event_kind::PALAVER_EVENT_CONNECTED
+    }
+}
+
+/// Where a string field of the C view comes from.
+#[derive(Clone, Copy)]
+enum Field<'a> {
+    /// The field does not apply: NULL.
+    None,
+    /// A text of the event, cut at an interior NUL.
+    Text(&'a str),
+    /// A JSON value, encoded (JSON has no raw NUL: control characters are escaped).
+    Json(&'a serde_json::Value),
+}
+
+impl<'a> Field<'a> {
+    fn text(text: &'a str) -> Self {
+        Self::Text(text)
+    }
+
+    fn optional(text: Option<&'a str>) -> Self {
+        text.map_or(Self::None, Self::Text)
+    }
+}
+
+/// The string fields of `palaver_event` (`json` apart): where each comes from,
+/// then where it is in the buffer, then the C pointers.
+#[derive(Clone, Copy)]
+struct Strings<T> {
+    sid: T,
+    user_id: T,
+    user_name: T,
+    room: T,
+    text: T,
+    message_id: T,
+    to_user_id: T,
+    event_name: T,
+    data_json: T,
+    reason: T,
+}
+
+impl<T> Strings<T> {
+    /// Applies `f` to every field, in the order of the struct.
+    fn map<U>(self, mut f: impl FnMut(T) -> U) -> Strings<U> {
+        Strings {
+            sid: f(self.sid),
+            user_id: f(self.user_id),
+            user_name: f(self.user_name),
+            room: f(self.room),
+            text: f(self.text),
+            message_id: f(self.message_id),
+            to_user_id: f(self.to_user_id),
+            event_name: f(self.event_name),
+            data_json: f(self.data_json),
+            reason: f(self.reason),
         }
-        Event::Disconnected {
+    }
+}
+
+type Fields<'a> = Strings<Field<'a>>;
+
+impl<'a> Fields<'a> {
+    /// Only `sid`, and the user's id and name when there is a user.
+    fn of(sid: &'a str, user: Option<&'a User>) -> Self {
+        Self {
+            sid: Field::text(sid),
+            user_id: Field::optional(user.map(|u| &*u.id)),
+            user_name: Field::optional(user.map(|u| &*u.name)),
+            room: Field::None,
+            text: Field::None,
+            message_id: Field::None,
+            to_user_id: Field::None,
+            event_name: Field::None,
+            data_json: Field::None,
+            reason: Field::None,
+        }
+    }
+}
+
+/// The C view's string fields of `event`, its `ts` and its `ack_id`. Every
+/// variant and field is named: a new one must be decided on here.
+fn fields(event: &Event) -> (Fields<'_>, i64, u64) {
+    match event {
+        Event::Connected {
             sid,
-            user: u,
-            reason,
-        } => {
-            s.sid = Some(c_string(sid));
-            user(&mut s, u.as_ref());
-            s.reason = Some(c_string(reason));
-            palaver_event_kind::PALAVER_EVENT_DISCONNECTED
-        }
-        Event::Joined { sid, room, user: u } | Event::Left { sid, room, user: u } => {
-            s.sid = Some(c_string(sid));
-            s.room = Some(c_string(room));
-            user(&mut s, Some(u));
-            if matches!(event, Event::Joined { .. }) {
-                palaver_event_kind::PALAVER_EVENT_JOINED
-            } else {
-                palaver_event_kind::PALAVER_EVENT_LEFT
-            }
-        }
-        Event::Message { sid, message } => {
-            s.sid = Some(c_string(sid));
-            s.room = Some(c_string(&message.room));
-            s.user_id = message.user_id.as_deref().map(c_string);
-            s.user_name = Some(c_string(&message.user));
-            s.text = Some(c_string(&message.text));
-            s.message_id = message.id.as_deref().map(c_string);
-            ts = message.ts;
-            palaver_event_kind::PALAVER_EVENT_MESSAGE
-        }
-        Event::Private { sid, message } => {
-            s.sid = Some(c_string(sid));
-            user(&mut s, Some(&message.from));
-            s.to_user_id = Some(c_string(&message.to.id));
-            s.text = Some(c_string(&message.text));
-            s.message_id = Some(c_string(&message.id));
-            ts = message.ts;
-            palaver_event_kind::PALAVER_EVENT_PRIVATE
-        }
+            user,
+            address: _,
+            transport: _,
+        } => (Fields::of(sid, user.as_ref()), 0, 0),
+        Event::Disconnected { sid, user, reason } => (
+            Fields {
+                reason: Field::text(reason),
+                ..Fields::of(sid, user.as_ref())
+            },
+            0,
+            0,
+        ),
+        Event::Joined { sid, room, user } | Event::Left { sid, room, user } => (
+            Fields {
+                room: Field::text(room),
+                ..Fields::of(sid, Some(user))
+            },
+            0,
+            0,
+        ),
+        Event::Message { sid, message } => (
+            Fields {
+                room: Field::text(&message.room),
+                user_id: Field::optional(message.user_id.as_deref()),
+                user_name: Field::text(&message.user),
+                text: Field::text(&message.text),
+                message_id: Field::optional(message.id.as_deref()),
+                ..Fields::of(sid, None)
+            },
+            message.ts,
+            0,
+        ),
+        Event::Private { sid, message } => (
+            Fields {
+                to_user_id: Field::text(&message.to.id),
+                text: Field::text(&message.text),
+                message_id: Field::text(&message.id),
+                ..Fields::of(sid, Some(&message.from))
+            },
+            message.ts,
+            0,
+        ),
         Event::Custom {
             sid,
-            user: u,
+            user,
             event,
             data,
             ack,
-        } => {
-            s.sid = Some(c_string(sid));
-            user(&mut s, u.as_ref());
-            s.event_name = Some(c_string(event));
-            s.data_json = Some(c_string(&data.to_string()));
-            ack_id = ack.map_or(0, |ack| ack.0);
-            palaver_event_kind::PALAVER_EVENT_CUSTOM
+        } => (
+            Fields {
+                event_name: Field::text(event),
+                data_json: Field::Json(data),
+                ..Fields::of(sid, user.as_ref())
+            },
+            0,
+            ack.map_or(0, |ack| ack.0),
+        ),
+    }
+}
+
+/// Builds the C view of `event` and calls `f` with it.
+///
+/// Two allocations: the event's JSON (`Event::to_json`, encoded once) and one
+/// buffer holding every other string field, each NUL-terminated, which the
+/// `palaver_event` points into.
+pub(crate) fn with_c_event(event: &Event, f: impl FnOnce(&palaver_event)) {
+    let mut json = event.to_json().into_bytes();
+    json.push(0);
+
+    let (fields, ts, ack_id) = fields(event);
+    // Sized for the texts; a custom event's data may grow it.
+    let mut capacity = 0;
+    fields.map(|field| {
+        capacity += match field {
+            Field::None => 0,
+            Field::Text(text) => text.len() + 1,
+            Field::Json(_) => 64,
         }
-    };
+    });
+    let mut buf: Vec<u8> = Vec::with_capacity(capacity);
+    // Offsets first, pointers once the buffer is full: it may move while filled.
+    let offsets = fields.map(|field| {
+        let start = buf.len();
+        match field {
+            Field::None => return None,
+            Field::Text(text) => {
+                // A text with a NUL is cut there (the header says so).
+                let end = text.find('\0').unwrap_or(text.len());
+                buf.extend_from_slice(&text.as_bytes()[..end]);
+            }
+            Field::Json(value) => {
+                if serde_json::to_writer(&mut buf, value).is_err() {
+                    buf.truncate(start);
+                    buf.extend_from_slice(b"null");
+                }
+            }
+        }
+        buf.push(0);
+        Some(start)
+    });
+    let s = offsets.map(|offset| -> *const c_char {
+        offset.map_or(ptr::null(), |start| buf[start..].as_ptr().cast())
+    });
     let c_event = palaver_event {
-        kind,
-        sid: ptr_of(&s.sid),
-        user_id: ptr_of(&s.user_id),
-        user_name: ptr_of(&s.user_name),
-        room: ptr_of(&s.room),
-        text: ptr_of(&s.text),
-        message_id: ptr_of(&s.message_id),
-        to_user_id: ptr_of(&s.to_user_id),
-        event_name: ptr_of(&s.event_name),
-        data_json: ptr_of(&s.data_json),
-        reason: ptr_of(&s.reason),
+        kind: event.event_kind().into(),
+        sid: s.sid,
+        user_id: s.user_id,
+        user_name: s.user_name,
+        room: s.room,
+        text: s.text,
+        message_id: s.message_id,
+        to_user_id: s.to_user_id,
+        event_name: s.event_name,
+        data_json: s.data_json,
+        reason: s.reason,
         ts,
         ack_id,
-        json: ptr_of(&s.json),
+        json: json.as_ptr().cast(),
     };
     f(&c_event);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use super::*;
+
+    fn text(ptr: *const c_char) -> Option<String> {
+        // SAFETY: NULL or a NUL-terminated string valid during the callback.
+        (!ptr.is_null()).then(|| unsafe { CStr::from_ptr(ptr) }.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn a_custom_event_points_into_one_buffer() {
+        let event = Event::Custom {
+            sid: "s1".into(),
+            user: Some(User {
+                id: "ada".into(),
+                name: "Ada\0Lovelace".into(),
+            }),
+            event: "ping".into(),
+            data: serde_json::json!({"n": 1, "nul": "a\u{0}b"}),
+            ack: Some(palaver_core::AckId(7)),
+        };
+        let mut called = false;
+        with_c_event(&event, |c| {
+            called = true;
+            assert_eq!(c.kind, palaver_event_kind::PALAVER_EVENT_CUSTOM);
+            assert_eq!(text(c.sid).as_deref(), Some("s1"));
+            assert_eq!(text(c.user_id).as_deref(), Some("ada"));
+            assert_eq!(text(c.user_name).as_deref(), Some("Ada"));
+            assert_eq!(text(c.event_name).as_deref(), Some("ping"));
+            assert_eq!(
+                text(c.data_json).as_deref(),
+                Some(r#"{"n":1,"nul":"a\u0000b"}"#)
+            );
+            assert_eq!(text(c.json), Some(event.to_json()));
+            for absent in [c.room, c.text, c.message_id, c.to_user_id, c.reason] {
+                assert!(absent.is_null());
+            }
+            assert_eq!((c.ts, c.ack_id), (0, 7));
+        });
+        assert!(called);
+    }
+
+    #[test]
+    fn every_kind_has_its_c_number() {
+        for (number, kind) in EventKind::ALL.into_iter().enumerate() {
+            assert_eq!(palaver_event_kind::from(kind) as usize, number);
+        }
+    }
 }

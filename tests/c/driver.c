@@ -285,9 +285,13 @@ static void cmd_stats(driver *d) {
         printf(",\"stats\":{\"connections\":%" PRIu64 ",\"connections_total\":%" PRIu64
                ",\"connections_refused\":%" PRIu64 ",\"users_online\":%" PRIu64 ",\"rooms\":%" PRIu64
                ",\"messages\":%" PRIu64 ",\"private_messages\":%" PRIu64 ",\"requests_rejected\":%" PRIu64
-               ",\"events_dropped\":%" PRIu64 ",\"pending_host_acks\":%" PRIu64 ",\"uptime_ms\":%" PRIu64 "}",
+               ",\"events_dropped\":%" PRIu64 ",\"pending_host_acks\":%" PRIu64 ",\"uptime_ms\":%" PRIu64
+               ",\"cluster_mode\":%s,\"redis_connected\":%s,\"redis_outages\":%" PRIu64
+               ",\"journal_pending\":%" PRIu64 ",\"nodes_alive\":%" PRIu64 "}",
                s.connections, s.connections_total, s.connections_refused, s.users_online, s.rooms, s.messages,
-               s.private_messages, s.requests_rejected, s.events_dropped, s.pending_host_acks, s.uptime_ms);
+               s.private_messages, s.requests_rejected, s.events_dropped, s.pending_host_acks, s.uptime_ms,
+               s.cluster_mode ? "true" : "false", s.redis_connected ? "true" : "false", s.redis_outages,
+               s.journal_pending, s.nodes_alive);
     }
     end_line(d);
 }
