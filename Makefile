@@ -26,6 +26,10 @@ help:
 run:
 	$(CARGO) run --release -p palaver-server -- $(ARGS)
 
+# The functional tests use debug builds (one shared debug build of the workspace
+# serves cargo test, the server the end-to-end tests start, libpalaver for the C
+# tests and the Node addon): they build fastest and keep debug assertions on.
+# Only bench-smoke builds release, because it measures.
 test: setup-test lint rust-test check-header check-client-script e2e-test browser-test \
       cluster-test c-test node-test bench-smoke
 

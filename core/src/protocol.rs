@@ -351,7 +351,7 @@ pub(crate) struct SessionNotice<'a> {
 
 /// A room and its member count, as in the `rooms` push and ack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoomCount {
+pub(crate) struct RoomCount {
     /// Room name.
     pub room: Arc<str>,
     /// Number of distinct users in it.
