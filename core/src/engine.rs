@@ -206,10 +206,7 @@ impl Engine {
         let runtime = self.runtime_handle.clone();
         async move {
             if !running {
-                return Err(ChatError::new(
-                    ErrorCode::ShuttingDown,
-                    "the engine is not running",
-                ));
+                return Err(ChatError::shutting_down());
             }
             let work = async move {
                 let mut request = request.map(Body::from);
@@ -228,12 +225,11 @@ impl Engine {
                     .to_bytes();
                 Ok(http::Response::from_parts(parts, body))
             };
-            runtime.spawn(work).await.unwrap_or_else(|_| {
-                Err(ChatError::new(
-                    ErrorCode::ShuttingDown,
-                    "the engine is not running",
-                ))
-            })
+            // A runtime that shuts down drops the task.
+            runtime
+                .spawn(work)
+                .await
+                .unwrap_or_else(|_| Err(ChatError::shutting_down()))
         }
     }
 

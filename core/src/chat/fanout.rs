@@ -73,16 +73,24 @@ pub(crate) async fn deliver_announced<A: Adapter>(
         .cluster()
         .map(|cluster| cluster.node_id.clone())
         .unwrap_or_default();
+    // Without the subscription (Redis refused it) this node still delivers what
+    // it journals itself.
     let mut announced = match driver.subscribe(channel, ANNOUNCEMENT_BUFFER).await {
-        Ok(announced) => announced,
+        Ok(announced) => Some(announced),
         Err(e) => {
             tracing::error!("cannot subscribe to cluster messages: {e}");
-            return;
+            None
         }
     };
     loop {
+        let from_redis = async {
+            match announced.as_mut() {
+                Some(announced) => announced.next().await,
+                None => std::future::pending().await,
+            }
+        };
         let announcement = tokio::select! {
-            Some((_, payload)) = announced.next() => {
+            Some((_, payload)) = from_redis => {
                 let Ok(announcement) = serde_json::from_slice::<Announcement>(&payload) else {
                     tracing::warn!("ignoring a malformed cluster message");
                     continue;
