@@ -114,11 +114,12 @@ check-node-binding: node-debug
 node-test: node-debug check-node-binding
 	cd node && node --test --test-concurrency=1 test/
 
-# The addon in release mode, and the examples' packages.
+# The addon in release mode (symbols stripped), and the examples' packages as
+# their lockfiles pin them.
 node: node/node_modules/.installed
 	cd node && $(NPM) run build
-	cd examples/express && $(NPM) install --no-audit --no-fund
-	cd examples/koa && $(NPM) install --no-audit --no-fund
+	cd examples/express && $(NPM) ci --no-audit --no-fund
+	cd examples/koa && $(NPM) ci --no-audit --no-fund
 
 # ---- benchmarks ----------------------------------------------------------------
 

@@ -201,7 +201,16 @@ declare namespace palaver {
 
   export class PalaverError extends Error {
     constructor(code: string, message: string, options?: { cause?: unknown });
-    /** ERR_PALAVER_INVALID_OPTIONS, ERR_PALAVER_NOT_HTTP_SERVER, ERR_PALAVER_LISTEN, ERR_PALAVER_ALREADY_STARTED, ERR_PALAVER_CLOSED, ERR_PALAVER_USER_OFFLINE, ERR_PALAVER_INVALID_ARG, ... */
+    /**
+     * One of: ERR_PALAVER_INVALID_OPTIONS (bad options or port), ERR_PALAVER_NOT_HTTP_SERVER,
+     * ERR_PALAVER_LISTEN (the port is taken), ERR_PALAVER_START (the engine could not start,
+     * e.g. its history file or Redis), ERR_PALAVER_ALREADY_STARTED, ERR_PALAVER_CLOSED (not
+     * running), ERR_PALAVER_USER_OFFLINE, ERR_PALAVER_INVALID_ARG (event, room or data),
+     * ERR_PALAVER_DELIVERY (cluster mode: Redis did not carry a command), ERR_PALAVER_ADOPT
+     * (a WebSocket connection could not be handed to the engine), ERR_PALAVER_UNSUPPORTED_RUNTIME
+     * (attach() without Node's libuv TCP sockets), ERR_PALAVER_CLOSE, ERR_PALAVER_NOT_BUILT,
+     * ERR_PALAVER_INTERNAL.
+     */
     code: string;
   }
 
@@ -210,6 +219,12 @@ declare namespace palaver {
     /**
      * Shares an existing HTTP server: /socket.io/ goes to the engine, everything
      * else to the app. (On an https.Server, clients stay on long-polling.)
+     *
+     * WebSocket connections are handed to the engine by the descriptor of Node's
+     * libuv TCP socket (`socket._handle.fd`); tested on Node 20 and 22. Where a
+     * socket has none (another runtime), clients stay on long-polling and an
+     * `error` event (or, without an `error` listener, an uncaught exception)
+     * reports ERR_PALAVER_UNSUPPORTED_RUNTIME once.
      */
     attach(server: HttpServer | HttpsServer): this;
     /** Runs on a port of its own (0: any free port, see `port`). */

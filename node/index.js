@@ -107,6 +107,7 @@ class Server {
     this._closing = null;
     this._endOfEvents = null;
     this._generation = 0;
+    this._unsupportedReported = false;
   }
 
   /**
@@ -203,7 +204,11 @@ class Server {
     return this;
   }
 
-  /** Tells the engine which events have listeners: only those cross into JS. */
+  /**
+   * Tells the engine which events have listeners: it builds and sends only those,
+   * and refuses custom events to clients while `custom` has none. Called whenever
+   * a listener is added or removed (also a once() listener that ran).
+   */
   _syncListeners() {
     if (!this._engine) return;
     this._engine.listenTo(HOST_EVENTS.filter((type) => this._listeners.listenerCount(type) > 0));
@@ -244,12 +249,16 @@ class Server {
 
   /** The rooms with their members, most populated first. */
   async rooms() {
-    return JSON.parse(await call(this._running().rooms()));
+    return call(this._running().rooms());
   }
 
   /** Counters: connections, users_online, rooms, messages, ... */
   stats() {
-    return JSON.parse(this._running().stats());
+    try {
+      return this._running().stats();
+    } catch (error) {
+      throw fromNative(error);
+    }
   }
 
   /**
@@ -326,17 +335,12 @@ class Server {
     const event = JSON.parse(json);
     const type = event.type;
     if (type === 'custom') {
+      // A custom event comes only while `custom` has a listener: without one the
+      // engine itself refuses it to the client with unknown_event.
       const engine = this._engine;
       const ackId = event.ack;
       event.ack = null;
       if (ackId !== null && ackId !== undefined) {
-        if (this._listeners.listenerCount('custom') === 0) {
-          // Nobody listens: refuse at once, as the engine does for a host that
-          // takes no events (docs/PROTOCOL.md), instead of a host_timeout later.
-          const message = `unknown event ${JSON.stringify(String(event.event))}`;
-          engine.ack(ackId, JSON.stringify({ ok: false, code: 'unknown_event', message }));
-          return;
-        }
         let answered = false;
         event.ack = (answer) => {
           if (answered) return false;
@@ -410,10 +414,12 @@ class Server {
     });
   }
 
-  /** Hands a WebSocket upgrade's connection to the engine. */
+  /**
+   * Hands a WebSocket upgrade's connection to the engine: the descriptor of
+   * Node's libuv TCP handle (`socket._handle.fd`, not public API; tested on
+   * Node 20 and 22), duplicated by the engine.
+   */
   _handOver(req, socket, head, generation) {
-    const handle = socket._handle;
-    const fd = handle && typeof handle.fd === 'number' ? handle.fd : -1;
     if (generation !== this._generation || !this._engine || this._closing) {
       // Stopping: the engine takes no new connection (and refusing is no error).
       socket.end(
@@ -422,13 +428,30 @@ class Server {
       );
       return;
     }
-    if (socket.encrypted || fd < 0) {
+    const notHandedOver =
+      'HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n' +
+      'WebSocket hand-over needs a plain TCP server; clients stay on long-polling\n';
+    if (socket.encrypted) {
       // A TLS socket's descriptor carries ciphertext; the engine cannot take it
       // over. Refusing the upgrade keeps the client on long-polling.
-      socket.end(
-        'HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n' +
-          'WebSocket hand-over needs a plain TCP server; clients stay on long-polling\n',
-      );
+      socket.end(notHandedOver);
+      return;
+    }
+    const fd = socket._handle ? socket._handle.fd : undefined;
+    if (!Number.isInteger(fd) || fd < 0) {
+      // Not Node's libuv TCP socket (another runtime, or a socket wrapped in
+      // JavaScript): clients stay on long-polling, and the host is told once.
+      socket.end(notHandedOver);
+      if (!this._unsupportedReported) {
+        this._unsupportedReported = true;
+        this._report(
+          new PalaverError(
+            'ERR_PALAVER_UNSUPPORTED_RUNTIME',
+            "attach() needs Node's libuv TCP sockets (socket._handle.fd) to hand WebSocket " +
+              'connections to the engine; tested on Node 20 and 22. Clients stay on long-polling.',
+          ),
+        );
+      }
       return;
     }
     socket.pause();

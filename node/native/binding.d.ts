@@ -11,12 +11,12 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeEngine {
   /**
    * Starts an engine from a configuration JSON; `on_event` receives each event
-   * as JSON text.
+   * as JSON text. No event kind is subscribed until `listen_to`.
    */
   static start(configJson: string, onEvent: (arg: string) => void): NativeEngine
   /**
-   * Which event types JS listens to (`connected`, `message`, ...); only those
-   * are forwarded. Starts empty.
+   * Which event kinds JS listens to (`connected`, `message`, ...): the engine
+   * builds and forwards only those (unknown names are ignored). Starts empty.
    */
   listenTo(kinds: Array<string>): void
   /** The bound port when the engine listens itself. */
@@ -33,19 +33,35 @@ export declare class NativeEngine {
   emitToUser(userId: string, event: string, dataJson: string): Promise<void>
   /** Disconnects every connection of a user; resolves with their number. */
   disconnectUser(userId: string, reason: string): Promise<number>
-  /** The rooms with their members, as JSON text. */
-  rooms(): Promise<string>
-  /** The counters, as JSON text. */
-  stats(): string
+  /** The rooms with their members, most populated first. */
+  rooms(): Promise<Array<RoomInfo>>
+  /** The counters. */
+  stats(): Stats
   /** Answers a custom event's acknowledgement; false when it is no longer pending. */
   ack(ackId: number, answerJson: string): boolean
   /**
    * Stops gracefully within `timeout_ms`; resolves once everything is closed and
-   * no event will follow. Then sends the end-of-events marker (an empty string)
-   * through the event function, behind every event still on its way to JS, and
-   * resolves with whether it could (JS waits for the marker when true).
+   * no event will follow (also when another call stopped it). Then sends the
+   * end-of-events marker (an empty string) through the event function, behind
+   * every event still on its way to JS, and resolves with whether it could (JS
+   * waits for the marker when true).
    */
   close(timeoutMs: number): Promise<boolean>
+}
+
+/** The cluster part of `Stats` (cluster mode only). */
+export interface ClusterStats {
+  node_id: string
+  redis_connected: boolean
+  redis_outages: number
+  journal_pending: number
+  nodes_alive: number
+}
+
+/** One user in a room's member list. */
+export interface Member {
+  id: string
+  name: string
 }
 
 /** A complete HTTP response from the engine (long-polling and client script). */
@@ -54,4 +70,31 @@ export interface NativeResponse {
   /** Header names and values, alternating. */
   headers: Array<string>
   body: Buffer
+}
+
+/** A room with its members (`rooms()`). */
+export interface RoomInfo {
+  room: string
+  /** Number of distinct users in the room. */
+  count: number
+  /** The members, in join order. */
+  members: Array<Member>
+}
+
+/** The engine's counters (`stats()`), with the engine's snake_case names. */
+export interface Stats {
+  connections: number
+  connections_total: number
+  connections_refused: number
+  users_online: number
+  rooms: number
+  messages: number
+  private_messages: number
+  requests_rejected: number
+  packets_dropped: number
+  events_dropped: number
+  pending_host_acks: number
+  uptime_ms: number
+  /** Cluster mode only (null otherwise). */
+  cluster: ClusterStats | null
 }

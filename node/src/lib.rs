@@ -1,15 +1,17 @@
 //! The private Node-API binding of the Palaver engine. The public API is the JS
-//! wrapper in `node/index.js`; this layer only moves data across:
-//! configuration and payloads as JSON text, events as JSON text through a weak
-//! threadsafe function, HTTP requests and adopted sockets into the engine.
+//! wrapper in `node/index.js`; this layer has no chat logic of its own, it only
+//! converts and forwards: configuration and payloads as JSON text, events in
+//! their one encoded form (`Event::to_json`) through a weak threadsafe function,
+//! the listeners' event kinds to `ChatHandle::subscribe`, HTTP requests and
+//! adopted sockets into the engine, rooms and counters as typed objects.
 //!
 //! Errors reach JS with a message that starts with a stable code
-//! (`ERR_PALAVER_...: text`), which the wrapper turns into `error.code`.
+//! (`ERR_PALAVER_...: text`), which the wrapper turns into `error.code`; the code
+//! comes from the engine's `HostErrorCode` through one table, `js_code`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,7 +20,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use palaver_core::{
-    AckId, BuildError, Chat, ChatHandle, Config, Engine, Event, StartError, StopError,
+    AckId, Chat, ChatHandle, Config, Engine, EventKind, EventKinds, HostErrorCode, StopError,
 };
 
 /// Events to JS: JSON text, not blocking the caller, not keeping Node alive.
@@ -29,8 +31,30 @@ type EventSink = ThreadsafeFunction<String, (), String, Status, false, true>;
 /// JS sees this text it has seen every event of the engine.
 const END_OF_EVENTS: &str = "";
 
-fn js_error(code: &str, message: impl std::fmt::Display) -> Error {
-    Error::new(Status::GenericFailure, format!("{code}: {message}"))
+/// The JS `error.code` of each engine error code: the one table of the binding.
+fn js_code(code: HostErrorCode) -> &'static str {
+    match code {
+        HostErrorCode::InvalidArgument => "ERR_PALAVER_INVALID_ARG",
+        HostErrorCode::InvalidConfig => "ERR_PALAVER_INVALID_OPTIONS",
+        HostErrorCode::BindFailed => "ERR_PALAVER_LISTEN",
+        HostErrorCode::StartFailed => "ERR_PALAVER_START",
+        HostErrorCode::NotRunning => "ERR_PALAVER_CLOSED",
+        HostErrorCode::UserOffline => "ERR_PALAVER_USER_OFFLINE",
+        HostErrorCode::DeliveryFailed => "ERR_PALAVER_DELIVERY",
+        HostErrorCode::Io => "ERR_PALAVER_ADOPT",
+        HostErrorCode::InsideCallback => "ERR_PALAVER_CLOSE",
+        // Internal, UnknownAck (the binding answers acks with a boolean) and any
+        // code a later engine adds.
+        _ => "ERR_PALAVER_INTERNAL",
+    }
+}
+
+/// An error for JS: `ERR_PALAVER_...: message`.
+fn js_error(code: HostErrorCode, message: impl std::fmt::Display) -> Error {
+    Error::new(
+        Status::GenericFailure,
+        format!("{}: {message}", js_code(code)),
+    )
 }
 
 /// A running engine, as the JS wrapper holds it.
@@ -39,8 +63,6 @@ pub struct NativeEngine {
     engine: Arc<Engine>,
     handle: ChatHandle,
     events: Arc<EventSink>,
-    /// Event types with a JS listener (bits of `event_bit`).
-    wanted: Arc<AtomicU32>,
 }
 
 /// A complete HTTP response from the engine (long-polling and client script).
@@ -52,14 +74,121 @@ pub struct NativeResponse {
     pub body: Buffer,
 }
 
+/// A room with its members (`rooms()`).
+#[napi(object)]
+pub struct RoomInfo {
+    pub room: String,
+    /// Number of distinct users in the room.
+    pub count: u32,
+    /// The members, in join order.
+    pub members: Vec<Member>,
+}
+
+/// One user in a room's member list.
+#[napi(object)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+}
+
+/// The engine's counters (`stats()`), with the engine's snake_case names.
+#[napi(object, use_nullable = true)]
+pub struct Stats {
+    pub connections: i64,
+    #[napi(js_name = "connections_total")]
+    pub connections_total: i64,
+    #[napi(js_name = "connections_refused")]
+    pub connections_refused: i64,
+    #[napi(js_name = "users_online")]
+    pub users_online: i64,
+    pub rooms: i64,
+    pub messages: i64,
+    #[napi(js_name = "private_messages")]
+    pub private_messages: i64,
+    #[napi(js_name = "requests_rejected")]
+    pub requests_rejected: i64,
+    #[napi(js_name = "packets_dropped")]
+    pub packets_dropped: i64,
+    #[napi(js_name = "events_dropped")]
+    pub events_dropped: i64,
+    #[napi(js_name = "pending_host_acks")]
+    pub pending_host_acks: i64,
+    #[napi(js_name = "uptime_ms")]
+    pub uptime_ms: i64,
+    /// Cluster mode only (null otherwise).
+    pub cluster: Option<ClusterStats>,
+}
+
+/// The cluster part of `Stats` (cluster mode only).
+#[napi(object)]
+pub struct ClusterStats {
+    #[napi(js_name = "node_id")]
+    pub node_id: String,
+    #[napi(js_name = "redis_connected")]
+    pub redis_connected: bool,
+    #[napi(js_name = "redis_outages")]
+    pub redis_outages: i64,
+    #[napi(js_name = "journal_pending")]
+    pub journal_pending: i64,
+    #[napi(js_name = "nodes_alive")]
+    pub nodes_alive: i64,
+}
+
+/// A counter as a JS number (exact below 2^53, far beyond any count).
+fn number(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+impl From<palaver_core::Stats> for Stats {
+    fn from(stats: palaver_core::Stats) -> Self {
+        Stats {
+            connections: number(stats.connections),
+            connections_total: number(stats.connections_total),
+            connections_refused: number(stats.connections_refused),
+            users_online: number(stats.users_online),
+            rooms: number(stats.rooms),
+            messages: number(stats.messages),
+            private_messages: number(stats.private_messages),
+            requests_rejected: number(stats.requests_rejected),
+            packets_dropped: number(stats.packets_dropped),
+            events_dropped: number(stats.events_dropped),
+            pending_host_acks: number(stats.pending_host_acks),
+            uptime_ms: number(stats.uptime_ms),
+            cluster: stats.cluster.map(|cluster| ClusterStats {
+                node_id: cluster.node_id,
+                redis_connected: cluster.redis_connected,
+                redis_outages: number(cluster.redis_outages),
+                journal_pending: number(cluster.journal_pending),
+                nodes_alive: number(cluster.nodes_alive),
+            }),
+        }
+    }
+}
+
+impl From<palaver_core::RoomInfo> for RoomInfo {
+    fn from(room: palaver_core::RoomInfo) -> Self {
+        RoomInfo {
+            room: room.room.to_string(),
+            count: u32::try_from(room.count).unwrap_or(u32::MAX),
+            members: room
+                .members
+                .into_iter()
+                .map(|member| Member {
+                    id: member.id.to_string(),
+                    name: member.name.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[napi]
 impl NativeEngine {
     /// Starts an engine from a configuration JSON; `on_event` receives each event
-    /// as JSON text.
+    /// as JSON text. No event kind is subscribed until `listen_to`.
     #[napi(factory, catch_unwind)]
     pub fn start(config_json: String, on_event: Function<String, ()>) -> Result<NativeEngine> {
-        let config = Config::from_json(&config_json)
-            .map_err(|e| js_error("ERR_PALAVER_INVALID_OPTIONS", e))?;
+        let config = Config::from_json(&config_json).map_err(|e| js_error(e.code(), e))?;
         let events: Arc<EventSink> = Arc::new(
             on_event
                 .build_threadsafe_function()
@@ -68,61 +197,32 @@ impl NativeEngine {
                 .build()?,
         );
         let sink = events.clone();
-        let wanted = Arc::new(AtomicU32::new(0));
-        let filter = wanted.clone();
-        let handle_slot: Arc<OnceLock<ChatHandle>> = Arc::default();
-        let handle_for_events = handle_slot.clone();
         let engine = Chat::builder(config)
             .on_event(move |event| {
-                if filter.load(Ordering::Relaxed) & event_bit(event.kind()) == 0 {
-                    // No JS listener: skip the JSON and the trip to the JS thread.
-                    // A custom event waiting for an answer is refused at once.
-                    if let (
-                        Event::Custom {
-                            ack: Some(ack),
-                            event,
-                            ..
-                        },
-                        Some(handle),
-                    ) = (&event, handle_for_events.get())
-                    {
-                        let _ = handle.ack_error(
-                            *ack,
-                            "unknown_event",
-                            &format!("unknown event {event:?}"),
-                        );
-                    }
-                    return;
-                }
-                if let Ok(json) = serde_json::to_string(&event) {
-                    // Non-blocking: a busy JS thread never slows the chat down.
-                    let _ = sink.call(json, ThreadsafeFunctionCallMode::NonBlocking);
-                }
+                // Non-blocking: a busy JS thread never slows the chat down.
+                let _ = sink.call(event.to_json(), ThreadsafeFunctionCallMode::NonBlocking);
             })
             .start()
-            .map_err(|e| match e {
-                StartError::Bind { .. } => js_error("ERR_PALAVER_LISTEN", e),
-                StartError::Build(BuildError::Config(e)) => {
-                    js_error("ERR_PALAVER_INVALID_OPTIONS", e)
-                }
-                e => js_error("ERR_PALAVER_START", e),
-            })?;
+            .map_err(|e| js_error(e.code(), e))?;
+        // A callback gets every kind by default; JS asks for the ones it listens to.
+        engine.handle().subscribe(EventKinds::NONE);
         let handle = engine.handle().clone();
-        let _ = handle_slot.set(handle.clone());
         Ok(NativeEngine {
             engine: Arc::new(engine),
             handle,
             events,
-            wanted,
         })
     }
 
-    /// Which event types JS listens to (`connected`, `message`, ...); only those
-    /// are forwarded. Starts empty.
+    /// Which event kinds JS listens to (`connected`, `message`, ...): the engine
+    /// builds and forwards only those (unknown names are ignored). Starts empty.
     #[napi(catch_unwind)]
     pub fn listen_to(&self, kinds: Vec<String>) {
-        let mask = kinds.iter().fold(0, |mask, kind| mask | event_bit(kind));
-        self.wanted.store(mask, Ordering::Relaxed);
+        let kinds = kinds
+            .iter()
+            .filter_map(|name| EventKind::from_name(name))
+            .collect();
+        self.handle.subscribe(kinds);
     }
 
     /// The bound port when the engine listens itself.
@@ -137,7 +237,7 @@ impl NativeEngine {
     pub fn adopt(&self, fd: i32, head: Buffer) -> Result<()> {
         if fd < 0 {
             return Err(js_error(
-                "ERR_PALAVER_ADOPT",
+                HostErrorCode::Io,
                 "the socket has no file descriptor",
             ));
         }
@@ -145,11 +245,11 @@ impl NativeEngine {
         // duration of this call; only a duplicate is kept.
         let owned = unsafe { BorrowedFd::borrow_raw(fd) }
             .try_clone_to_owned()
-            .map_err(|e| js_error("ERR_PALAVER_ADOPT", e))?;
+            .map_err(|e| js_error(HostErrorCode::Io, e))?;
         let stream = std::net::TcpStream::from(owned);
         self.engine
             .adopt(stream, Bytes::copy_from_slice(&head))
-            .map_err(|e| js_error("ERR_PALAVER_ADOPT", e))
+            .map_err(|e| js_error(e.code(), e))
     }
 
     /// Serves one HTTP request under `/socket.io/` in-process.
@@ -169,7 +269,7 @@ impl NativeEngine {
         }
         let request = request
             .body(Bytes::copy_from_slice(&body))
-            .map_err(|e| js_error("ERR_PALAVER_REQUEST", e))?;
+            .map_err(|e| js_error(HostErrorCode::InvalidArgument, e))?;
         let peer = remote_address
             .and_then(|address| address.parse::<IpAddr>().ok())
             .map(|ip| SocketAddr::new(ip.to_canonical(), remote_port.unwrap_or(0) as u16));
@@ -177,7 +277,7 @@ impl NativeEngine {
             .engine
             .serve_request(request, peer)
             .await
-            .map_err(|e| js_error("ERR_PALAVER_CLOSED", e))?;
+            .map_err(|e| js_error(e.host_code(), e))?;
         let (parts, body) = response.into_parts();
         let headers = parts
             .headers
@@ -197,13 +297,19 @@ impl NativeEngine {
     #[napi]
     pub async fn emit_to_all(&self, event: String, data_json: String) -> Result<()> {
         let data = parse_json(&data_json)?;
-        emit_result(self.handle.emit_to_all(&event, data).await)
+        self.handle
+            .emit_to_all(&event, data)
+            .await
+            .map_err(|e| js_error(e.code(), e))
     }
 
     #[napi]
     pub async fn emit_to_room(&self, room: String, event: String, data_json: String) -> Result<()> {
         let data = parse_json(&data_json)?;
-        emit_result(self.handle.emit_to_room(&room, &event, data).await)
+        self.handle
+            .emit_to_room(&room, &event, data)
+            .await
+            .map_err(|e| js_error(e.code(), e))
     }
 
     #[napi]
@@ -214,7 +320,10 @@ impl NativeEngine {
         data_json: String,
     ) -> Result<()> {
         let data = parse_json(&data_json)?;
-        emit_result(self.handle.emit_to_user(&user_id, &event, data).await)
+        self.handle
+            .emit_to_user(&user_id, &event, data)
+            .await
+            .map_err(|e| js_error(e.code(), e))
     }
 
     /// Disconnects every connection of a user; resolves with their number.
@@ -223,27 +332,21 @@ impl NativeEngine {
         self.handle
             .disconnect_user(&user_id, &reason)
             .await
-            .map(|count| count as u32)
-            .map_err(|e| match e {
-                palaver_core::DisconnectError::UserOffline(_) => {
-                    js_error("ERR_PALAVER_USER_OFFLINE", e)
-                }
-                palaver_core::DisconnectError::NotRunning => js_error("ERR_PALAVER_CLOSED", e),
-                e => js_error("ERR_PALAVER_DELIVERY", e),
-            })
+            .map(|count| u32::try_from(count).unwrap_or(u32::MAX))
+            .map_err(|e| js_error(e.code(), e))
     }
 
-    /// The rooms with their members, as JSON text.
+    /// The rooms with their members, most populated first.
     #[napi]
-    pub async fn rooms(&self) -> Result<String> {
+    pub async fn rooms(&self) -> Vec<RoomInfo> {
         let rooms = self.handle.rooms().await;
-        serde_json::to_string(&rooms).map_err(|e| js_error("ERR_PALAVER_INTERNAL", e))
+        rooms.into_iter().map(RoomInfo::from).collect()
     }
 
-    /// The counters, as JSON text.
+    /// The counters.
     #[napi(catch_unwind)]
-    pub fn stats(&self) -> Result<String> {
-        serde_json::to_string(&self.handle.stats()).map_err(|e| js_error("ERR_PALAVER_INTERNAL", e))
+    pub fn stats(&self) -> Stats {
+        self.handle.stats().into()
     }
 
     /// Answers a custom event's acknowledgement; false when it is no longer pending.
@@ -254,9 +357,10 @@ impl NativeEngine {
     }
 
     /// Stops gracefully within `timeout_ms`; resolves once everything is closed and
-    /// no event will follow. Then sends the end-of-events marker (an empty string)
-    /// through the event function, behind every event still on its way to JS, and
-    /// resolves with whether it could (JS waits for the marker when true).
+    /// no event will follow (also when another call stopped it). Then sends the
+    /// end-of-events marker (an empty string) through the event function, behind
+    /// every event still on its way to JS, and resolves with whether it could (JS
+    /// waits for the marker when true).
     #[napi]
     pub async fn close(&self, timeout_ms: u32) -> Result<bool> {
         let engine = self.engine.clone();
@@ -264,10 +368,11 @@ impl NativeEngine {
             engine.stop(Duration::from_millis(u64::from(timeout_ms)))
         })
         .await
-        .map_err(|e| js_error("ERR_PALAVER_INTERNAL", e))?;
+        .map_err(|e| js_error(HostErrorCode::Internal, e))?;
         match stopped {
+            // A second stop returns once the first has finished.
             Ok(_) | Err(StopError::AlreadyStopped) => {}
-            Err(e) => return Err(js_error("ERR_PALAVER_CLOSE", e)),
+            Err(e) => return Err(js_error(e.code(), e)),
         }
         let status = self.events.call(
             END_OF_EVENTS.to_string(),
@@ -277,32 +382,6 @@ impl NativeEngine {
     }
 }
 
-/// A bit per event type, for the listener filter.
-fn event_bit(kind: &str) -> u32 {
-    match kind {
-        "connected" => 1,
-        "disconnected" => 2,
-        "joined" => 4,
-        "left" => 8,
-        "message" => 16,
-        "private" => 32,
-        "custom" => 64,
-        _ => 0,
-    }
-}
-
 fn parse_json(text: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(text).map_err(|e| js_error("ERR_PALAVER_INVALID_ARG", e))
-}
-
-fn emit_result(result: std::result::Result<(), palaver_core::EmitError>) -> Result<()> {
-    use palaver_core::EmitError;
-    result.map_err(|e| match e {
-        EmitError::InvalidEvent(_) | EmitError::InvalidRoom(_) => {
-            js_error("ERR_PALAVER_INVALID_ARG", e)
-        }
-        EmitError::UserOffline(_) => js_error("ERR_PALAVER_USER_OFFLINE", e),
-        EmitError::NotRunning => js_error("ERR_PALAVER_CLOSED", e),
-        e => js_error("ERR_PALAVER_DELIVERY", e),
-    })
+    serde_json::from_str(text).map_err(|e| js_error(HostErrorCode::InvalidArgument, e))
 }

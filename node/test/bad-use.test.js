@@ -176,4 +176,25 @@ describe('bad use', { timeout: 30_000 }, () => {
     await assert.rejects(c.to('no!room?').emit('news', {}), expectCode('ERR_PALAVER_INVALID_ARG'));
     await assert.rejects(c.to('lobby').emit('', {}), expectCode('ERR_PALAVER_INVALID_ARG'));
   });
+
+  test('a socket without a libuv descriptor: ERR_PALAVER_UNSUPPORTED_RUNTIME, once', async () => {
+    const server = appServer();
+    const c = chat().attach(server);
+    const reported = [];
+    c.on('error', (error) => reported.push(error));
+    // What another runtime's upgrade may hand over: no `_handle.fd` to take over.
+    const upgrade = () => {
+      const written = [];
+      const socket = { _handle: null, encrypted: false, end: (text) => written.push(text), destroy() {} };
+      const req = { method: 'GET', url: '/socket.io/?EIO=4&transport=websocket', httpVersion: '1.1', rawHeaders: [] };
+      server.emit('upgrade', req, socket, Buffer.alloc(0));
+      return written.join('');
+    };
+    assert.match(upgrade(), /^HTTP\/1\.1 501 /);
+    assert.match(upgrade(), /^HTTP\/1\.1 501 /, 'refused again');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(reported.length, 1, 'reported once');
+    expectCode('ERR_PALAVER_UNSUPPORTED_RUNTIME')(reported[0]);
+    assert.match(reported[0].message, /socket\._handle\.fd/);
+  });
 });
