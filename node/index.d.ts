@@ -221,7 +221,7 @@ declare namespace palaver {
      * else to the app. (On an https.Server, clients stay on long-polling.)
      *
      * WebSocket connections are handed to the engine by the descriptor of Node's
-     * libuv TCP socket (`socket._handle.fd`); tested on Node 20 and 22. Where a
+     * libuv TCP socket (`socket._handle.fd`); tested on Node 20. Where a
      * socket has none (another runtime), clients stay on long-polling and an
      * `error` event (or, without an `error` listener, an uncaught exception)
      * reports ERR_PALAVER_UNSUPPORTED_RUNTIME once.

@@ -417,7 +417,7 @@ class Server {
   /**
    * Hands a WebSocket upgrade's connection to the engine: the descriptor of
    * Node's libuv TCP handle (`socket._handle.fd`, not public API; tested on
-   * Node 20 and 22), duplicated by the engine.
+   * Node 20), duplicated by the engine.
    */
   _handOver(req, socket, head, generation) {
     if (generation !== this._generation || !this._engine || this._closing) {
@@ -448,7 +448,7 @@ class Server {
           new PalaverError(
             'ERR_PALAVER_UNSUPPORTED_RUNTIME',
             "attach() needs Node's libuv TCP sockets (socket._handle.fd) to hand WebSocket " +
-              'connections to the engine; tested on Node 20 and 22. Clients stay on long-polling.',
+              'connections to the engine; tested on Node 20. Clients stay on long-polling.',
           ),
         );
       }
