@@ -92,7 +92,9 @@ browser-test: server-debug setup-test
 
 # Several standalone nodes sharing a private redis-server (started by the tests on a
 # free port with its data in a temporary directory; never the machine's own Redis).
-cluster-test: server-debug setup-test
+# host.test.js drives a node through the Node addon in its own process: the addon
+# is built first, so that nothing skips on a clean clone.
+cluster-test: server-debug setup-test node-debug
 	cd tests && node --test --test-concurrency=1 cluster/
 
 # The C test programs (gcc -Wall -Wextra -Werror) against libpalaver, also under

@@ -1,9 +1,10 @@
 //! Custom events waiting for the host's answer.
 
-use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use crate::events::AckId;
 use crate::protocol::{ChatError, ErrorCode};

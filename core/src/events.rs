@@ -6,13 +6,13 @@
 //! to (refused with `unknown_event`, decided here once), and the one encoded
 //! form of an event ([`Event::to_json`]).
 
-use parking_lot::Mutex;
 use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::thread::{JoinHandle, ThreadId};
 
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::protocol::{ChatMessage, PrivateMessage, User};

@@ -5,10 +5,10 @@
 //! come a little later on a new TCP connection. Stop keeps listening until each
 //! of them has been answered a poll since the goodbye (or a grace period ends).
 
-use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 #[derive(Default)]

@@ -16,11 +16,10 @@ use axum::body::Body;
 use axum::Router;
 use futures_util::future::BoxFuture;
 use parking_lot::{Condvar, Mutex};
-use tower::ServiceExt;
-
 use serde::Serialize;
 use socketioxide::adapter::Adapter;
 use socketioxide::TransportType;
+use tower::ServiceExt;
 
 use crate::chat::{ChatNode, Shared};
 use crate::lifecycle::Phase;

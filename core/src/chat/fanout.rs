@@ -2,6 +2,8 @@
 //! the consumer of announced messages in cluster mode, and the broadcast through
 //! the adapter (every node) that falls back to this node during an outage.
 
+use std::sync::Arc;
+
 use futures_util::StreamExt;
 use serde::Serialize;
 use socketioxide::adapter::Adapter;
@@ -10,7 +12,6 @@ use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SocketIo};
 use socketioxide_redis::drivers::Driver;
-use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::Shared;

@@ -21,7 +21,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-
 use redis::streams::StreamRangeReply;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;

@@ -3,10 +3,9 @@
 
 use std::path::Path;
 use std::sync::{mpsc, Arc};
-
-use parking_lot::Mutex;
 use std::thread::JoinHandle;
 
+use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags};
 use tokio::sync::oneshot;
 
