@@ -110,10 +110,8 @@ impl From<HostErrorCode> for palaver_result {
             HostErrorCode::Io => Self::PALAVER_IO_ERROR,
             HostErrorCode::DeliveryFailed => Self::PALAVER_DELIVERY_FAILED,
             // An unexpected fault inside the engine is a bug of the library, as a
-            // panic is; so is a code this table does not know yet (the enum is
-            // non-exhaustive: a new code belongs in a new palaver_result).
+            // panic is.
             HostErrorCode::Internal => Self::PALAVER_PANIC,
-            _ => Self::PALAVER_PANIC,
         }
     }
 }

@@ -43,9 +43,9 @@ fn js_code(code: HostErrorCode) -> &'static str {
         HostErrorCode::DeliveryFailed => "ERR_PALAVER_DELIVERY",
         HostErrorCode::Io => "ERR_PALAVER_ADOPT",
         HostErrorCode::InsideCallback => "ERR_PALAVER_CLOSE",
-        // Internal, UnknownAck (the binding answers acks with a boolean) and any
-        // code a later engine adds.
-        _ => "ERR_PALAVER_INTERNAL",
+        // The binding answers acks with a boolean, so UnknownAck never reaches JS
+        // as an error.
+        HostErrorCode::Internal | HostErrorCode::UnknownAck => "ERR_PALAVER_INTERNAL",
     }
 }
 
