@@ -336,10 +336,15 @@ class Server {
     const type = event.type;
     if (type === 'custom') {
       // A custom event comes only while `custom` has a listener: without one the
-      // engine itself refuses it to the client with unknown_event.
+      // engine itself refuses it to the client with unknown_event. One that was on
+      // its way when the last listener went is refused the same way.
       const engine = this._engine;
       const ackId = event.ack;
       event.ack = null;
+      if (this._listeners.listenerCount('custom') === 0) {
+        if (ackId !== null && ackId !== undefined) engine.refuseUnheard(ackId);
+        return;
+      }
       if (ackId !== null && ackId !== undefined) {
         let answered = false;
         event.ack = (answer) => {

@@ -49,6 +49,13 @@ impl PendingAcks {
         Ok(())
     }
 
+    /// Refuses one acknowledgement with `error`.
+    pub(crate) fn refuse(&self, id: AckId, error: ChatError) -> Result<(), AckError> {
+        let (_, responder) = self.lock().remove(&id.0).ok_or(AckError::Unknown(id.0))?;
+        responder(Err(error));
+        Ok(())
+    }
+
     /// Refuses every acknowledgement older than the timeout with `host_timeout`.
     pub(crate) fn expire(&self) {
         let now = Instant::now();

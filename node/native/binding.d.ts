@@ -37,6 +37,11 @@ export declare class NativeEngine {
   rooms(): Promise<Array<RoomInfo>>
   /** The counters. */
   stats(): Stats
+  /**
+   * Refuses a custom event with `unknown_event` (its JS listener went away
+   * while it was on its way); false when it is no longer pending.
+   */
+  refuseUnheard(ackId: number): boolean
   /** Answers a custom event's acknowledgement; false when it is no longer pending. */
   ack(ackId: number, answerJson: string): boolean
   /**

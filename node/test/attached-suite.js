@@ -303,6 +303,38 @@ function defineAttachedSuite(framework, makeHandler) {
       }
     });
 
+    test('a custom event on its way when the last custom listener goes is refused with unknown_event at once', async () => {
+      const own = http.createServer(makeHandler());
+      const racing = palaver(own, TEST_OPTIONS);
+      let ran = 0;
+      const onCustom = () => {
+        ran += 1;
+      };
+      racing.on('custom', onCustom);
+      const ownPort = await listen(own);
+      const eve = await connect(ownPort, { transports: ['websocket'], auth: { name: 'race-eve' } });
+      try {
+        const answer = eve.timeout(3000).emitWithAck('late', { x: 1 });
+        // Hold the JS thread until the engine has handed the event to the host (it
+        // waits for the host's answer now), and a little longer so that the event
+        // is queued for JS; only then does the listener go.
+        const deadline = Date.now() + 3000;
+        while (racing.stats().pending_host_acks === 0 && Date.now() < deadline);
+        assert.equal(racing.stats().pending_host_acks, 1, 'the event reached the host before its listener went');
+        const queued = Date.now() + 200;
+        while (Date.now() < queued);
+        racing.off('custom', onCustom);
+        const started = Date.now();
+        assert.deepEqual(await answer, { ok: false, code: 'unknown_event', message: 'nobody handles this event' });
+        assert.ok(Date.now() - started < 2000, 'not after host_ack_timeout_ms');
+        assert.equal(ran, 0, 'the removed listener ran');
+      } finally {
+        eve.close();
+        await racing.close();
+        await closeServer(own);
+      }
+    });
+
     test('WebSocket connections are handed over: Node no longer holds them', async () => {
       // A server of its own, so that Node's connection count is exact.
       const own = http.createServer(makeHandler());
