@@ -7,8 +7,6 @@ const http = require('node:http');
 const https = require('node:https');
 const { EventEmitter } = require('node:events');
 
-/** Events the engine reports to the host. */
-const HOST_EVENTS = ['connected', 'disconnected', 'joined', 'left', 'message', 'private', 'custom'];
 /** How long close() waits for clients before closing what is left. */
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 /** Extra room for Engine.IO framing on top of limits.max_payload_bytes. */
@@ -17,6 +15,13 @@ const BODY_SLACK_BYTES = 1024;
 const END_OF_EVENTS = '';
 /** How long close() waits for that marker once the engine has stopped. */
 const END_OF_EVENTS_WAIT_MS = 2000;
+
+/** The events the engine reports to the host (its own list, read once). */
+let hostEvents = null;
+function hostEventKinds() {
+  if (!hostEvents) hostEvents = native().eventKinds();
+  return hostEvents;
+}
 
 let binding = null;
 function native() {
@@ -211,7 +216,7 @@ class Server {
    */
   _syncListeners() {
     if (!this._engine) return;
-    this._engine.listenTo(HOST_EVENTS.filter((type) => this._listeners.listenerCount(type) > 0));
+    this._engine.listenTo(hostEventKinds().filter((type) => this._listeners.listenerCount(type) > 0));
   }
 
   /** Emits an event to every client. */
@@ -295,10 +300,10 @@ class Server {
   }
 
   _checkEvent(event) {
-    if (event !== 'error' && !HOST_EVENTS.includes(event)) {
+    if (event !== 'error' && !hostEventKinds().includes(event)) {
       throw new PalaverError(
         'ERR_PALAVER_INVALID_ARG',
-        `unknown event ${JSON.stringify(event)}; expected one of ${HOST_EVENTS.join(', ')}, error`,
+        `unknown event ${JSON.stringify(event)}; expected one of ${hostEventKinds().join(', ')}, error`,
       );
     }
   }

@@ -63,6 +63,12 @@ export interface ClusterStats {
   nodes_alive: number
 }
 
+/**
+ * The kinds of host event, named as their JSON `type`: the engine's own list,
+ * so that the wrapper keeps no copy of it.
+ */
+export declare function eventKinds(): Array<string>
+
 /** One user in a room's member list. */
 export interface Member {
   id: string

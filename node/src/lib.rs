@@ -57,6 +57,16 @@ fn js_error(code: HostErrorCode, message: impl std::fmt::Display) -> Error {
     )
 }
 
+/// The kinds of host event, named as their JSON `type`: the engine's own list,
+/// so that the wrapper keeps no copy of it.
+#[napi(catch_unwind)]
+pub fn event_kinds() -> Vec<String> {
+    EventKind::ALL
+        .iter()
+        .map(|kind| kind.as_str().to_string())
+        .collect()
+}
+
 /// A running engine, as the JS wrapper holds it.
 #[napi]
 pub struct NativeEngine {
