@@ -27,7 +27,7 @@ pub struct Config {
     /// TCP port to bind; `0` picks a free port (see [`Engine::local_addr`](crate::Engine::local_addr)).
     /// Defaults to `3000`.
     pub port: u16,
-    /// Whether [`Engine::start`](crate::Engine::start) binds `host:port` itself. Set it to
+    /// Whether [`ChatBuilder::start`](crate::ChatBuilder::start) binds `host:port` itself. Set it to
     /// `false` when the host owns the listening socket and hands connections over with
     /// [`Engine::adopt`](crate::Engine::adopt) and [`Engine::serve_request`](crate::Engine::serve_request)
     /// (the Node addon's `attach`). Defaults to `true`.
