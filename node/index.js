@@ -347,7 +347,7 @@ class Server {
       const ackId = event.ack;
       event.ack = null;
       if (this._listeners.listenerCount('custom') === 0) {
-        if (ackId !== null && ackId !== undefined) engine.refuseUnheard(ackId);
+        if (ackId !== null && ackId !== undefined) engine.refuseUnheard(ackId, String(event.event));
         return;
       }
       if (ackId !== null && ackId !== undefined) {

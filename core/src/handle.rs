@@ -11,7 +11,7 @@ use socketioxide::adapter::Adapter;
 use crate::acks::AckError;
 use crate::chat::{broadcast, kick, room_key, user_key, ChatNode, Reach, Shared};
 use crate::events::{AckId, EventKinds};
-use crate::protocol::{ChatError, ErrorBody, ErrorCode, RoomInfo};
+use crate::protocol::{ChatError, ErrorBody, RoomInfo};
 use crate::stats::Stats;
 use crate::validate;
 
@@ -304,14 +304,14 @@ impl ChatHandle {
         self.shared().host.acks.answer(id, value)
     }
 
-    /// Refuses a custom event with `unknown_event`, exactly as the chat refuses a
-    /// custom event nobody listens to: for a host whose listener went away while
-    /// the event was on its way to it.
-    pub fn refuse_unheard(&self, id: AckId) -> Result<(), AckError> {
-        self.shared().host.acks.refuse(
-            id,
-            ChatError::new(ErrorCode::UnknownEvent, "nobody handles this event"),
-        )
+    /// Refuses the custom event `event` with `unknown_event`, exactly as the chat
+    /// refuses a custom event nobody listens to: for a host whose listener went
+    /// away while the event was on its way to it.
+    pub fn refuse_unheard(&self, id: AckId, event: &str) -> Result<(), AckError> {
+        self.shared()
+            .host
+            .acks
+            .refuse(id, ChatError::unknown_event(event))
     }
 
     /// Refuses a custom event's acknowledgement with `{ok:false, code, message}`,

@@ -205,6 +205,11 @@ impl ChatError {
             retry_after_ms: None,
         }
     }
+
+    /// The refusal of a custom event nobody handles.
+    pub(crate) fn unknown_event(event: &str) -> Self {
+        Self::new(ErrorCode::UnknownEvent, format!("unknown event {event:?}"))
+    }
 }
 
 impl fmt::Display for ChatError {

@@ -41,7 +41,7 @@ export declare class NativeEngine {
    * Refuses a custom event with `unknown_event` (its JS listener went away
    * while it was on its way); false when it is no longer pending.
    */
-  refuseUnheard(ackId: number): boolean
+  refuseUnheard(ackId: number, event: string): boolean
   /** Answers a custom event's acknowledgement; false when it is no longer pending. */
   ack(ackId: number, answerJson: string): boolean
   /**

@@ -362,8 +362,10 @@ impl NativeEngine {
     /// Refuses a custom event with `unknown_event` (its JS listener went away
     /// while it was on its way); false when it is no longer pending.
     #[napi(catch_unwind)]
-    pub fn refuse_unheard(&self, ack_id: i64) -> bool {
-        self.handle.refuse_unheard(AckId(ack_id as u64)).is_ok()
+    pub fn refuse_unheard(&self, ack_id: i64, event: String) -> bool {
+        self.handle
+            .refuse_unheard(AckId(ack_id as u64), &event)
+            .is_ok()
     }
 
     /// Answers a custom event's acknowledgement; false when it is no longer pending.

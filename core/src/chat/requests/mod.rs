@@ -72,12 +72,7 @@ impl Request {
             "rooms" => Self::Rooms,
             "logout" => Self::Logout,
             _ if shared.host.events.wants(EventKind::Custom) => Self::Custom(data),
-            other => {
-                return Err(ChatError::new(
-                    ErrorCode::UnknownEvent,
-                    format!("unknown event {other:?}"),
-                ))
-            }
+            other => return Err(ChatError::unknown_event(other)),
         })
     }
 }
