@@ -2,6 +2,14 @@
 //! the bindings turn into their own (a C `palaver_result`, a Node
 //! `ERR_PALAVER_...` code) from one table each.
 
+use crate::acks::AckError;
+use crate::assemble::BuildError;
+use crate::config::ConfigError;
+use crate::engine::{AdoptError, StartError};
+use crate::handle::{DisconnectError, EmitError};
+use crate::protocol::{ChatError, ErrorCode};
+use crate::shutdown::StopError;
+
 /// What kind of failure an API error is; see each error enum's `code()`.
 ///
 /// Deliberately not `#[non_exhaustive]`: each binding maps every code, so a new
@@ -56,14 +64,6 @@ impl std::fmt::Display for HostErrorCode {
         f.write_str(self.as_str())
     }
 }
-
-use crate::acks::AckError;
-use crate::assemble::BuildError;
-use crate::config::ConfigError;
-use crate::engine::{AdoptError, StartError};
-use crate::handle::{DisconnectError, EmitError};
-use crate::protocol::{ChatError, ErrorCode};
-use crate::shutdown::StopError;
 
 impl BuildError {
     /// This error's stable code.

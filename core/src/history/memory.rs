@@ -104,7 +104,7 @@ mod tests {
             text: text.into(),
             ts: 1,
             key: text.into(),
-            sender: "s".into(),
+            sender: None,
         }
     }
 

@@ -15,6 +15,8 @@ mod sqlite;
 
 use std::sync::Arc;
 
+use socketioxide::socket::Sid;
+
 use crate::config::{HistoryConfig, HistoryStorage};
 use crate::protocol::{ChatMessage, MessageKind, User};
 
@@ -31,8 +33,9 @@ pub(crate) struct NewMessage {
     pub ts: i64,
     /// Unique per accepted message; makes storing it twice (a retry) harmless.
     pub key: Arc<str>,
-    /// The sending connection (its socket id), which its delivery leaves out.
-    pub sender: Arc<str>,
+    /// The sending connection, which its delivery leaves out (none for messages
+    /// written again from the outage journal, which are not delivered again).
+    pub sender: Option<Sid>,
 }
 
 impl NewMessage {

@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 use redis::streams::StreamRangeReply;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 
 use super::{History, HistoryError, MemoryHistory, NewMessage, Page, SqliteHistory};
@@ -186,10 +187,8 @@ impl RedisHistory {
         self.delivered_here
             .lock()
             .extend(batch.iter().map(|m| m.key.to_string()));
-        let origins: Vec<(Arc<str>, Arc<str>)> = batch
-            .iter()
-            .map(|m| (m.key.clone(), m.sender.clone()))
-            .collect();
+        let origins: Vec<(Arc<str>, Option<Sid>)> =
+            batch.iter().map(|m| (m.key.clone(), m.sender)).collect();
         let stored = self.journal.append(batch).await?;
         self.cluster
             .journal_pending
@@ -200,7 +199,7 @@ impl RedisHistory {
             message.id = message.id.map(|id| format!("j{id}"));
             let announcement = Announcement {
                 node: self.cluster.node_id.clone(),
-                sid: sender.to_string(),
+                sid: sender.map(|sid| sid.to_string()).unwrap_or_default(),
                 key: key.to_string(),
                 room: message.room.clone(),
                 message: serde_json::value::to_raw_value(&message)
@@ -227,7 +226,11 @@ impl RedisHistory {
         pipe.atomic();
         for message in batch {
             let (channel, before, after) = if announce {
-                let (before, after) = announcement_template(&cluster.node_id, message)?;
+                let sid = message
+                    .sender
+                    .map(|sid| sid.to_string())
+                    .unwrap_or_default();
+                let (before, after) = announcement_template(&cluster.node_id, &sid, message)?;
                 (channel.as_str(), before, after)
             } else {
                 ("", String::new(), String::new())
@@ -334,7 +337,7 @@ impl RedisHistory {
             let batch: Vec<NewMessage> = oldest
                 .into_iter()
                 .map(|(_, message, key)| NewMessage {
-                    sender: Arc::from(""),
+                    sender: None,
                     user: User {
                         id: message.user_id.clone().unwrap_or_else(|| Arc::from("")),
                         name: message.user.clone(),
@@ -375,11 +378,15 @@ impl RedisHistory {
 }
 
 /// The announcement of `message` as JSON, split around its (not yet known) id.
-fn announcement_template(node: &str, message: &NewMessage) -> Result<(String, String), String> {
+fn announcement_template(
+    node: &str,
+    sid: &str,
+    message: &NewMessage,
+) -> Result<(String, String), String> {
     let stored = message.clone().stored(ID_PLACEHOLDER.to_string());
     let announcement = AnnouncementOut {
         node,
-        sid: &message.sender,
+        sid,
         key: &message.key,
         room: &message.room,
         message: &stored,
@@ -421,7 +428,7 @@ mod tests {
     #[test]
     fn announcement_template_takes_the_id() {
         let message = NewMessage {
-            sender: "s1".into(),
+            sender: None,
             room: "r".into(),
             user: User {
                 id: "u".into(),
@@ -431,7 +438,7 @@ mod tests {
             ts: 1_795_527_126_273,
             key: "k1".into(),
         };
-        let (before, after) = announcement_template("n1", &message).unwrap();
+        let (before, after) = announcement_template("n1", "s1", &message).unwrap();
         let json = format!("{before}1795527126273-0{after}");
         let announcement: Announcement = serde_json::from_str(&json).unwrap();
         let stored: ChatMessage = serde_json::from_str(announcement.message.get()).unwrap();

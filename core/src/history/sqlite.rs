@@ -303,7 +303,7 @@ mod tests {
             text: text.into(),
             ts: 42,
             key: text.into(),
-            sender: "s".into(),
+            sender: None,
         }
     }
 

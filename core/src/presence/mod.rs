@@ -9,7 +9,6 @@ mod redis;
 use std::sync::Arc;
 
 pub(crate) use self::local::{JoinOutcome, LeaveOutcome, LocalPresence};
-use self::redis as shared;
 pub(crate) use self::redis::Departure;
 
 use crate::cluster::Cluster;
@@ -38,8 +37,8 @@ impl Presence {
     pub(crate) async fn claim_name(&self, requested: &str, max_chars: usize) -> User {
         match &self.cluster {
             Some(cluster) => {
-                let user = shared::claim_name(cluster, &self.local, requested, max_chars).await;
-                shared::user_online(cluster, &user).await;
+                let user = redis::claim_name(cluster, &self.local, requested, max_chars).await;
+                redis::user_online(cluster, &user).await;
                 user
             }
             None => self.local.claim_name(requested, max_chars),
@@ -50,7 +49,7 @@ impl Presence {
     pub(crate) async fn connect(&self, user: &User) {
         self.local.connect(user);
         if let Some(cluster) = &self.cluster {
-            shared::user_online(cluster, user).await;
+            redis::user_online(cluster, user).await;
         }
     }
 
@@ -59,9 +58,9 @@ impl Presence {
         self.local.disconnect(user);
         let Some(cluster) = &self.cluster else { return };
         if self.local.online(&user.id).is_none() && cluster.is_up() {
-            shared::user_offline(cluster, user).await;
+            redis::user_offline(cluster, user).await;
             if self.open_mode {
-                shared::release_name(cluster, user).await;
+                redis::release_name(cluster, user).await;
             }
         }
     }
@@ -69,7 +68,7 @@ impl Presence {
     pub(crate) async fn join(&self, room: &Arc<str>, user: &User) -> JoinOutcome {
         let outcome = self.local.join(room, user);
         match &self.cluster {
-            Some(cluster) => shared::joined(cluster, &self.local, room, user, outcome).await,
+            Some(cluster) => redis::joined(cluster, &self.local, room, user, outcome).await,
             None => outcome,
         }
     }
@@ -80,7 +79,7 @@ impl Presence {
         Some(match &self.cluster {
             Some(cluster) => {
                 let still_here = self.local.member_count(room) > 0;
-                shared::left(cluster, room, user, outcome, still_here).await
+                redis::left(cluster, room, user, outcome, still_here).await
             }
             None => outcome,
         })
@@ -89,7 +88,7 @@ impl Presence {
     /// The room's member count and its first `limit` members in join order.
     pub(crate) async fn members(&self, room: &str, limit: usize) -> (usize, Vec<Member>) {
         if let Some(cluster) = &self.cluster {
-            if let Some(members) = shared::members(cluster, room, limit).await {
+            if let Some(members) = redis::members(cluster, room, limit).await {
                 return members;
             }
         }
@@ -102,7 +101,7 @@ impl Presence {
     /// The user with this id if they have a connection anywhere.
     pub(crate) async fn online(&self, user_id: &str) -> Option<User> {
         if let Some(cluster) = &self.cluster {
-            if let Some(online) = shared::online(cluster, user_id).await {
+            if let Some(online) = redis::online(cluster, user_id).await {
                 return online;
             }
         }
@@ -111,7 +110,7 @@ impl Presence {
 
     pub(crate) async fn rooms(&self, max_rooms: usize, max_members: usize) -> Vec<RoomInfo> {
         if let Some(cluster) = &self.cluster {
-            if let Some(rooms) = shared::rooms(cluster, max_rooms, max_members).await {
+            if let Some(rooms) = redis::rooms(cluster, max_rooms, max_members).await {
                 return rooms;
             }
         }
@@ -120,7 +119,7 @@ impl Presence {
 
     pub(crate) async fn room_counts(&self, max_rooms: usize) -> Vec<RoomCount> {
         if let Some(cluster) = &self.cluster {
-            if let Some(rooms) = shared::room_counts(cluster, max_rooms).await {
+            if let Some(rooms) = redis::room_counts(cluster, max_rooms).await {
                 return rooms;
             }
         }
@@ -130,7 +129,7 @@ impl Presence {
     /// Removes a dead node's presence (cluster mode); returns who left which room.
     pub(crate) async fn sweep(&self, node: &str) -> Result<Vec<Departure>, String> {
         match &self.cluster {
-            Some(cluster) => shared::sweep(cluster, node).await,
+            Some(cluster) => redis::sweep(cluster, node).await,
             None => Ok(Vec::new()),
         }
     }
@@ -139,7 +138,7 @@ impl Presence {
     /// the users whose names another node holds now.
     pub(crate) async fn resync(&self) -> Result<Vec<User>, String> {
         match &self.cluster {
-            Some(cluster) => shared::resync(cluster, &self.local, self.open_mode).await,
+            Some(cluster) => redis::resync(cluster, &self.local, self.open_mode).await,
             None => Ok(Vec::new()),
         }
     }

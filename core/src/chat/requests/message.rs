@@ -23,6 +23,6 @@ pub(super) fn handle<A: Adapter>(
         text,
         ts: now_ms(),
         key: shared.ids.message_key(),
-        sender: ctx.socket.id.to_string().into(),
+        sender: Some(ctx.socket.id),
     }))
 }
