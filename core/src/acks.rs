@@ -7,10 +7,23 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::events::AckId;
-use crate::protocol::{ChatError, ErrorCode};
+use crate::protocol::ChatError;
+use crate::sockets::OutArgs;
+
+/// What the client that asked for an acknowledgement gets.
+pub(crate) enum AckAnswer {
+    /// One value, exactly as the host gave it (the chat's custom events).
+    Value(serde_json::Value),
+    /// Every argument of the client's callback (Socket.IO host namespaces).
+    Args(OutArgs),
+    /// A refusal, in the `{ok:false, code, message}` shape.
+    Refused(ChatError),
+    /// The host did not answer within `host_ack_timeout_ms`.
+    Expired,
+}
 
 /// Sends the answer (or a refusal) to the client that asked.
-pub(crate) type AckResponder = Box<dyn FnOnce(Result<serde_json::Value, ChatError>) + Send>;
+pub(crate) type AckResponder = Box<dyn FnOnce(AckAnswer) + Send>;
 
 /// Why [`ChatHandle::ack`](crate::ChatHandle::ack) could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,20 +56,18 @@ impl PendingAcks {
         AckId(id)
     }
 
-    pub(crate) fn answer(&self, id: AckId, value: serde_json::Value) -> Result<(), AckError> {
+    pub(crate) fn answer(&self, id: AckId, answer: AckAnswer) -> Result<(), AckError> {
         let (_, responder) = self.lock().remove(&id.0).ok_or(AckError::Unknown(id.0))?;
-        responder(Ok(value));
+        responder(answer);
         Ok(())
     }
 
     /// Refuses one acknowledgement with `error`.
     pub(crate) fn refuse(&self, id: AckId, error: ChatError) -> Result<(), AckError> {
-        let (_, responder) = self.lock().remove(&id.0).ok_or(AckError::Unknown(id.0))?;
-        responder(Err(error));
-        Ok(())
+        self.answer(id, AckAnswer::Refused(error))
     }
 
-    /// Refuses every acknowledgement older than the timeout with `host_timeout`.
+    /// Ends every acknowledgement older than the timeout ([`AckAnswer::Expired`]).
     pub(crate) fn expire(&self) {
         let now = Instant::now();
         let expired: Vec<AckResponder> = {
@@ -71,10 +82,7 @@ impl PendingAcks {
                 .collect()
         };
         for responder in expired {
-            responder(Err(ChatError::new(
-                ErrorCode::HostTimeout,
-                "the server did not answer in time",
-            )));
+            responder(AckAnswer::Expired);
         }
     }
 
@@ -82,7 +90,7 @@ impl PendingAcks {
     pub(crate) fn refuse_all(&self, error: &ChatError) {
         let all: Vec<AckResponder> = self.lock().drain().map(|(_, (_, r))| r).collect();
         for responder in all {
-            responder(Err(error.clone()));
+            responder(AckAnswer::Refused(error.clone()));
         }
     }
 
@@ -106,23 +114,29 @@ mod tests {
         let got = Arc::new(Mutex::new(None));
         let sink = got.clone();
         let id = acks.insert(Box::new(move |r| *sink.lock().unwrap() = Some(r)));
-        acks.answer(id, serde_json::json!(1)).unwrap();
-        assert_eq!(*got.lock().unwrap(), Some(Ok(serde_json::json!(1))));
+        acks.answer(id, AckAnswer::Value(serde_json::json!(1)))
+            .unwrap();
+        assert!(matches!(
+            got.lock().unwrap().take(),
+            Some(AckAnswer::Value(v)) if v == serde_json::json!(1)
+        ));
         assert_eq!(
-            acks.answer(id, serde_json::json!(2)),
+            acks.answer(id, AckAnswer::Value(serde_json::json!(2))),
             Err(AckError::Unknown(id.0))
         );
     }
 
     #[test]
-    fn expiry_refuses_with_host_timeout() {
+    fn expiry_ends_pending_acks() {
         let acks = PendingAcks::new(Duration::ZERO);
         let got = Arc::new(Mutex::new(None));
         let sink = got.clone();
         acks.insert(Box::new(move |r| *sink.lock().unwrap() = Some(r)));
         acks.expire();
-        let result = got.lock().unwrap().take().unwrap();
-        assert_eq!(result.unwrap_err().code, ErrorCode::HostTimeout);
+        assert!(matches!(
+            got.lock().unwrap().take(),
+            Some(AckAnswer::Expired)
+        ));
         assert_eq!(acks.len(), 0);
     }
 }

@@ -9,14 +9,17 @@ use socketioxide::adapter::Emitter;
 use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder, TransportType};
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
-use crate::chat::{self, ClusterFeeds, Shared};
+use crate::chat::{self, ClusterFeeds};
+use crate::shared::Shared;
 use crate::cluster::{Cluster, ClusterError, ResilientDriver};
 use crate::config::{Config, ConfigError};
-use crate::events::{EventBus, EventCallback};
+use crate::events::{EventBus, EventCallback, QueueBounds};
 use crate::handle::ChatHandle;
 use crate::history::{History, HistoryError, RedisHistory};
+use crate::plain_ws::PlainSockets;
 use crate::service::{ChatLayer, SOCKET_IO_PATH};
 use crate::shutdown::Sessions;
+use crate::sockets::{self, CommandQueue};
 
 /// Why a chat could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,8 @@ pub(crate) struct Assembled {
     pub handle: ChatHandle,
     /// What stop acts on.
     pub sessions: Arc<dyn Sessions>,
+    /// Plain WebSocket connections, closed at stop.
+    pub plain: Arc<PlainSockets>,
 }
 
 /// Builds the chat on the current runtime.
@@ -58,16 +63,25 @@ pub(crate) async fn assemble(
         None => None,
     };
     let events = match on_event {
-        Some(callback) => EventBus::start(config.event_queue_capacity, callback)
-            .map_err(BuildError::EventThread)?,
+        Some(callback) => EventBus::start(
+            QueueBounds {
+                events: config.event_queue_capacity,
+                bytes: config.event_queue_bytes,
+            },
+            callback,
+        )
+        .map_err(BuildError::EventThread)?,
         None => EventBus::disabled(),
     };
     match cluster {
         None => {
             let shared = Arc::new(Shared::new(config, local_history, events, None));
             let (service, io) = socket_io_builder(&shared.config).build_svc();
-            let (node, ()) = chat::install(&io, shared.clone());
-            Ok(finish(shared, node, service))
+            let protocol = shared.config.builtin_chat;
+            let plain = PlainSockets::new(shared.clone());
+            let (node, _) = chat::install(&io, shared.clone(), protocol);
+            let (queue, _) = sockets::start(io, shared.clone(), plain.clone(), !protocol);
+            Ok(finish(shared, node, queue, plain, service))
         }
         Some((cluster, driver)) => {
             assemble_cluster(config, local_history, events, cluster, driver).await
@@ -101,11 +115,17 @@ async fn assemble_cluster(
     let (service, io) = socket_io_builder(&shared.config)
         .with_adapter::<CustomRedisAdapter<Emitter, ResilientDriver>>(adapter)
         .build_svc();
-    let (node, subscribed) = chat::install(&io, shared.clone());
-    tokio::time::timeout(timeout * 3, subscribed)
-        .await
-        .map_err(|_| ClusterError::Subscribe("Redis did not answer".into()))?
-        .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
+    let protocol = shared.config.builtin_chat;
+    let (node, chat_subscribed) = chat::install(&io, shared.clone(), protocol);
+    let plain = PlainSockets::new(shared.clone());
+    let (queue, host_subscribed) =
+        sockets::start(io.clone(), shared.clone(), plain.clone(), !protocol);
+    if let Some(subscribed) = chat_subscribed.or(host_subscribed) {
+        tokio::time::timeout(timeout * 3, subscribed)
+            .await
+            .map_err(|_| ClusterError::Subscribe("Redis did not answer".into()))?
+            .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
+    }
     let signals =
         crate::cluster::spawn_tasks(cluster, driver.clone(), shared.lifecycle.stopping_token());
     chat::install_cluster(
@@ -116,10 +136,16 @@ async fn assemble_cluster(
             journaled,
         },
     );
-    Ok(finish(shared, node, service))
+    Ok(finish(shared, node, queue, plain, service))
 }
 
-fn finish<A, S>(shared: Arc<Shared>, node: chat::ChatNode<A>, service: S) -> Assembled
+fn finish<A, S>(
+    shared: Arc<Shared>,
+    node: chat::ChatNode<A>,
+    queue: CommandQueue,
+    plain: Arc<PlainSockets>,
+    service: S,
+) -> Assembled
 where
     A: socketioxide::adapter::Adapter,
     S: tower::Service<http::Request<axum::body::Body>, Error = std::convert::Infallible>
@@ -134,13 +160,20 @@ where
         service,
         &shared.config.cors_origins,
         shared.lifecycle.goodbye.clone(),
+        plain.clone(),
     );
     let node = Arc::new(node);
-    let handle = ChatHandle::new(node.clone(), shared, tokio::runtime::Handle::current());
+    let handle = ChatHandle::new(
+        node.clone(),
+        queue,
+        shared,
+        tokio::runtime::Handle::current(),
+    );
     Assembled {
         layer,
         handle,
         sessions: node,
+        plain,
     }
 }
 

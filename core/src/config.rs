@@ -32,6 +32,12 @@ pub struct Config {
     /// [`Engine::adopt`](crate::Engine::adopt) and [`Engine::serve_request`](crate::Engine::serve_request)
     /// (the Node addon's `attach`). Defaults to `true`.
     pub listen: bool,
+    /// The built-in chat protocol (docs/PROTOCOL.md) on the `/` namespace. When
+    /// `false`, Palaver is a plain Socket.IO server: `/` is a host namespace whose
+    /// every event goes to the host (see [`ChatHandle::run`](crate::ChatHandle::run)),
+    /// and identity, history and room list settings are not used. Host namespaces
+    /// can be added either way. Defaults to `true`.
+    pub builtin_chat: bool,
     /// Who a connection is and how that is decided. Defaults to [`IdentityConfig::default`].
     pub identity: IdentityConfig,
     /// Where room messages are kept. Defaults to [`HistoryConfig::default`].
@@ -48,17 +54,31 @@ pub struct Config {
     pub room_list: RoomListConfig,
     /// Engine.IO transport settings. Defaults to [`TransportConfig::default`].
     pub transport: TransportConfig,
+    /// Plain WebSocket connections (no Socket.IO) for the host. Defaults to
+    /// [`PlainWebSocketConfig::default`] (off).
+    pub plain_websocket: PlainWebSocketConfig,
     /// Cluster mode: nodes sharing rooms, presence and history through Redis.
     /// Defaults to [`ClusterConfig::default`] (off).
     pub cluster: ClusterConfig,
     /// Worker threads of the engine's own runtime; `0` means one per CPU core.
     /// Only used by [`Engine`](crate::Engine). Defaults to `0`.
     pub worker_threads: usize,
-    /// Capacity of the queue that carries [`Event`](crate::Event)s to the host callback.
-    /// When the host falls this far behind, further events are dropped and counted in
+    /// Most [`Event`](crate::Event)s queued for the host callback. When the host falls
+    /// this far behind, further events are dropped and counted in
     /// [`Stats::events_dropped`](crate::Stats::events_dropped) instead of slowing the
-    /// chat down. Defaults to `65536`.
+    /// chat down (a dropped event that asked for an acknowledgement is refused with
+    /// `busy`). The queue takes memory only for the events in it. At most `16777216`.
+    /// Defaults to `65536`.
     pub event_queue_capacity: usize,
+    /// Most bytes of events queued for the host callback (their arguments,
+    /// handshakes and texts, plus a fixed 256 bytes each); past it events are
+    /// dropped as above. Defaults to `67108864` (64 MiB).
+    pub event_queue_bytes: usize,
+    /// Most bytes of host commands given and not yet applied (their arguments and
+    /// names, plus a fixed 128 bytes each); past it
+    /// [`ChatHandle::run`](crate::ChatHandle::run) refuses with `QueueFull`.
+    /// Defaults to `67108864` (64 MiB).
+    pub command_queue_bytes: usize,
     /// How long a client waits for the host to answer a custom event's acknowledgement
     /// before it gets `host_timeout`, in milliseconds. Defaults to `10000`.
     pub host_ack_timeout_ms: u64,
@@ -74,15 +94,19 @@ impl Default for Config {
             host: "127.0.0.1".into(),
             port: 3000,
             listen: true,
+            builtin_chat: true,
             identity: IdentityConfig::default(),
             history: HistoryConfig::default(),
             cors_origins: Vec::new(),
             limits: Limits::default(),
             room_list: RoomListConfig::default(),
             transport: TransportConfig::default(),
+            plain_websocket: PlainWebSocketConfig::default(),
             cluster: ClusterConfig::default(),
             worker_threads: 0,
             event_queue_capacity: 65_536,
+            event_queue_bytes: 64 << 20,
+            command_queue_bytes: 64 << 20,
             host_ack_timeout_ms: 10_000,
             stop_timeout_ms: 5_000,
         }
@@ -265,6 +289,33 @@ impl Default for RoomListConfig {
     }
 }
 
+/// Plain WebSocket connections: the host gets their open, message and close
+/// events ([`Event::WsOpen`](crate::Event::WsOpen), ...) and answers with
+/// commands, like the npm `ws` server. Messages are limited by
+/// `limits.max_payload_bytes` and `limits.requests_per_second` (a client over
+/// either is closed, with 1009 or 1008).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlainWebSocketConfig {
+    /// The path where WebSocket upgrade requests are plain WebSocket connections
+    /// (`"/"`: other requests at the path, such as the page, still reach the
+    /// host's routes); `"*"` takes upgrades at any path outside `/socket.io/`.
+    /// `None` turns them off. Defaults to `None`.
+    pub path: Option<String>,
+    /// Bytes queued to one connection and not yet written; a client that reads
+    /// slower than that is closed with 1013. Defaults to `1048576` (1 MiB).
+    pub max_queued_bytes: usize,
+}
+
+impl Default for PlainWebSocketConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            max_queued_bytes: 1 << 20,
+        }
+    }
+}
+
 /// Engine.IO transport settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -365,10 +416,19 @@ pub enum ConfigError {
     /// The node timeout must exceed the heartbeat, or live nodes would look dead.
     #[error("cluster.node_timeout_ms must be at least twice cluster.heartbeat_ms")]
     NodeTimeout,
+    /// The plain WebSocket path does not start with `/`, or is Socket.IO's.
+    #[error("plain_websocket.path {0:?} must be \"*\" or start with '/', and not be under /socket.io")]
+    BadPlainWebSocketPath(String),
+    /// A size is above its documented maximum.
+    #[error("{0} must be at most {1}")]
+    TooLarge(&'static str, u64),
     /// The JSON given to [`Config::from_json`] does not describe a configuration.
     #[error("invalid configuration JSON: {0}")]
     Json(String),
 }
+
+/// The largest `event_queue_capacity` accepted.
+const MAX_EVENT_QUEUE_CAPACITY: usize = 1 << 24;
 
 impl Config {
     /// Parses a configuration from JSON; missing fields take their defaults.
@@ -445,6 +505,12 @@ impl Config {
                 "transport.websocket_read_buffer_bytes",
             ),
             (self.event_queue_capacity as u64, "event_queue_capacity"),
+            (self.event_queue_bytes as u64, "event_queue_bytes"),
+            (self.command_queue_bytes as u64, "command_queue_bytes"),
+            (
+                self.plain_websocket.max_queued_bytes as u64,
+                "plain_websocket.max_queued_bytes",
+            ),
             (self.host_ack_timeout_ms, "host_ack_timeout_ms"),
             (self.cluster.heartbeat_ms, "cluster.heartbeat_ms"),
             (self.cluster.redis_timeout_ms, "cluster.redis_timeout_ms"),
@@ -463,6 +529,18 @@ impl Config {
         }
         if self.cluster.node_timeout_ms < 2 * self.cluster.heartbeat_ms {
             return Err(ConfigError::NodeTimeout);
+        }
+        if let Some(path) = &self.plain_websocket.path {
+            let under_socket_io = path == "/socket.io" || path.starts_with("/socket.io/");
+            if (path != "*" && !path.starts_with('/')) || under_socket_io {
+                return Err(ConfigError::BadPlainWebSocketPath(path.clone()));
+            }
+        }
+        if self.event_queue_capacity > MAX_EVENT_QUEUE_CAPACITY {
+            return Err(ConfigError::TooLarge(
+                "event_queue_capacity",
+                MAX_EVENT_QUEUE_CAPACITY as u64,
+            ));
         }
         if !self.transport.websocket && !self.transport.polling {
             return Err(ConfigError::NoTransport);

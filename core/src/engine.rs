@@ -14,11 +14,11 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::assemble::{assemble, Assembled, BuildError};
-use crate::chat::PeerAddr;
 use crate::config::Config;
 use crate::events::EventCallback;
 use crate::handle::ChatHandle;
 use crate::lifecycle::Phase;
+use crate::peer::PeerAddr;
 use crate::protocol::{ChatError, ErrorCode};
 use crate::server::{Connections, Rewind};
 use crate::shutdown::{self, StopError, StopOnce, StopPlan, StopReport, Turn};
@@ -111,6 +111,7 @@ impl Engine {
             layer,
             handle,
             sessions,
+            plain,
         } = std::thread::scope(|scope| {
             scope
                 .spawn(|| runtime.block_on(assemble(config, on_event)))
@@ -136,6 +137,7 @@ impl Engine {
         let plan = StopPlan {
             shared: handle.shared().clone(),
             sessions,
+            plain,
             control,
             stop_accepting,
             app: connections.app().clone(),

@@ -8,14 +8,19 @@
 
 use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::{JoinHandle, ThreadId};
 
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use socketioxide::socket::DisconnectReason;
+
+use crate::plain_ws::{PlainHandshake, PlainMessage};
 use crate::protocol::{ChatMessage, PrivateMessage, User};
+use crate::sockets::{Handshake, JsonArgs};
 
 /// Something that happened in the chat, as the host sees it.
 ///
@@ -95,10 +100,107 @@ pub enum Event {
         event: String,
         /// First argument of the event (`null` when none).
         data: serde_json::Value,
+        /// Every argument of the event, in order (`data` is the first), as a
+        /// JSON array.
+        args: JsonArgs,
         /// Acknowledgement to answer, if the client asked for one.
         ack: Option<AckId>,
     },
+    /// A connection asks to join a host namespace whose connect gate is on: the
+    /// host answers with [`ChatHandle::admit`](crate::ChatHandle::admit) before
+    /// `host_ack_timeout_ms`, or the client gets `connect_error` `host_timeout`.
+    SocketGate {
+        /// Namespace (`"/"`, `"/admin"`).
+        ns: String,
+        /// Connection id.
+        sid: String,
+        /// What the client sent with its connection.
+        handshake: Handshake,
+        /// The decision to give.
+        gate: GateId,
+    },
+    /// A connection joined a host namespace. Until the host calls
+    /// [`ChatHandle::socket_ready`](crate::ChatHandle::socket_ready) every event of
+    /// the connection is handed over; after it, only the events the host listens to.
+    SocketConnect {
+        /// Namespace.
+        ns: String,
+        /// Connection id; the connection is also in a room of this name.
+        sid: String,
+        /// What the client sent with its connection.
+        handshake: Handshake,
+    },
+    /// An event on a host namespace.
+    SocketEvent {
+        /// Namespace.
+        ns: String,
+        /// Connection id.
+        sid: String,
+        /// Event name as the client sent it; a numeric name is its decimal string.
+        event: String,
+        /// The arguments, a JSON array. A binary argument is the placeholder
+        /// `{"_placeholder":true,"num":n}` for `attachments[n]`.
+        args: JsonArgs,
+        /// Binary attachments (not in the JSON form).
+        #[serde(skip)]
+        attachments: Vec<bytes::Bytes>,
+        /// Acknowledgement to answer with [`ChatHandle::ack`](crate::ChatHandle::ack)
+        /// (its value is the list of arguments of the client's callback), if the
+        /// client asked for one.
+        ack: Option<AckId>,
+    },
+    /// A connection left a host namespace.
+    SocketDisconnect {
+        /// Namespace.
+        ns: String,
+        /// Connection id.
+        sid: String,
+        /// Why, as for [`Event::Disconnected`].
+        reason: String,
+    },
+    /// A plain WebSocket connection opened (`plain_websocket.path`).
+    WsOpen {
+        /// Connection id (plain WebSocket ids are numbers of their own).
+        id: u64,
+        /// The upgrade request.
+        handshake: PlainHandshake,
+    },
+    /// A plain WebSocket message. In JSON, a text message is `"text"`; a binary
+    /// one is `"binary": true` with its bytes beside the JSON (the bindings hand
+    /// them over as one attachment).
+    WsMessage {
+        /// Connection id.
+        id: u64,
+        /// The message.
+        #[serde(flatten, serialize_with = "plain_message_json")]
+        message: PlainMessage,
+    },
+    /// A plain WebSocket connection closed.
+    WsClose {
+        /// Connection id.
+        id: u64,
+        /// The close code (1005 when the client sent none, 1006 when the
+        /// connection dropped without a close frame).
+        code: u16,
+        /// The close reason, often empty.
+        reason: String,
+    },
 }
+
+/// `{"text": "..."}` or `{"binary": true}` (flattened into the event).
+fn plain_message_json<S: serde::Serializer>(
+    message: &PlainMessage,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(1))?;
+    match message {
+        PlainMessage::Text(text) => map.serialize_entry("text", text)?,
+        PlainMessage::Binary(_) => map.serialize_entry("binary", &true)?,
+    }
+    map.end()
+}
+
 
 impl Event {
     /// The event's `type`, as in its JSON form.
@@ -116,6 +218,53 @@ impl Event {
             Self::Message { .. } => EventKind::Message,
             Self::Private { .. } => EventKind::Private,
             Self::Custom { .. } => EventKind::Custom,
+            Self::SocketGate { .. } => EventKind::SocketGate,
+            Self::SocketConnect { .. } => EventKind::SocketConnect,
+            Self::SocketEvent { .. } => EventKind::SocketEvent,
+            Self::SocketDisconnect { .. } => EventKind::SocketDisconnect,
+            Self::WsOpen { .. } => EventKind::WsOpen,
+            Self::WsMessage { .. } => EventKind::WsMessage,
+            Self::WsClose { .. } => EventKind::WsClose,
+        }
+    }
+
+    /// About how many bytes the event takes while queued: its variable parts,
+    /// plus a fixed allowance for the rest.
+    pub(crate) fn weight(&self) -> usize {
+        const FIXED: usize = 256;
+        FIXED
+            + match self {
+                Self::Custom { args, .. } => args.as_str().len(),
+                Self::SocketEvent {
+                    args, attachments, ..
+                } => args.as_str().len() + attachments.iter().map(bytes::Bytes::len).sum::<usize>(),
+                Self::SocketGate { handshake, .. } | Self::SocketConnect { handshake, .. } => {
+                    handshake.weight()
+                }
+                Self::WsOpen { handshake, .. } => {
+                    handshake.headers.iter().map(|(k, v)| k.len() + v.len()).sum()
+                }
+                Self::WsMessage { message, .. } => match message {
+                    PlainMessage::Text(text) => text.len(),
+                    PlainMessage::Binary(bytes) => bytes.len(),
+                },
+                Self::Message { message, .. } => message.text.len(),
+                Self::Private { message, .. } => message.text.len(),
+                _ => 0,
+            }
+    }
+
+    /// The binary data that travels beside the JSON form: a Socket.IO event's
+    /// attachments, or a binary plain WebSocket message (one). Cheap: the bytes
+    /// are shared, not copied.
+    pub fn attachments(&self) -> Vec<bytes::Bytes> {
+        match self {
+            Self::SocketEvent { attachments, .. } => attachments.clone(),
+            Self::WsMessage {
+                message: PlainMessage::Binary(bytes),
+                ..
+            } => vec![bytes.clone()],
+            _ => Vec::new(),
         }
     }
 
@@ -145,11 +294,25 @@ pub enum EventKind {
     Private,
     /// [`Event::Custom`]
     Custom,
+    /// [`Event::SocketGate`]
+    SocketGate,
+    /// [`Event::SocketConnect`]
+    SocketConnect,
+    /// [`Event::SocketEvent`]
+    SocketEvent,
+    /// [`Event::SocketDisconnect`]
+    SocketDisconnect,
+    /// [`Event::WsOpen`]
+    WsOpen,
+    /// [`Event::WsMessage`]
+    WsMessage,
+    /// [`Event::WsClose`]
+    WsClose,
 }
 
 impl EventKind {
     /// Every kind, in the order of their numbers in the C header.
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 14] = [
         Self::Connected,
         Self::Disconnected,
         Self::Joined,
@@ -157,6 +320,13 @@ impl EventKind {
         Self::Message,
         Self::Private,
         Self::Custom,
+        Self::SocketGate,
+        Self::SocketConnect,
+        Self::SocketEvent,
+        Self::SocketDisconnect,
+        Self::WsOpen,
+        Self::WsMessage,
+        Self::WsClose,
     ];
 
     /// The kind's name, as the JSON `type` of its events.
@@ -169,6 +339,13 @@ impl EventKind {
             Self::Message => "message",
             Self::Private => "private",
             Self::Custom => "custom",
+            Self::SocketGate => "socket_gate",
+            Self::SocketConnect => "socket_connect",
+            Self::SocketEvent => "socket_event",
+            Self::SocketDisconnect => "socket_disconnect",
+            Self::WsOpen => "ws_open",
+            Self::WsMessage => "ws_message",
+            Self::WsClose => "ws_close",
         }
     }
 
@@ -177,8 +354,8 @@ impl EventKind {
         Self::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 
-    fn bit(self) -> u8 {
-        1 << (self as u8)
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
@@ -194,14 +371,14 @@ impl std::fmt::Display for EventKind {
 /// refused to its client with `unknown_event` unless [`EventKind::Custom`] is in
 /// the set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct EventKinds(u8);
+pub struct EventKinds(u16);
 
 impl EventKinds {
     /// No event.
     pub const NONE: EventKinds = EventKinds(0);
     /// Every event (what a callback registered with
     /// [`ChatBuilder::on_event`](crate::ChatBuilder::on_event) gets by default).
-    pub const ALL: EventKinds = EventKinds(0x7f);
+    pub const ALL: EventKinds = EventKinds(0x3fff);
 
     /// Whether `kind` is in the set.
     pub fn contains(self, kind: EventKind) -> bool {
@@ -220,6 +397,11 @@ impl FromIterator<EventKind> for EventKinds {
     }
 }
 
+/// Identifies a pending connect gate decision ([`Event::SocketGate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct GateId(pub u64);
+
 /// Identifies a custom event's pending acknowledgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -229,15 +411,32 @@ pub struct AckId(pub u64);
 pub(crate) type EventCallback = Box<dyn FnMut(Event) + Send + 'static>;
 
 enum Item {
-    Event(Event),
+    /// An event and the bytes it was counted as.
+    Event(Event, usize),
     Stop,
+}
+
+/// How far the host may fall behind: events and bytes queued for its callback.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueBounds {
+    pub events: usize,
+    pub bytes: usize,
+}
+
+/// What is queued for the host now.
+#[derive(Default)]
+struct Backlog {
+    events: AtomicUsize,
+    bytes: AtomicUsize,
 }
 
 /// The producing side, shared by all socket tasks.
 pub(crate) struct EventBus {
-    tx: Option<SyncSender<Item>>,
+    tx: Option<mpsc::Sender<Item>>,
+    bounds: QueueBounds,
+    backlog: Arc<Backlog>,
     /// Bits of the subscribed [`EventKinds`].
-    subscribed: AtomicU8,
+    subscribed: AtomicU16,
     dropped: AtomicU64,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
     dispatcher_thread: Option<ThreadId>,
@@ -248,7 +447,12 @@ impl EventBus {
     pub(crate) fn disabled() -> Self {
         Self {
             tx: None,
-            subscribed: AtomicU8::new(EventKinds::NONE.0),
+            bounds: QueueBounds {
+                events: 0,
+                bytes: 0,
+            },
+            backlog: Arc::default(),
+            subscribed: AtomicU16::new(EventKinds::NONE.0),
             dropped: AtomicU64::new(0),
             dispatcher: Mutex::new(None),
             dispatcher_thread: None,
@@ -256,21 +460,32 @@ impl EventBus {
     }
 
     /// Starts the dispatcher thread that calls `callback` for each event, in order.
-    pub(crate) fn start(capacity: usize, mut callback: EventCallback) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::sync_channel::<Item>(capacity);
+    /// The queue takes memory only for the events in it.
+    pub(crate) fn start(bounds: QueueBounds, mut callback: EventCallback) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Item>();
+        let backlog = Arc::new(Backlog::default());
         let dispatcher = std::thread::Builder::new()
             .name("palaver-events".into())
-            .spawn(move || {
-                while let Ok(Item::Event(event)) = rx.recv() {
-                    // A panicking host callback must not end event delivery.
-                    if catch_unwind(AssertUnwindSafe(|| callback(event))).is_err() {
-                        tracing::error!("the host event callback panicked; event dropped");
+            .spawn({
+                let backlog = backlog.clone();
+                move || {
+                    while let Ok(Item::Event(event, bytes)) = rx.recv() {
+                        // Counted out before the call: the callback may take a
+                        // while, and what it holds is the host's, not the queue's.
+                        backlog.events.fetch_sub(1, Ordering::AcqRel);
+                        backlog.bytes.fetch_sub(bytes, Ordering::AcqRel);
+                        // A panicking host callback must not end event delivery.
+                        if catch_unwind(AssertUnwindSafe(|| callback(event))).is_err() {
+                            tracing::error!("the host event callback panicked; event dropped");
+                        }
                     }
                 }
             })?;
         Ok(Self {
             tx: Some(tx),
-            subscribed: AtomicU8::new(EventKinds::ALL.0),
+            bounds,
+            backlog,
+            subscribed: AtomicU16::new(EventKinds::ALL.0),
             dropped: AtomicU64::new(0),
             dispatcher_thread: Some(dispatcher.thread().id()),
             dispatcher: Mutex::new(Some(dispatcher)),
@@ -290,26 +505,45 @@ impl EventBus {
     }
 
     /// Queues an event of `kind` (built only when the host takes that kind); never
-    /// blocks. A full queue drops the event and counts it.
-    pub(crate) fn emit(&self, kind: EventKind, event: impl FnOnce() -> Event) {
+    /// blocks. Returns whether it was queued: a queue at its bounds (events or
+    /// bytes) drops the event and counts it.
+    pub(crate) fn emit(&self, kind: EventKind, event: impl FnOnce() -> Event) -> bool {
         if !self.wants(kind) {
-            return;
+            return false;
         }
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(Item::Event(event())) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if dropped.is_power_of_two() {
-                    tracing::warn!(dropped, "host event queue full; events dropped");
-                }
+        let Some(tx) = &self.tx else { return false };
+        let event = event();
+        let bytes = event.weight();
+        let events = self.backlog.events.fetch_add(1, Ordering::AcqRel);
+        let queued_bytes = self.backlog.bytes.fetch_add(bytes, Ordering::AcqRel);
+        if events >= self.bounds.events || queued_bytes.saturating_add(bytes) > self.bounds.bytes {
+            self.backlog.events.fetch_sub(1, Ordering::AcqRel);
+            self.backlog.bytes.fetch_sub(bytes, Ordering::AcqRel);
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "host event queue full; events dropped");
             }
-            Err(TrySendError::Disconnected(_)) => {}
+            return false;
         }
+        if tx.send(Item::Event(event, bytes)).is_err() {
+            // The dispatcher is gone (the engine stopped).
+            self.backlog.events.fetch_sub(1, Ordering::AcqRel);
+            self.backlog.bytes.fetch_sub(bytes, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
 
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Events and bytes queued for the host now.
+    pub(crate) fn backlog(&self) -> (u64, u64) {
+        (
+            self.backlog.events.load(Ordering::Relaxed) as u64,
+            self.backlog.bytes.load(Ordering::Relaxed) as u64,
+        )
     }
 
     /// Whether the caller is the dispatcher thread (inside the host callback).
@@ -324,7 +558,6 @@ impl EventBus {
             return;
         };
         if let Some(tx) = &self.tx {
-            // Blocking send: the queue may be full, the dispatcher is draining it.
             let _ = tx.send(Item::Stop);
         }
         let _ = dispatcher.join();
@@ -336,5 +569,19 @@ impl Drop for EventBus {
         if !self.on_dispatcher_thread() {
             self.finish();
         }
+    }
+}
+
+/// A stable code for why a connection ended (hosts match on it).
+pub(crate) fn reason_code(reason: DisconnectReason) -> &'static str {
+    match reason {
+        DisconnectReason::TransportClose => "transport_close",
+        DisconnectReason::MultipleHttpPollingError => "multiple_polling_requests",
+        DisconnectReason::PacketParsingError => "bad_packet",
+        DisconnectReason::TransportError => "transport_error",
+        DisconnectReason::HeartbeatTimeout => "ping_timeout",
+        DisconnectReason::ClientNSDisconnect => "client_disconnect",
+        DisconnectReason::ServerNSDisconnect => "server_disconnect",
+        DisconnectReason::ClosingServer => "server_closing",
     }
 }

@@ -8,24 +8,22 @@ use futures_util::future::BoxFuture;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 
-use crate::acks::AckError;
-use crate::chat::{broadcast, kick, room_key, user_key, ChatNode, Reach, Shared};
+use bytes::Bytes;
+use std::time::Duration;
+
+use crate::acks::{AckAnswer, AckError};
+use crate::events::GateId;
+use crate::gates::GateDecision;
+use crate::sockets::{
+    AckReply, CommandError, CommandQueue, OutArgs, QueryAnswer, SocketCommand, SocketInfo,
+    SocketQuery, Target,
+};
+use crate::chat::{broadcast, kick, room_key, user_key, ChatNode, Reach};
+use crate::shared::Shared;
 use crate::events::{AckId, EventKinds};
 use crate::protocol::{ChatError, ErrorBody, RoomInfo};
 use crate::stats::Stats;
 use crate::validate;
-
-/// Event names Socket.IO reserves; emitting them would confuse every client.
-const RESERVED_EVENTS: &[&str] = &[
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
-/// Longest event name the host may emit, in bytes.
-const MAX_EVENT_NAME: usize = 128;
 
 /// Why an emit did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,7 +63,7 @@ pub enum DisconnectError {
 
 /// Who an emit goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Target {
+pub(crate) enum Audience {
     Everyone,
     Room(String),
     User(String),
@@ -76,7 +74,7 @@ pub(crate) enum Target {
 pub(crate) trait Commands: Send + Sync + 'static {
     fn emit(
         self: Arc<Self>,
-        target: Target,
+        target: Audience,
         event: String,
         data: Value,
     ) -> BoxFuture<'static, Result<(), EmitError>>;
@@ -90,19 +88,19 @@ pub(crate) trait Commands: Send + Sync + 'static {
 impl<A: Adapter> Commands for ChatNode<A> {
     fn emit(
         self: Arc<Self>,
-        target: Target,
+        target: Audience,
         event: String,
         data: Value,
     ) -> BoxFuture<'static, Result<(), EmitError>> {
         Box::pin(async move {
             let shared = &self.context.shared;
             let result = match target {
-                Target::Everyone => broadcast(shared, || self.io.broadcast(), &event, &data).await,
-                Target::Room(room) => {
+                Audience::Everyone => broadcast(shared, || self.io.broadcast(), &event, &data).await,
+                Audience::Room(room) => {
                     let key = room_key(&room);
                     broadcast(shared, || self.io.to(key.clone()), &event, &data).await
                 }
-                Target::User(user) => {
+                Audience::User(user) => {
                     if shared.presence.online(&user).await.is_none() {
                         return Err(EmitError::UserOffline(user));
                     }
@@ -152,6 +150,7 @@ impl<A: Adapter> Commands for ChatNode<A> {
 #[derive(Clone)]
 pub struct ChatHandle {
     commands: Arc<dyn Commands>,
+    sockets: CommandQueue,
     shared: Arc<Shared>,
     runtime: tokio::runtime::Handle,
 }
@@ -159,11 +158,13 @@ pub struct ChatHandle {
 impl ChatHandle {
     pub(crate) fn new(
         commands: Arc<dyn Commands>,
+        sockets: CommandQueue,
         shared: Arc<Shared>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
         Self {
             commands,
+            sockets,
             shared,
             runtime,
         }
@@ -198,7 +199,7 @@ impl ChatHandle {
         let work = check_event(event).map(|()| {
             self.commands
                 .clone()
-                .emit(Target::Everyone, event.into(), data)
+                .emit(Audience::Everyone, event.into(), data)
         });
         self.run_checked(work)
     }
@@ -219,7 +220,7 @@ impl ChatHandle {
             .map(|room| {
                 self.commands
                     .clone()
-                    .emit(Target::Room(room), event.into(), data)
+                    .emit(Audience::Room(room), event.into(), data)
             });
         self.run_checked(work)
     }
@@ -234,7 +235,7 @@ impl ChatHandle {
         let work = check_event(event).map(|()| {
             self.commands
                 .clone()
-                .emit(Target::User(user_id.into()), event.into(), data)
+                .emit(Audience::User(user_id.into()), event.into(), data)
         });
         self.run_checked(work)
     }
@@ -289,7 +290,10 @@ impl ChatHandle {
 
     /// Counters and gauges.
     pub fn stats(&self) -> Stats {
-        self.shared().stats()
+        Stats {
+            commands_queued_bytes: self.sockets.queued_bytes() as u64,
+            ..self.shared().stats()
+        }
     }
 
     /// Chooses the kinds of [`Event`](crate::Event) the callback gets (all of them
@@ -301,7 +305,7 @@ impl ChatHandle {
 
     /// Answers a custom event's acknowledgement with `value`, exactly as given.
     pub fn ack(&self, id: AckId, value: Value) -> Result<(), AckError> {
-        self.shared().host.acks.answer(id, value)
+        self.shared().host.acks.answer(id, AckAnswer::Value(value))
     }
 
     /// Refuses the custom event `event` with `unknown_event`, exactly as the chat
@@ -319,7 +323,167 @@ impl ChatHandle {
     /// the chat's codes are in [`ErrorCode`](crate::ErrorCode).
     pub fn ack_error(&self, id: AckId, code: &str, message: &str) -> Result<(), AckError> {
         let body = serde_json::to_value(ErrorBody::from_host(code, message)).unwrap_or(Value::Null);
-        self.shared().host.acks.answer(id, body)
+        self.shared().host.acks.answer(id, AckAnswer::Value(body))
+    }
+
+    // ---- The Socket.IO engine: host namespaces and their connections ----
+
+    /// Applies `commands` in order, after every command given before (from any
+    /// thread: one queue). Returns once they are queued; a batch with one
+    /// malformed command is refused whole. See [`SocketCommand`].
+    pub fn run(&self, commands: Vec<SocketCommand>) -> Result<(), CommandError> {
+        if self.shared().stopping() {
+            return Err(CommandError::NotRunning);
+        }
+        self.sockets.run(commands)
+    }
+
+    /// [`run`](Self::run) with commands in their JSON form (see
+    /// [`SocketCommand::batch_from_json`]): what the bindings use.
+    pub fn run_json(&self, json: &str, attachments: Vec<Bytes>) -> Result<(), CommandError> {
+        self.run(SocketCommand::batch_from_json(json, attachments)?)
+    }
+
+    /// Emits `event` with `args` to a target (`io.to(room).except(id).emit`).
+    pub fn emit_to(&self, to: Target, event: &str, args: OutArgs) -> Result<(), CommandError> {
+        self.run(vec![SocketCommand::Emit {
+            to,
+            event: event.into(),
+            args,
+        }])
+    }
+
+    /// Emits `event` with `args` to one connection (`socket.emit`).
+    pub fn emit_to_socket(
+        &self,
+        ns: &str,
+        sid: &str,
+        event: &str,
+        args: OutArgs,
+    ) -> Result<(), CommandError> {
+        self.run(vec![SocketCommand::EmitTo {
+            ns: ns.into(),
+            sid: sid.into(),
+            event: event.into(),
+            args,
+            volatile: false,
+        }])
+    }
+
+    /// Puts a connection in rooms (`socket.join`).
+    pub fn join(&self, ns: &str, sid: &str, rooms: Vec<String>) -> Result<(), CommandError> {
+        self.run(vec![SocketCommand::Join {
+            ns: ns.into(),
+            sid: sid.into(),
+            rooms,
+        }])
+    }
+
+    /// Takes a connection out of rooms (`socket.leave`).
+    pub fn leave(&self, ns: &str, sid: &str, rooms: Vec<String>) -> Result<(), CommandError> {
+        self.run(vec![SocketCommand::Leave {
+            ns: ns.into(),
+            sid: sid.into(),
+            rooms,
+        }])
+    }
+
+    /// Disconnects a connection from `ns`, or with `close` from every namespace
+    /// (`socket.disconnect(close)`).
+    pub fn disconnect_socket(&self, ns: &str, sid: &str, close: bool) -> Result<(), CommandError> {
+        self.run(vec![SocketCommand::Disconnect {
+            ns: ns.into(),
+            sid: sid.into(),
+            close,
+        }])
+    }
+
+    /// Answers a [`SocketEvent`](crate::Event::SocketEvent)'s acknowledgement
+    /// with the arguments of the client's callback, in order with the commands
+    /// given before.
+    pub fn ack_args(&self, id: AckId, args: OutArgs) -> Result<(), CommandError> {
+        self.run(vec![SocketCommand::Ack { ack: id, args }])
+    }
+
+    /// Decides a connection waiting at a connect gate
+    /// ([`SocketGate`](crate::Event::SocketGate)).
+    pub fn admit(&self, gate: GateId, decision: GateDecision) -> Result<(), CommandError> {
+        self.run(vec![SocketCommand::Admit { gate, decision }])
+    }
+
+    /// Chooses which events of a connection reach the host (see
+    /// [`SocketCommand::Listen`]).
+    pub fn listen(
+        &self,
+        ns: &str,
+        sid: &str,
+        events: Option<Vec<String>>,
+    ) -> Result<(), CommandError> {
+        self.run(vec![SocketCommand::Listen {
+            ns: ns.into(),
+            sid: sid.into(),
+            events,
+        }])
+    }
+
+    /// Makes `ns` a host namespace, or changes whether it is gated.
+    pub fn namespace(&self, ns: &str, gated: bool) -> Result<(), CommandError> {
+        self.run(vec![SocketCommand::Namespace {
+            ns: ns.into(),
+            gated,
+        }])
+    }
+
+    /// Answers a query once every command given before it is applied.
+    pub fn query(
+        &self,
+        query: SocketQuery,
+    ) -> impl Future<Output = Result<QueryAnswer, CommandError>> + Send + 'static {
+        let stopping = self.shared().stopping();
+        let answer = self.sockets.query(query);
+        async move {
+            if stopping {
+                return Err(CommandError::NotRunning);
+            }
+            answer.await
+        }
+    }
+
+    /// The connections of a target, on every node (`fetchSockets`).
+    pub fn fetch_sockets(
+        &self,
+        to: Target,
+    ) -> impl Future<Output = Result<Vec<SocketInfo>, CommandError>> + Send + 'static {
+        let answer = self.query(SocketQuery::FetchSockets { to });
+        async move {
+            match answer.await? {
+                QueryAnswer::Sockets(sockets) => Ok(sockets),
+                QueryAnswer::Acks(_) => Ok(Vec::new()),
+            }
+        }
+    }
+
+    /// Emits and collects every connection's answer within `timeout`
+    /// (`io.timeout(ms).emitWithAck`).
+    pub fn emit_with_ack(
+        &self,
+        to: Target,
+        event: &str,
+        args: OutArgs,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Vec<AckReply>, CommandError>> + Send + 'static {
+        let answer = self.query(SocketQuery::EmitWithAck {
+            to,
+            event: event.into(),
+            args,
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        });
+        async move {
+            match answer.await? {
+                QueryAnswer::Acks(replies) => Ok(replies),
+                QueryAnswer::Sockets(_) => Ok(Vec::new()),
+            }
+        }
     }
 
     /// Blocks the calling thread until `work` has run on the chat's runtime; for hosts
@@ -339,8 +503,5 @@ impl ChatHandle {
 }
 
 fn check_event(event: &str) -> Result<(), EmitError> {
-    if event.is_empty() || event.len() > MAX_EVENT_NAME || RESERVED_EVENTS.contains(&event) {
-        return Err(EmitError::InvalidEvent(event.into()));
-    }
-    Ok(())
+    crate::sockets::check_event(event).map_err(|_| EmitError::InvalidEvent(event.into()))
 }

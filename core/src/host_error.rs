@@ -9,6 +9,7 @@ use crate::engine::{AdoptError, StartError};
 use crate::handle::{DisconnectError, EmitError};
 use crate::protocol::{ChatError, ErrorCode};
 use crate::shutdown::StopError;
+use crate::sockets::CommandError;
 
 /// What kind of failure an API error is; see each error enum's `code()`.
 ///
@@ -36,6 +37,8 @@ pub enum HostErrorCode {
     Io,
     /// The cluster backend failed to carry a command.
     DeliveryFailed,
+    /// A queue is at its bound: the host gives work faster than it is done.
+    Busy,
     /// An unexpected fault inside the engine.
     Internal,
 }
@@ -54,6 +57,7 @@ impl HostErrorCode {
             Self::InsideCallback => "inside_callback",
             Self::Io => "io",
             Self::DeliveryFailed => "delivery_failed",
+            Self::Busy => "busy",
             Self::Internal => "internal",
         }
     }
@@ -132,6 +136,18 @@ impl DisconnectError {
             Self::UserOffline(_) => HostErrorCode::UserOffline,
             Self::NotRunning => HostErrorCode::NotRunning,
             Self::Delivery(_) => HostErrorCode::DeliveryFailed,
+        }
+    }
+}
+
+impl CommandError {
+    /// This error's stable code.
+    pub fn code(&self) -> HostErrorCode {
+        match self {
+            Self::Invalid(_) => HostErrorCode::InvalidArgument,
+            Self::QueueFull(_) => HostErrorCode::Busy,
+            Self::NotRunning => HostErrorCode::NotRunning,
+            Self::Failed(_) => HostErrorCode::DeliveryFailed,
         }
     }
 }

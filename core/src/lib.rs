@@ -37,6 +37,7 @@ mod cluster;
 mod config;
 mod engine;
 mod events;
+mod gates;
 mod goodbye;
 mod handle;
 mod history;
@@ -44,11 +45,15 @@ mod host_error;
 mod identity;
 mod lifecycle;
 mod limits;
+mod peer;
+mod plain_ws;
 mod presence;
 mod protocol;
 mod server;
 mod service;
+mod shared;
 mod shutdown;
+mod sockets;
 mod stats;
 mod validate;
 
@@ -58,16 +63,22 @@ pub use builder::{Chat, ChatBuilder};
 pub use cluster::{ClusterError, ClusterStats};
 pub use config::{
     ClusterConfig, Config, ConfigError, HistoryConfig, HistoryStorage, IdentityConfig,
-    IdentityMode, Limits, RoomListConfig, SqliteSync, TransportConfig,
+    IdentityMode, Limits, PlainWebSocketConfig, RoomListConfig, SqliteSync, TransportConfig,
 };
 pub use engine::{AdoptError, Engine, StartError};
-pub use events::{AckId, Event, EventKind, EventKinds};
+pub use events::{AckId, Event, EventKind, EventKinds, GateId};
+pub use gates::GateDecision;
 pub use handle::{ChatHandle, DisconnectError, EmitError};
 pub use history::HistoryError;
+pub use plain_ws::{PlainHandshake, PlainMessage};
 pub use host_error::HostErrorCode;
 pub use protocol::{
     ChatError, ChatMessage, ErrorCode, Member, MessageKind, PrivateMessage, RoomInfo, User,
 };
 pub use service::{ChatLayer, ChatService};
 pub use shutdown::{StopError, StopReport};
+pub use sockets::{
+    AckReply, ArgsError, CommandError, Handshake, JsonArgs, OutArgs, QueryAnswer, SocketCommand,
+    SocketInfo, SocketQuery, Target,
+};
 pub use stats::Stats;

@@ -206,6 +206,14 @@ impl ChatError {
         }
     }
 
+    /// The refusal of an event the host could not take: its queue is full.
+    pub(crate) fn host_busy() -> Self {
+        Self::new(
+            ErrorCode::Busy,
+            "the server is too busy to take this event; try again later",
+        )
+    }
+
     /// The refusal of a custom event nobody handles.
     pub(crate) fn unknown_event(event: &str) -> Self {
         Self::new(ErrorCode::UnknownEvent, format!("unknown event {event:?}"))

@@ -22,7 +22,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tower::ServiceExt;
 
-use crate::chat::PeerAddr;
+use crate::peer::PeerAddr;
 
 /// How long a client may take to send request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);

@@ -16,6 +16,7 @@ use tower::{Layer, Service, ServiceExt};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::goodbye::GoodbyeTracker;
+use crate::plain_ws::PlainSockets;
 
 /// Where Socket.IO lives, as in the Node server.
 pub(crate) const SOCKET_IO_PATH: &str = "/socket.io";
@@ -36,6 +37,7 @@ pub struct ChatLayer {
     socket_io: SocketIoService,
     origins: Arc<OriginPolicy>,
     goodbye: Arc<GoodbyeTracker>,
+    plain: Arc<PlainSockets>,
 }
 
 impl ChatLayer {
@@ -43,6 +45,7 @@ impl ChatLayer {
         socket_io: S,
         cors_origins: &[String],
         goodbye: Arc<GoodbyeTracker>,
+        plain: Arc<PlainSockets>,
     ) -> Self
     where
         S: Service<Request<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
@@ -57,6 +60,7 @@ impl ChatLayer {
             socket_io: BoxCloneSyncService::new(socket_io),
             origins,
             goodbye,
+            plain,
         }
     }
 }
@@ -70,6 +74,7 @@ impl<S> Layer<S> for ChatLayer {
             socket_io: self.socket_io.clone(),
             origins: self.origins.clone(),
             goodbye: self.goodbye.clone(),
+            plain: self.plain.clone(),
         }
     }
 }
@@ -81,6 +86,7 @@ pub struct ChatService<S> {
     socket_io: SocketIoService,
     origins: Arc<OriginPolicy>,
     goodbye: Arc<GoodbyeTracker>,
+    plain: Arc<PlainSockets>,
 }
 
 impl<S> Service<Request<Body>> for ChatService<S>
@@ -99,6 +105,15 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
+        if self.plain.claims(&request) {
+            // Browsers apply no CORS to WebSocket upgrades: the origin check
+            // keeps other web sites out.
+            let response = match self.origins.refuse(&request) {
+                Some(refusal) => refusal,
+                None => self.plain.upgrade(request),
+            };
+            return Box::pin(async move { Ok(response) });
+        }
         let path = request.uri().path();
         let ours = path == SOCKET_IO_PATH || path.starts_with("/socket.io/");
         if !ours {

@@ -9,6 +9,7 @@
 //! second call waits for the first, so that "no callback runs after stop
 //! returns" holds for every caller, and bindings need no bookkeeping of their own.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,9 @@ use socketioxide::adapter::Adapter;
 use socketioxide::TransportType;
 use tower::ServiceExt;
 
-use crate::chat::{ChatNode, Shared};
+use crate::chat::ChatNode;
+use crate::plain_ws::PlainSockets;
+use crate::shared::Shared;
 use crate::lifecycle::Phase;
 use crate::server::ConnectionsControl;
 use crate::service::SOCKET_IO_PATH;
@@ -87,35 +90,43 @@ impl<A: Adapter> Sessions for ChatNode<A> {
     }
 
     fn tell_all(&self, reason: &str) -> Told {
-        let mut told = Told {
-            all: Vec::new(),
-            polling: Vec::new(),
-        };
-        for socket in self.io.sockets() {
-            told.all.push(socket.id.to_string());
-            let _ = socket.emit("shutdown", &Goodbye { reason });
-            if socket.transport_type() == TransportType::Polling {
-                // Not disconnected yet: the client may well be posting right now;
-                // what it posts until it has the notice is answered (refused with
-                // shutting_down) instead of ending its session.
-                told.polling.push(socket.id.to_string());
-            } else {
-                let _ = socket.disconnect();
+        let chat = self.context.shared.config.builtin_chat;
+        let mut all = HashSet::new();
+        let mut polling = HashSet::new();
+        for ns in self.io.nsps() {
+            // Only chat clients know the `shutdown` push; host namespaces' clients
+            // get their disconnect, as from socket.io's `io.close()`.
+            let tell = chat && ns.ns_path() == "/";
+            for socket in ns.sockets() {
+                all.insert(socket.id.to_string());
+                if tell {
+                    let _ = socket.emit("shutdown", &Goodbye { reason });
+                }
+                if socket.transport_type() == TransportType::Polling {
+                    // Not disconnected yet: the client may well be posting right now;
+                    // what it posts until it has the notice is answered (refused with
+                    // shutting_down) instead of ending its session.
+                    polling.insert(socket.id.to_string());
+                } else {
+                    let _ = socket.disconnect();
+                }
             }
         }
-        told
+        Told {
+            all: all.into_iter().collect(),
+            polling: polling.into_iter().collect(),
+        }
     }
 
     fn disconnect_all(&self) -> Vec<String> {
-        self.io
-            .sockets()
-            .into_iter()
-            .map(|socket| {
-                let sid = socket.id.to_string();
+        let mut sids = HashSet::new();
+        for ns in self.io.nsps() {
+            for socket in ns.sockets() {
+                sids.insert(socket.id.to_string());
                 let _ = socket.disconnect();
-                sid
-            })
-            .collect()
+            }
+        }
+        sids.into_iter().collect()
     }
 
     fn close(self: Arc<Self>) -> BoxFuture<'static, ()> {
@@ -133,6 +144,7 @@ pub(crate) struct Told {
 pub(crate) struct StopPlan {
     pub shared: Arc<Shared>,
     pub sessions: Arc<dyn Sessions>,
+    pub plain: Arc<PlainSockets>,
     pub control: ConnectionsControl,
     pub stop_accepting: tokio::sync::watch::Sender<bool>,
     pub app: Router,
@@ -144,6 +156,7 @@ pub(crate) async fn run(plan: StopPlan, deadline: Instant) -> bool {
     let StopPlan {
         shared,
         sessions,
+        plain,
         control,
         stop_accepting,
         app,
@@ -158,6 +171,7 @@ pub(crate) async fn run(plan: StopPlan, deadline: Instant) -> bool {
         sessions.clone().flush().await;
         lifecycle.enter(Phase::Farewell);
         let goodbye = sessions.tell_all(STOP_REASON);
+        plain.close_all();
         tracing::debug!(
             told = goodbye.all.len(),
             polling = goodbye.polling.len(),

@@ -29,8 +29,16 @@ pub struct Stats {
     pub packets_dropped: u64,
     /// Host events dropped because the host fell behind (`event_queue_capacity`).
     pub events_dropped: u64,
-    /// Custom-event acknowledgements waiting for the host now.
+    /// Events queued for the host callback now.
+    pub events_queued: u64,
+    /// Bytes of events queued for the host callback now (`event_queue_bytes`).
+    pub events_queued_bytes: u64,
+    /// Bytes of host commands given and not yet applied (`command_queue_bytes`).
+    pub commands_queued_bytes: u64,
+    /// Acknowledgements of client events waiting for the host now.
     pub pending_host_acks: u64,
+    /// Connections waiting at a connect gate for the host's decision now.
+    pub pending_gates: u64,
     /// Milliseconds since start.
     pub uptime_ms: u64,
     /// Cluster mode only: Redis connection and node state.

@@ -13,7 +13,7 @@ export declare class NativeEngine {
    * Starts an engine from a configuration JSON; `on_event` receives each event
    * as JSON text. No event kind is subscribed until `listen_to`.
    */
-  static start(configJson: string, onEvent: (arg: string) => void): NativeEngine
+  static start(configJson: string, onEvent: (arg0: string, arg1?: Array<Buffer> | undefined | null) => void): NativeEngine
   /**
    * Which event kinds JS listens to (`connected`, `message`, ...): the engine
    * builds and forwards only those (unknown names are ignored). Starts empty.
@@ -44,6 +44,17 @@ export declare class NativeEngine {
   refuseUnheard(ackId: number, event: string): boolean
   /** Answers a custom event's acknowledgement; false when it is no longer pending. */
   ack(ackId: number, answerJson: string): boolean
+  /**
+   * Applies Socket.IO host commands, in order after those given before: a JSON
+   * array of `{"<op>": {...}}` objects (core's `SocketCommand` JSON form) and
+   * the binary attachments they take, in order.
+   */
+  run(commandsJson: string, attachments?: Array<Buffer> | undefined | null): void
+  /**
+   * Answers a Socket.IO query (core's `SocketQuery` JSON form) once the
+   * commands given before it are applied; resolves with the answer as JSON.
+   */
+  query(queryJson: string, attachments?: Array<Buffer> | undefined | null): Promise<string>
   /**
    * Stops gracefully within `timeout_ms`; resolves once everything is closed and
    * no event will follow (also when another call stopped it). Then sends the
@@ -104,7 +115,11 @@ export interface Stats {
   requests_rejected: number
   packets_dropped: number
   events_dropped: number
+  events_queued: number
+  events_queued_bytes: number
+  commands_queued_bytes: number
   pending_host_acks: number
+  pending_gates: number
   uptime_ms: number
   /** Cluster mode only (null otherwise). */
   cluster: ClusterStats | null

@@ -15,16 +15,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{Buffer, Function};
+use napi::bindgen_prelude::{Buffer, FnArgs, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use palaver_core::{
-    AckId, Chat, ChatHandle, Config, Engine, EventKind, EventKinds, HostErrorCode, StopError,
+    AckId, Chat, ChatHandle, Config, Engine, Event, EventKind, EventKinds, HostErrorCode,
+    SocketQuery, StopError,
 };
 
-/// Events to JS: JSON text, not blocking the caller, not keeping Node alive.
-type EventSink = ThreadsafeFunction<String, (), String, Status, false, true>;
+/// Events to JS: JSON text and the binary attachments of a Socket.IO event (JS
+/// gets `(json, buffers)`, `buffers` undefined when there are none), never
+/// keeping Node alive. At most `EVENTS_IN_FLIGHT` wait for the JS thread: past
+/// that the engine's event thread waits, so that a busy JS thread makes the
+/// engine's own queue fill up (bounded in events and bytes, drops counted)
+/// instead of napi's, which has no bound.
+type EventSink =
+    ThreadsafeFunction<HostMessage, (), FnArgs<(String, Option<Vec<Buffer>>)>, Status, false, true, EVENTS_IN_FLIGHT>;
+
+/// Events handed to napi and not yet delivered to JS.
+const EVENTS_IN_FLIGHT: usize = 1024;
+
+/// One event on its way to JS.
+struct HostMessage {
+    json: String,
+    attachments: Vec<Bytes>,
+}
 
 /// What `close()` sends through the event function after the last event: not JSON,
 /// so never an event. Calls of one threadsafe function reach JS in order, so when
@@ -41,6 +57,7 @@ fn js_code(code: HostErrorCode) -> &'static str {
         HostErrorCode::NotRunning => "ERR_PALAVER_CLOSED",
         HostErrorCode::UserOffline => "ERR_PALAVER_USER_OFFLINE",
         HostErrorCode::DeliveryFailed => "ERR_PALAVER_DELIVERY",
+        HostErrorCode::Busy => "ERR_PALAVER_BUSY",
         HostErrorCode::Io => "ERR_PALAVER_ADOPT",
         HostErrorCode::InsideCallback => "ERR_PALAVER_CLOSE",
         // The binding answers acks with a boolean, so UnknownAck never reaches JS
@@ -121,8 +138,16 @@ pub struct Stats {
     pub packets_dropped: i64,
     #[napi(js_name = "events_dropped")]
     pub events_dropped: i64,
+    #[napi(js_name = "events_queued")]
+    pub events_queued: i64,
+    #[napi(js_name = "events_queued_bytes")]
+    pub events_queued_bytes: i64,
+    #[napi(js_name = "commands_queued_bytes")]
+    pub commands_queued_bytes: i64,
     #[napi(js_name = "pending_host_acks")]
     pub pending_host_acks: i64,
+    #[napi(js_name = "pending_gates")]
+    pub pending_gates: i64,
     #[napi(js_name = "uptime_ms")]
     pub uptime_ms: i64,
     /// Cluster mode only (null otherwise).
@@ -162,7 +187,11 @@ impl From<palaver_core::Stats> for Stats {
             requests_rejected: number(stats.requests_rejected),
             packets_dropped: number(stats.packets_dropped),
             events_dropped: number(stats.events_dropped),
+            events_queued: number(stats.events_queued),
+            events_queued_bytes: number(stats.events_queued_bytes),
+            commands_queued_bytes: number(stats.commands_queued_bytes),
             pending_host_acks: number(stats.pending_host_acks),
+            pending_gates: number(stats.pending_gates),
             uptime_ms: number(stats.uptime_ms),
             cluster: stats.cluster.map(|cluster| ClusterStats {
                 node_id: cluster.node_id,
@@ -197,20 +226,41 @@ impl NativeEngine {
     /// Starts an engine from a configuration JSON; `on_event` receives each event
     /// as JSON text. No event kind is subscribed until `listen_to`.
     #[napi(factory, catch_unwind)]
-    pub fn start(config_json: String, on_event: Function<String, ()>) -> Result<NativeEngine> {
+    pub fn start(
+        config_json: String,
+        on_event: Function<FnArgs<(String, Option<Vec<Buffer>>)>, ()>,
+    ) -> Result<NativeEngine> {
         let config = Config::from_json(&config_json).map_err(|e| js_error(e.code(), e))?;
         let events: Arc<EventSink> = Arc::new(
             on_event
-                .build_threadsafe_function()
+                .build_threadsafe_function::<HostMessage>()
                 .weak::<true>()
                 .callee_handled::<false>()
-                .build()?,
+                .max_queue_size::<EVENTS_IN_FLIGHT>()
+                .build_callback(|ctx| {
+                    let HostMessage { json, attachments } = ctx.value;
+                    let buffers = (!attachments.is_empty()).then(|| {
+                        attachments
+                            .iter()
+                            .map(|bytes| Buffer::from(bytes.to_vec()))
+                            .collect()
+                    });
+                    Ok(FnArgs::from((json, buffers)))
+                })?,
         );
         let sink = events.clone();
         let engine = Chat::builder(config)
             .on_event(move |event| {
-                // Non-blocking: a busy JS thread never slows the chat down.
-                let _ = sink.call(event.to_json(), ThreadsafeFunctionCallMode::NonBlocking);
+                let attachments = match &event {
+                    Event::SocketEvent { attachments, .. } => attachments.clone(),
+                    _ => Vec::new(),
+                };
+                let message = HostMessage {
+                    json: event.to_json(),
+                    attachments,
+                };
+                // Blocking past EVENTS_IN_FLIGHT: see EventSink.
+                let _ = sink.call(message, ThreadsafeFunctionCallMode::Blocking);
             })
             .start()
             .map_err(|e| js_error(e.code(), e))?;
@@ -375,6 +425,30 @@ impl NativeEngine {
         Ok(self.handle.ack(AckId(ack_id as u64), answer).is_ok())
     }
 
+    /// Applies Socket.IO host commands, in order after those given before: a JSON
+    /// array of `{"<op>": {...}}` objects (core's `SocketCommand` JSON form) and
+    /// the binary attachments they take, in order.
+    #[napi(catch_unwind)]
+    pub fn run(&self, commands_json: String, attachments: Option<Vec<Buffer>>) -> Result<()> {
+        self.handle
+            .run_json(&commands_json, into_bytes(attachments))
+            .map_err(|e| js_error(e.code(), e))
+    }
+
+    /// Answers a Socket.IO query (core's `SocketQuery` JSON form) once the
+    /// commands given before it are applied; resolves with the answer as JSON.
+    #[napi]
+    pub async fn query(&self, query_json: String, attachments: Option<Vec<Buffer>>) -> Result<String> {
+        let query = SocketQuery::from_json(&query_json, into_bytes(attachments))
+            .map_err(|e| js_error(e.code(), e))?;
+        let answer = self
+            .handle
+            .query(query)
+            .await
+            .map_err(|e| js_error(e.code(), e))?;
+        serde_json::to_string(&answer).map_err(|e| js_error(HostErrorCode::Internal, e))
+    }
+
     /// Stops gracefully within `timeout_ms`; resolves once everything is closed and
     /// no event will follow (also when another call stopped it). Then sends the
     /// end-of-events marker (an empty string) through the event function, behind
@@ -393,12 +467,28 @@ impl NativeEngine {
             Ok(_) | Err(StopError::AlreadyStopped) => {}
             Err(e) => return Err(js_error(e.code(), e)),
         }
-        let status = self.events.call(
-            END_OF_EVENTS.to_string(),
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
+        let events = self.events.clone();
+        let status = tokio::task::spawn_blocking(move || {
+            events.call(
+                HostMessage {
+                    json: END_OF_EVENTS.to_string(),
+                    attachments: Vec::new(),
+                },
+                ThreadsafeFunctionCallMode::Blocking,
+            )
+        })
+        .await
+        .map_err(|e| js_error(HostErrorCode::Internal, e))?;
         Ok(status == Status::Ok)
     }
+}
+
+fn into_bytes(buffers: Option<Vec<Buffer>>) -> Vec<Bytes> {
+    buffers
+        .unwrap_or_default()
+        .iter()
+        .map(|buffer| Bytes::copy_from_slice(buffer))
+        .collect()
 }
 
 fn parse_json(text: &str) -> Result<serde_json::Value> {

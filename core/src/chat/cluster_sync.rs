@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::fanout::room_key;
 use super::notices::{announce_presence, kick, Change, Reach};
-use super::Shared;
+use crate::shared::Shared;
 use crate::cluster::ClusterSignal;
 use crate::presence::Departure;
 

@@ -2,11 +2,9 @@
 //! disconnect.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -18,12 +16,15 @@ use super::conn::Conn;
 use super::reply::Reply;
 use super::requests;
 use super::session::{drop_identity, send_session, take_identity};
-use super::{room_list, ChatContext, PeerAddr, Shared};
+use super::{room_list, ChatContext};
+use crate::shared::Shared;
 use crate::config::IdentityMode;
-use crate::events::{Event, EventKind};
+use crate::events::{reason_code, Event, EventKind};
 use crate::identity::Claim;
 use crate::lifecycle::InFlight;
+use crate::peer::peer_ip;
 use crate::protocol::{ChatError, ErrorCode, HandshakeAuth};
+use crate::sockets::RawEvent;
 use crate::stats::Counters;
 
 /// A `connect_error`: its message is the machine-readable code alone, because the
@@ -72,7 +73,7 @@ fn admit<A: Adapter>(
         return Err(ChatError::shutting_down());
     }
     let handshake_identity = handshake_identity(shared, socket, auth)?;
-    let address = peer_address(socket);
+    let address = peer_ip(socket);
     let ip_slot = address.map(|ip| shared.ips.acquire(ip)).transpose()?;
     let conn = Arc::new(Conn::new(
         address,
@@ -87,7 +88,10 @@ fn admit<A: Adapter>(
 
     let on_request = {
         let context = context.clone();
-        move |socket: SocketRef<A>, reply: Reply<A>, TryData(data): TryData<serde_json::Value>| {
+        move |socket: SocketRef<A>,
+              reply: Reply<A>,
+              raw: RawEvent,
+              TryData(data): TryData<serde_json::Value>| {
             let context = context.clone();
             let admitted = admit_request(&context.shared, &socket);
             async move {
@@ -95,7 +99,12 @@ fn admit<A: Adapter>(
                     Ok((conn, ticket, _in_flight)) => {
                         let _turn = conn.sequencer.wait(ticket).await;
                         if !conn.is_closed() {
-                            requests::dispatch(&context, &socket, &conn, reply, data.ok()).await;
+                            let request = requests::Incoming {
+                                reply,
+                                data: data.ok(),
+                                raw,
+                            };
+                            requests::dispatch(&context, &socket, &conn, request).await;
                         }
                     }
                     Err(error) => reply.fail(&error, &context.shared.counters),
@@ -166,18 +175,6 @@ fn query_token<A: Adapter>(socket: &SocketRef<A>) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == "token")
         .map(|(_, value)| value.into_owned())
-}
-
-fn peer_address<A: Adapter>(socket: &SocketRef<A>) -> Option<IpAddr> {
-    let extensions = &socket.req_parts().extensions;
-    extensions
-        .get::<PeerAddr>()
-        .map(|peer| peer.0.ip())
-        .or_else(|| {
-            extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip())
-        })
 }
 
 /// Checks a request against the connection's limits at arrival (synchronously, so
@@ -252,18 +249,4 @@ async fn disconnected<A: Adapter>(
             user,
             reason: reason_code(reason).to_string(),
         });
-}
-
-/// A stable code for why a connection ended (hosts match on it).
-fn reason_code(reason: DisconnectReason) -> &'static str {
-    match reason {
-        DisconnectReason::TransportClose => "transport_close",
-        DisconnectReason::MultipleHttpPollingError => "multiple_polling_requests",
-        DisconnectReason::PacketParsingError => "bad_packet",
-        DisconnectReason::TransportError => "transport_error",
-        DisconnectReason::HeartbeatTimeout => "ping_timeout",
-        DisconnectReason::ClientNSDisconnect => "client_disconnect",
-        DisconnectReason::ServerNSDisconnect => "server_disconnect",
-        DisconnectReason::ClosingServer => "server_closing",
-    }
 }

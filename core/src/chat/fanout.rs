@@ -14,7 +14,7 @@ use socketioxide::{BroadcastError, SocketIo};
 use socketioxide_redis::drivers::Driver;
 use tokio::sync::mpsc;
 
-use super::Shared;
+use crate::shared::Shared;
 use crate::cluster::ResilientDriver;
 use crate::history::Announcement;
 use crate::stats::Counters;

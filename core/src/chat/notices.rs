@@ -9,7 +9,7 @@ use socketioxide::operators::BroadcastOperators;
 use socketioxide::SocketIo;
 
 use super::fanout::{broadcast, user_key};
-use super::Shared;
+use crate::shared::Shared;
 use crate::protocol::{now_ms, ChatMessage, MessageKind, PresenceNotice, User, SYSTEM_USER};
 
 /// Joined or left.

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::fanout::deliver_here;
 use super::reply::Reply;
-use super::Shared;
+use crate::shared::Shared;
 use crate::events::{Event, EventKind};
 use crate::history::NewMessage;
 use crate::protocol::{ChatError, ErrorCode};

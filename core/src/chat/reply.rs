@@ -76,6 +76,11 @@ impl<A: Adapter> Reply<A> {
         count_unsent(self.ack.send(value), counters);
     }
 
+    /// Acknowledges with every element of `args` as its own argument.
+    pub(crate) fn args(self, args: &crate::sockets::OutArgs, counters: &Counters) {
+        count_unsent(self.ack.send(args), counters);
+    }
+
     /// Refuses: `{ok:false, code, message}` as the ack, or as an `error` event
     /// (with the refused `event` named) when the client asked for no ack.
     pub(crate) fn fail(self, error: &ChatError, counters: &Counters) {

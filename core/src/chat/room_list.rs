@@ -14,7 +14,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::SocketIo;
 
-use super::Shared;
+use crate::shared::Shared;
 use crate::protocol::RoomCount;
 use crate::stats::Counters;
 

@@ -10,7 +10,7 @@ use socketioxide::extract::SocketRef;
 use super::conn::Conn;
 use super::fanout::{room_key, user_key};
 use super::notices::{announce_presence, Change};
-use super::Shared;
+use crate::shared::Shared;
 use crate::events::{Event, EventKind};
 use crate::identity::Claim;
 use crate::protocol::{SessionNotice, User};

@@ -1,14 +1,23 @@
 //! Any event outside the chat protocol, when the host listens to custom events:
-//! the host gets it, and answers it when the client asked for an ack.
+//! the host gets it with all its arguments, and answers it when the client asked
+//! for an ack.
 
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 
 use super::Ctx;
+use crate::acks::AckAnswer;
 use crate::chat::reply::Reply;
 use crate::events::{Event, EventKind};
+use crate::protocol::{ChatError, ErrorCode};
+use crate::sockets::{JsonArgs, RawEvent};
 
-pub(super) fn handle<A: Adapter>(ctx: &Ctx<'_, A>, reply: Reply<A>, data: Option<Value>) {
+pub(super) fn handle<A: Adapter>(
+    ctx: &Ctx<'_, A>,
+    reply: Reply<A>,
+    data: Option<Value>,
+    raw: RawEvent,
+) {
     let shared = ctx.shared;
     let sid = reply.socket().id.to_string();
     let event = reply.event().to_string();
@@ -18,11 +27,20 @@ pub(super) fn handle<A: Adapter>(ctx: &Ctx<'_, A>, reply: Reply<A>, data: Option
             .host
             .acks
             .insert(Box::new(move |answer| match answer {
-                Ok(value) => reply.raw(&value, &counters),
-                Err(error) => reply.fail(&error, &counters),
+                AckAnswer::Value(value) => reply.raw(&value, &counters),
+                AckAnswer::Args(args) => reply.args(&args, &counters),
+                AckAnswer::Refused(error) => reply.fail(&error, &counters),
+                AckAnswer::Expired => reply.fail(
+                    &ChatError::new(ErrorCode::HostTimeout, "the server did not answer in time"),
+                    &counters,
+                ),
             }))
     });
-    shared
+    let args = raw
+        .split()
+        .map(|incoming| incoming.args)
+        .unwrap_or_else(JsonArgs::empty);
+    let queued = shared
         .host
         .events
         .emit(EventKind::Custom, || Event::Custom {
@@ -30,6 +48,12 @@ pub(super) fn handle<A: Adapter>(ctx: &Ctx<'_, A>, reply: Reply<A>, data: Option
             user: ctx.conn.identity(),
             event,
             data: data.unwrap_or(Value::Null),
+            args,
             ack,
         });
+    if !queued {
+        if let Some(ack) = ack {
+            let _ = shared.host.acks.refuse(ack, ChatError::host_busy());
+        }
+    }
 }

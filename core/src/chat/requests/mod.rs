@@ -27,9 +27,11 @@ use socketioxide::extract::SocketRef;
 
 use super::conn::Conn;
 use super::reply::Reply;
-use super::{ChatContext, Shared};
+use super::ChatContext;
+use crate::shared::Shared;
 use crate::events::EventKind;
 use crate::history::NewMessage;
+use crate::sockets::RawEvent;
 use crate::protocol::{
     ChatError, ErrorCode, HistoryRequest, JoinRequest, LoginRequest, MessageRequest,
     PrivateRequest, RoomRequest, TypingRequest, User,
@@ -92,13 +94,21 @@ struct Ctx<'a, A: Adapter> {
     conn: &'a Conn,
 }
 
+/// An event as it reached the chat: how to answer it, its first argument, and
+/// all of it as sent (for custom events).
+pub(in crate::chat) struct Incoming<A: Adapter> {
+    pub reply: Reply<A>,
+    pub data: Option<Value>,
+    pub raw: RawEvent,
+}
+
 pub(super) async fn dispatch<A: Adapter>(
     context: &ChatContext<A>,
     socket: &SocketRef<A>,
     conn: &Arc<Conn>,
-    reply: Reply<A>,
-    data: Option<Value>,
+    incoming: Incoming<A>,
 ) {
+    let Incoming { reply, data, raw } = incoming;
     let shared = &*context.shared;
     let request = match Request::decode(shared, reply.event(), data) {
         Ok(request) => request,
@@ -120,7 +130,7 @@ pub(super) async fn dispatch<A: Adapter>(
         Request::Members(request) => members::handle(&ctx, request).await,
         Request::Rooms => rooms::handle(&ctx).await,
         Request::Logout => logout::handle(&ctx).await,
-        Request::Custom(data) => return custom::handle(&ctx, reply, data),
+        Request::Custom(data) => return custom::handle(&ctx, reply, data, raw),
     };
     match outcome {
         Ok(Outcome::Answer(body)) => reply.ok(&body, &shared.counters),
