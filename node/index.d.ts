@@ -223,7 +223,7 @@ declare namespace palaver {
      * WebSocket connections are handed to the engine by the descriptor of Node's
      * libuv TCP socket (`socket._handle.fd`); tested on Node 20. Where a
      * socket has none (another runtime), clients stay on long-polling and an
-     * `error` event (or, without an `error` listener, an uncaught exception)
+     * `error` event (or, without an `error` listener, a process warning)
      * reports ERR_PALAVER_UNSUPPORTED_RUNTIME once.
      */
     attach(server: HttpServer | HttpsServer): this;

@@ -143,6 +143,7 @@ class Server extends EventEmitter {
       throw new PalaverError('ERR_PALAVER_INVALID_OPTIONS', 'options must be a plain object');
     }
     this._nsps = new Map();
+    this._closingDown = false;
     this._commands = [];
     this._buffers = [];
     this._flushScheduled = false;
@@ -339,7 +340,9 @@ class Server extends EventEmitter {
    * once it is gone. Every socket gets its `disconnect` first.
    */
   close(fn) {
+    this._closingDown = true;
     const closing = this._host.close().then(() => {
+      this._closingDown = false;
       for (const nsp of this._nsps.values()) nsp._closeAll('server shutting down');
     });
     if (typeof fn === 'function') closing.then(() => fn(), (error) => fn(error));
@@ -418,7 +421,11 @@ class Server extends EventEmitter {
         nsp._event(event, buffers);
         break;
       case 'socket_disconnect':
-        nsp._disconnected(event.sid, REASONS[event.reason] ?? event.reason);
+        // While the server closes, every socket goes with socket.io's reason.
+        nsp._disconnected(
+          event.sid,
+          this._closingDown ? 'server shutting down' : REASONS[event.reason] ?? event.reason,
+        );
         break;
       default:
         break;
@@ -449,6 +456,15 @@ function engineConfig(opts) {
   }
   if (opts.connectionStateRecovery !== undefined) {
     throw new PalaverError('ERR_PALAVER_UNSUPPORTED', 'connectionStateRecovery is not supported yet');
+  }
+  if (opts.adapter !== undefined) {
+    throw new PalaverError(
+      'ERR_PALAVER_UNSUPPORTED',
+      'custom adapters are not supported; for several nodes use the engine cluster mode ({palaver: {cluster: {redisUrl}}})',
+    );
+  }
+  if (opts.parser !== undefined) {
+    throw new PalaverError('ERR_PALAVER_UNSUPPORTED', 'custom parsers are not supported (the engine speaks the default parser)');
   }
   if (typeof opts.allowRequest === 'function') {
     throw new PalaverError(
@@ -1042,6 +1058,8 @@ class Socket extends EventEmitter {
   /** Incoming-packet middleware: `fn([event, ...args], next)`. */
   use(fn) {
     this._fns.push(fn);
+    // A packet middleware sees every event: the engine forwards them all.
+    this._syncListening();
     return this;
   }
 

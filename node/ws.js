@@ -13,6 +13,11 @@ const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
+/**
+ * Largest message by default: 1 MiB (ws allows 100 MiB; the engine's own default,
+ * 64 KiB, is for chat messages). `maxPayload` changes it.
+ */
+const DEFAULT_MAX_PAYLOAD = 1 << 20;
 /** The engine events this entry point handles. */
 const WS_EVENTS = ['ws_open', 'ws_message', 'ws_close'];
 
@@ -60,7 +65,13 @@ class WebSocketServer extends EventEmitter {
     const config = toEngineConfig(palaver ?? {});
     config.builtin_chat = false;
     config.plain_websocket = { ...(config.plain_websocket ?? {}), path: path ?? (server ? '*' : '/') };
-    if (maxPayload !== undefined) config.limits = { ...(config.limits ?? {}), max_payload_bytes: maxPayload };
+    // As ws: any origin may connect (a page opened from disk sends "null"),
+    // unless the engine configuration lists the allowed ones.
+    if (config.cors_origins === undefined) config.cors_origins = ['*'];
+    config.limits = {
+      ...(config.limits ?? {}),
+      max_payload_bytes: maxPayload ?? config.limits?.max_payload_bytes ?? DEFAULT_MAX_PAYLOAD,
+    };
     this._host = new EngineHost({
       config,
       onEvent: (json, buffers) => this._onEngineEvent(json, buffers),

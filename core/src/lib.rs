@@ -1,6 +1,6 @@
 //! # Palaver: an embeddable real-time chat engine
 //!
-//! A complete Socket.IO v4 chat server — rooms, presence, join/leave notices,
+//! Two faces on one engine: a complete Socket.IO v4 chat server — rooms, presence, join/leave notices,
 //! group and private messages, typing indicators, token or open identities,
 //! persistent history, flood limits — that runs on its own runtime so that hosts
 //! in C, Node or plain Rust need no async code. Clients are the stock
@@ -27,6 +27,40 @@
 //!
 //! Inside an existing axum app the chat is a layer instead, as with socketioxide:
 //! see [`ChatBuilder::into_layer`].
+//!
+//! ## The Socket.IO engine
+//!
+//! With [`Config::builtin_chat`] off, Palaver is a plain Socket.IO server whose
+//! events all go to the host, which answers with socket.io's primitives (emit to a
+//! connection, a room, everyone, except; join, leave, disconnect; acks; a connect
+//! gate) as [`SocketCommand`]s, applied in order:
+//!
+//! ```no_run
+//! use palaver_core::{Chat, Config, Event, OutArgs, Target};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config { builtin_chat: false, ..Config::default() };
+//! let (events, incoming) = std::sync::mpsc::channel();
+//! let engine = Chat::builder(config)
+//!     .on_event(move |event| {
+//!         let _ = events.send(event);
+//!     })
+//!     .start()?;
+//! for event in incoming {
+//!     // `io.on("connection", s => s.on("chat message", m => io.emit("chat message", m)))`
+//!     if let Event::SocketEvent { event, args, attachments, .. } = event {
+//!         if event == "chat message" {
+//!             let args = OutArgs::from_json(args.as_str(), attachments)?;
+//!             engine.handle().emit_to(Target::default(), "chat message", args)?;
+//!         }
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Node apps get the same as the `socket.io` package's API (`palaver/socket.io`,
+//! docs/SOCKETIO.md); plain WebSocket connections are in
+//! [`Config::plain_websocket`].
 #![warn(missing_docs)]
 
 mod acks;

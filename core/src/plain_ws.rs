@@ -36,6 +36,7 @@ use crate::stats::Counters;
 /// Close codes the engine uses (RFC 6455 section 7.4.1).
 const GOING_AWAY: u16 = 1001;
 const POLICY_VIOLATION: u16 = 1008;
+const MESSAGE_TOO_BIG: u16 = 1009;
 const TRY_AGAIN_LATER: u16 = 1013;
 
 /// What a plain WebSocket client sent with its upgrade request, in the shape of
@@ -241,6 +242,13 @@ impl PlainSockets {
                     break;
                 }
                 Ok(_) => continue,
+                Err(tokio_tungstenite::tungstenite::Error::Capacity(_)) => {
+                    let _ = conn
+                        .tx
+                        .send(Outgoing::Close(MESSAGE_TOO_BIG, "message too big".into()));
+                    closed_by = (MESSAGE_TOO_BIG, "message too big".into());
+                    break;
+                }
                 Err(_) => break,
             };
             if requests.take("messages").is_err() {

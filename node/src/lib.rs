@@ -20,7 +20,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use palaver_core::{
-    AckId, Chat, ChatHandle, Config, Engine, Event, EventKind, EventKinds, HostErrorCode,
+    AckId, Chat, ChatHandle, Config, Engine, EventKind, EventKinds, HostErrorCode,
     SocketQuery, StopError,
 };
 
@@ -251,13 +251,9 @@ impl NativeEngine {
         let sink = events.clone();
         let engine = Chat::builder(config)
             .on_event(move |event| {
-                let attachments = match &event {
-                    Event::SocketEvent { attachments, .. } => attachments.clone(),
-                    _ => Vec::new(),
-                };
                 let message = HostMessage {
                     json: event.to_json(),
-                    attachments,
+                    attachments: event.attachments(),
                 };
                 // Blocking past EVENTS_IN_FLIGHT: see EventSink.
                 let _ = sink.call(message, ThreadsafeFunctionCallMode::Blocking);
