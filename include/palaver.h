@@ -4,9 +4,16 @@
  * Link with -lpalaver (target/<profile>/libpalaver.so or libpalaver.a).
  *
  * Ownership: every palaver_X_new / palaver_X_from_json result is freed with
- * palaver_X_free; palaver_X_free(NULL) does nothing. Strings passed in are
- * borrowed for the duration of the call only. Pointers inside a palaver_event are
- * valid only during the callback call. palaver_version() is static.
+ * palaver_X_free; palaver_X_free(NULL) does nothing. A string the library hands
+ * over through a `char **out_json` is freed with palaver_string_free. Strings,
+ * buffers and palaver_target values passed in are borrowed for the duration of
+ * the call only (what an engine keeps, it copies). Pointers inside a
+ * palaver_event are valid only during the callback call. palaver_version() is
+ * static.
+ *
+ * Strings: names passed in (namespaces, connection ids, events, rooms) are
+ * NUL-terminated UTF-8; JSON texts and binary data are a pointer and a length.
+ * String fields of a palaver_event have their length beside them.
  *
  * Errors: every fallible function returns a palaver_result, a uint32_t whose
  * values the enum palaver_result names; PALAVER_OK is 0. The text of the last
@@ -19,7 +26,10 @@
  * on one library thread, one event at a time (never concurrently with itself); it
  * may call every command but not palaver_engine_stop / palaver_engine_free. No
  * callback runs after palaver_engine_stop or palaver_engine_free has returned.
- * Stopping twice, and freeing a running engine, are safe.
+ * Stopping twice, and freeing a running engine, are safe. No other library thread
+ * ever calls host code. Socket.IO commands (palaver_engine_run, _emit_to_socket,
+ * _join, ...) return once queued; queries (palaver_engine_query, _fetch_sockets,
+ * _emit_with_ack) block the calling thread until answered.
  */
 
 #ifndef PALAVER_H
@@ -102,6 +112,12 @@ enum palaver_result
    */
   PALAVER_DELIVERY_FAILED = 12,
   /**
+   * The engine's command queue is full (`command_queue_bytes`): commands are
+   * given faster than they are applied. Nothing of the call was queued; try
+   * again later.
+   */
+  PALAVER_BUSY = 13,
+  /**
    * A bug inside the library was caught before it could reach the host: a
    * panic, or an unexpected internal fault the engine reported.
    */
@@ -147,9 +163,49 @@ typedef enum {
   PALAVER_EVENT_PRIVATE = 5,
   /**
    * An event outside the chat protocol (`sid`, `user_*`, `event_name`,
-   * `data_json`, `ack_id` when the client waits for an answer).
+   * `data_json` = its first argument, `args_json` = all of them, `ack_id` when
+   * the client waits for an answer: `palaver_engine_ack`).
    */
   PALAVER_EVENT_CUSTOM = 6,
+  /**
+   * A connection asks to join a gated host namespace (`ns`, `sid`,
+   * `handshake_json`, `gate_id`): decide with `palaver_engine_admit` or
+   * `palaver_engine_refuse` within `host_ack_timeout_ms`, or the client gets
+   * `connect_error` "host_timeout".
+   */
+  PALAVER_EVENT_SOCKET_GATE = 7,
+  /**
+   * A connection joined a host namespace (`ns`, `sid`, `handshake_json`). It is
+   * in a room named by its `sid`. Every event of it reaches the host until the
+   * first `palaver_engine_listen` for it.
+   */
+  PALAVER_EVENT_SOCKET_CONNECT = 8,
+  /**
+   * An event on a host namespace (`ns`, `sid`, `event_name`, `args_json`,
+   * `attachments`, `ack_id` when the client waits for an answer:
+   * `palaver_engine_ack_args`). A numeric event name arrives as its decimal text
+   * ("2").
+   */
+  PALAVER_EVENT_SOCKET_EVENT = 9,
+  /**
+   * A connection left a host namespace (`ns`, `sid`, `reason`, one of the
+   * reasons of PALAVER_EVENT_DISCONNECTED).
+   */
+  PALAVER_EVENT_SOCKET_DISCONNECT = 10,
+  /**
+   * A plain WebSocket connection opened at `plain_websocket.path` (`ws_id`,
+   * `handshake_json`: `{"url","headers":{..},"address","protocol"}`).
+   */
+  PALAVER_EVENT_WS_OPEN = 11,
+  /**
+   * A plain WebSocket message (`ws_id`; a text message in `text`, a binary one
+   * as the one view of `attachments`).
+   */
+  PALAVER_EVENT_WS_MESSAGE = 12,
+  /**
+   * A plain WebSocket connection closed (`ws_id`, `close_code`, `reason`).
+   */
+  PALAVER_EVENT_WS_CLOSE = 13,
 } palaver_event_kind;
 
 /**
@@ -211,6 +267,32 @@ typedef uint32_t palaver_limit;
 #endif // __cplusplus
 
 /**
+ * Bits of `palaver_target.flags`. The type is `uint32_t`.
+ */
+enum palaver_target_flags
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Skip connections that cannot take the packet now instead of queueing it
+   * (socket.io's `volatile`).
+   */
+  PALAVER_TARGET_VOLATILE = 1,
+  /**
+   * This node only, in cluster mode (socket.io's `local`).
+   */
+  PALAVER_TARGET_LOCAL = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum palaver_target_flags palaver_target_flags;
+#else
+typedef uint32_t palaver_target_flags;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * An engine configuration. Opaque; made by `palaver_config_new` or
  * `palaver_config_from_json`, freed by `palaver_config_free`.
  */
@@ -223,10 +305,32 @@ typedef struct palaver_config palaver_config;
 typedef struct palaver_engine palaver_engine;
 
 /**
+ * A view of bytes someone else owns: `len` bytes at `data` (`data` may be NULL
+ * when `len` is 0). Used for binary attachments, in both directions.
+ */
+typedef struct {
+  /**
+   * The first byte.
+   */
+  const uint8_t *data;
+  /**
+   * How many bytes.
+   */
+  size_t len;
+} palaver_bytes;
+
+/**
  * One event. Every pointer is valid only during the callback call; copy what you
- * keep. String fields are NUL-terminated UTF-8, or NULL when the field does not
- * apply; a text containing a NUL character is cut there (the `json` field always
- * has the complete event).
+ * keep.
+ *
+ * Strings: each string field is UTF-8 with its length in bytes in the field
+ * named `<field>_len` (the NUL not counted), followed by a NUL, or NULL with
+ * length 0 when the field does not apply to this kind. A text may contain a NUL
+ * character (a client may send one): it is complete within its length, while C
+ * string functions see it cut at that NUL. The JSON fields (`data_json`,
+ * `args_json`, `handshake_json`, `json`) never contain one. The lengths of the
+ * older fields come after the newer fields, so that programs built against
+ * earlier headers keep working.
  */
 typedef struct {
   /**
@@ -234,7 +338,7 @@ typedef struct {
    */
   palaver_event_kind kind;
   /**
-   * The connection (socket) id.
+   * The connection (socket) id; NULL for plain WebSocket events (`ws_id`).
    */
   const char *sid;
   /**
@@ -250,7 +354,8 @@ typedef struct {
    */
   const char *room;
   /**
-   * The message text (message, private), or NULL.
+   * The message text (message, private, plain WebSocket text message), or
+   * NULL.
    */
   const char *text;
   /**
@@ -262,15 +367,17 @@ typedef struct {
    */
   const char *to_user_id;
   /**
-   * The event name (custom), or NULL.
+   * The event name (custom, socket event), or NULL.
    */
   const char *event_name;
   /**
-   * The event's data as JSON (custom), or NULL.
+   * The event's first argument as JSON (custom; `null` when it has none), or
+   * NULL.
    */
   const char *data_json;
   /**
-   * The disconnect reason (disconnected), or NULL.
+   * The disconnect reason (disconnected, socket disconnect), the close reason
+   * (plain WebSocket close, often empty), or NULL.
    */
   const char *reason;
   /**
@@ -278,14 +385,114 @@ typedef struct {
    */
   int64_t ts;
   /**
-   * Nonzero when a custom event waits for an answer: pass it to
-   * `palaver_engine_ack` (from any thread, also later).
+   * Nonzero when the client waits for an answer: for a custom event pass it to
+   * `palaver_engine_ack`, for a socket event to `palaver_engine_ack_args` (from
+   * any thread, also later, within `host_ack_timeout_ms`).
    */
   uint64_t ack_id;
   /**
-   * The whole event as a JSON object with a "type" field.
+   * The whole event as a JSON object with a "type" field (binary attachments
+   * are not in it).
    */
   const char *json;
+  /**
+   * The namespace (socket events: "/", "/admin"), or NULL.
+   */
+  const char *ns;
+  /**
+   * The length of `ns` in bytes.
+   */
+  size_t ns_len;
+  /**
+   * Every argument as the text of one JSON array (custom, socket event: `[]`
+   * when there are none), or NULL. A binary argument is the placeholder
+   * `{"_placeholder":true,"num":N}` for `attachments[N]`.
+   */
+  const char *args_json;
+  /**
+   * The length of `args_json` in bytes.
+   */
+  size_t args_json_len;
+  /**
+   * What the client sent with its connection as a JSON object (socket gate,
+   * socket connect): `{"headers":{..},"query":{..},"auth":{..},"address":..,
+   * "transport":"websocket"|"polling","issued":ms,"url":".."}`; its upgrade
+   * request (plain WebSocket open); or NULL.
+   */
+  const char *handshake_json;
+  /**
+   * The length of `handshake_json` in bytes.
+   */
+  size_t handshake_json_len;
+  /**
+   * Nonzero for a socket gate: pass it to `palaver_engine_admit` or
+   * `palaver_engine_refuse` (from any thread, also later).
+   */
+  uint64_t gate_id;
+  /**
+   * The binary attachments of a socket event, or the message of a binary plain
+   * WebSocket message (`attachments_count` views), or NULL. Valid only during
+   * the callback, as the rest.
+   */
+  const palaver_bytes *attachments;
+  /**
+   * How many views `attachments` points to.
+   */
+  size_t attachments_count;
+  /**
+   * The plain WebSocket connection (ws open, message, close), else 0: the `id`
+   * of the `ws_send` and `ws_close` commands of `palaver_engine_run`.
+   */
+  uint64_t ws_id;
+  /**
+   * The close code of a plain WebSocket close (1005: the client sent none;
+   * 1006: the connection dropped without a close frame), else 0.
+   */
+  uint16_t close_code;
+  /**
+   * The length of `sid` in bytes.
+   */
+  size_t sid_len;
+  /**
+   * The length of `user_id` in bytes.
+   */
+  size_t user_id_len;
+  /**
+   * The length of `user_name` in bytes.
+   */
+  size_t user_name_len;
+  /**
+   * The length of `room` in bytes.
+   */
+  size_t room_len;
+  /**
+   * The length of `text` in bytes.
+   */
+  size_t text_len;
+  /**
+   * The length of `message_id` in bytes.
+   */
+  size_t message_id_len;
+  /**
+   * The length of `to_user_id` in bytes.
+   */
+  size_t to_user_id_len;
+  /**
+   * The length of `event_name` in bytes.
+   */
+  size_t event_name_len;
+  /**
+   * The length of `data_json` in bytes.
+   */
+  size_t data_json_len;
+  /**
+   * The length of `reason` in bytes.
+   */
+  size_t reason_len;
+  /**
+   * The length of `json` in bytes.
+   */
+  size_t json_len;
 } palaver_event;
 
 /**
@@ -295,7 +502,9 @@ typedef void (*palaver_event_callback)(void *userdata,
                                        const palaver_event *event);
 
 /**
- * Counters and gauges of a running engine (`palaver_engine_stats`).
+ * Counters and gauges of a running engine (`palaver_engine_stats`). Fields are
+ * only ever added at the end; the library writes the whole struct, so a program
+ * is built against the header of the library it runs with.
  */
 typedef struct {
   /**
@@ -369,7 +578,67 @@ typedef struct {
    * Cluster mode only (else false): whether Redis answers now.
    */
   bool redis_connected;
+  /**
+   * Events queued for the callback now.
+   */
+  uint64_t events_queued;
+  /**
+   * Bytes of events queued for the callback now (bounded by `event_queue_bytes`).
+   */
+  uint64_t events_queued_bytes;
+  /**
+   * Bytes of Socket.IO commands given and not yet applied now (bounded by
+   * `command_queue_bytes`; beyond it commands fail with `PALAVER_BUSY`).
+   */
+  uint64_t commands_queued_bytes;
+  /**
+   * Connections waiting at a connect gate for `palaver_engine_admit` /
+   * `palaver_engine_refuse` now.
+   */
+  uint64_t pending_gates;
 } palaver_stats;
+
+/**
+ * Who an emit, a query or a room command reaches: socket.io's
+ * `io.of(ns).to(rooms).except(rooms)` as a plain value, read during the call
+ * only. Every connection is also in a room named by its connection id, so
+ * `rooms` or `except` may name connections. A zeroed target, or NULL where a
+ * `const palaver_target *` is taken, is every connection of "/":
+ *
+ * ```c
+ * const char *rooms[] = {"lobby"};
+ * const char *except[] = {event->sid};
+ * palaver_target to = {.ns = "/", .rooms = rooms, .rooms_count = 1,
+ *                      .except = except, .except_count = 1};
+ * ```
+ */
+typedef struct {
+  /**
+   * The namespace; NULL is "/".
+   */
+  const char *ns;
+  /**
+   * `rooms_count` NUL-terminated room names (NULL when 0). None: every
+   * connection of the namespace.
+   */
+  const char *const *rooms;
+  /**
+   * How many names `rooms` points to.
+   */
+  size_t rooms_count;
+  /**
+   * `except_count` rooms (or connection ids) left out (NULL when 0).
+   */
+  const char *const *except;
+  /**
+   * How many names `except` points to.
+   */
+  size_t except_count;
+  /**
+   * `palaver_target_flags` bits, or 0; other bits are `PALAVER_INVALID_ARG`.
+   */
+  uint32_t flags;
+} palaver_target;
 
 #ifdef __cplusplus
 extern "C" {
@@ -437,6 +706,20 @@ palaver_result palaver_config_set_port(palaver_config *config,
  */
 palaver_result palaver_config_set_listen(palaver_config *config,
                                          bool listen);
+
+/**
+ * Whether the engine runs the built-in chat on "/" (default true). With false,
+ * "/" is a host namespace, like those added with `palaver_engine_namespace`:
+ * every event of its clients reaches the callback as a
+ * `PALAVER_EVENT_SOCKET_EVENT`, and the host answers with the Socket.IO commands
+ * (`palaver_engine_emit_to_socket`, `palaver_engine_run`, ...). The JSON field
+ * `"builtin_chat"` of `palaver_config_from_json` is the same setting.
+ *
+ * # Safety
+ * `config` was made by this library.
+ */
+palaver_result palaver_config_set_builtin_chat(palaver_config *config,
+                                               bool builtin_chat);
 
 /**
  * Token mode with this HS256 secret (clients present a JWT with `sub`, `name`,
@@ -578,7 +861,7 @@ void palaver_engine_free(palaver_engine *engine);
  * `engine` was made by this library; strings are NUL-terminated (or NULL where
  * allowed).
  */
-palaver_result palaver_engine_emit_to_all(palaver_engine *engine,
+palaver_result palaver_engine_emit_to_all(const palaver_engine *engine,
                                           const char *event,
                                           const char *data_json);
 
@@ -590,7 +873,7 @@ palaver_result palaver_engine_emit_to_all(palaver_engine *engine,
  * `engine` was made by this library; strings are NUL-terminated (or NULL where
  * allowed).
  */
-palaver_result palaver_engine_emit_to_room(palaver_engine *engine,
+palaver_result palaver_engine_emit_to_room(const palaver_engine *engine,
                                            const char *room,
                                            const char *event,
                                            const char *data_json);
@@ -603,7 +886,7 @@ palaver_result palaver_engine_emit_to_room(palaver_engine *engine,
  * `engine` was made by this library; strings are NUL-terminated (or NULL where
  * allowed).
  */
-palaver_result palaver_engine_emit_to_user(palaver_engine *engine,
+palaver_result palaver_engine_emit_to_user(const palaver_engine *engine,
                                            const char *user_id,
                                            const char *event,
                                            const char *data_json);
@@ -617,7 +900,7 @@ palaver_result palaver_engine_emit_to_user(palaver_engine *engine,
  * `engine` was made by this library; strings are NUL-terminated (or NULL where
  * allowed); `out_count` is NULL or valid for writing.
  */
-palaver_result palaver_engine_disconnect_user(palaver_engine *engine,
+palaver_result palaver_engine_disconnect_user(const palaver_engine *engine,
                                               const char *user_id,
                                               const char *reason,
                                               size_t *out_count);
@@ -652,12 +935,15 @@ palaver_result palaver_engine_stats(const palaver_engine *engine,
  * Answers a custom event (the event's `ack_id`) with the JSON `answer_json`, which
  * the client receives exactly as given. May be called from any thread, inside or
  * after the callback. `PALAVER_UNKNOWN_ACK` when it was answered already, expired
- * (10 s by default) or its client left.
+ * (10 s by default) or its client left. A socket event is answered with
+ * `palaver_engine_ack_args` instead (every argument of the client's callback,
+ * binary ones too, in order with the other Socket.IO commands); given here, its
+ * callback gets `answer_json` as its one argument.
  *
  * # Safety
  * `engine` was made by this library; `answer_json` is a NUL-terminated string.
  */
-palaver_result palaver_engine_ack(palaver_engine *engine,
+palaver_result palaver_engine_ack(const palaver_engine *engine,
                                   uint64_t ack_id,
                                   const char *answer_json);
 
@@ -676,7 +962,7 @@ palaver_result palaver_engine_ack(palaver_engine *engine,
  * used by the caller afterwards (see Ownership); `already_read` is valid for
  * `len` bytes.
  */
-palaver_result palaver_engine_adopt(palaver_engine *engine,
+palaver_result palaver_engine_adopt(const palaver_engine *engine,
                                     int32_t fd,
                                     const uint8_t *already_read,
                                     size_t len);
@@ -700,6 +986,284 @@ const char *palaver_result_name(uint32_t result);
 palaver_result palaver_last_error(char *buf,
                                   size_t len,
                                   size_t *out_len);
+
+/**
+ * Applies Socket.IO commands in their JSON form: an array of `{"<op>": {...}}`
+ * objects, applied in order, after every command given before (from any
+ * thread: one queue). The ops, as in docs/PROTOCOL.md:
+ * `emit_to {ns?, sid, event, args?, bin?, volatile?}`,
+ * `emit {to?: {ns?, rooms?, except?, volatile?, local?}, event, args?, bin?}`,
+ * `join` / `leave {ns?, sid, rooms}`, `sockets_join` / `sockets_leave {to, rooms}`,
+ * `disconnect {ns?, sid, close?}`, `disconnect_sockets {to, close?}`,
+ * `ack {ack, args?, bin?}`, `admit {gate, refuse?: "message"}`,
+ * `listen {ns?, sid, events?}`, `namespace {ns, gated?}`. `ns` defaults to "/",
+ * `args` (a JSON array) to `[]`. `attachments` holds the binary arguments of the
+ * whole batch in order; each command with arguments takes the next `bin` (default
+ * 0) of them, which its placeholders `{"_placeholder":true,"num":N}` name from 0.
+ *
+ * Returns once the batch is queued (the bytes are copied). A command for a
+ * connection that has gone does nothing, as in socket.io. `PALAVER_INVALID_ARG`
+ * when the JSON or a command is malformed (nothing of the batch is applied then),
+ * `PALAVER_BUSY` when `command_queue_bytes` of commands wait already,
+ * `PALAVER_NOT_RUNNING` when the engine is not running. Any thread, the event
+ * callback included.
+ *
+ * # Safety
+ * `engine` was made by this library; `commands_json` is valid for
+ * `commands_json_len` bytes; `attachments` is NULL (with count 0) or valid for
+ * `attachments_count` views, each valid for its bytes.
+ */
+palaver_result palaver_engine_run(const palaver_engine *engine,
+                                  const char *commands_json,
+                                  size_t commands_json_len,
+                                  const palaver_bytes *attachments,
+                                  size_t attachments_count);
+
+/**
+ * Emits `event` to one connection (`socket.emit(event, ...args)`): `sid` of
+ * namespace `ns` (NULL: "/"). `args_json` is a JSON array whose elements are the
+ * event's arguments (NULL with length 0: none); a placeholder
+ * `{"_placeholder":true,"num":N}` in it is sent as the binary `attachments[N]`.
+ * Queued in order with the other commands, as `palaver_engine_run`, with its
+ * results.
+ *
+ * # Safety
+ * `engine` was made by this library; `ns` is NULL or NUL-terminated; `sid` and
+ * `event` are NUL-terminated; `args_json` is valid for `args_json_len` bytes;
+ * `attachments` as for `palaver_engine_run`.
+ */
+palaver_result palaver_engine_emit_to_socket(const palaver_engine *engine,
+                                             const char *ns,
+                                             const char *sid,
+                                             const char *event,
+                                             const char *args_json,
+                                             size_t args_json_len,
+                                             const palaver_bytes *attachments,
+                                             size_t attachments_count);
+
+/**
+ * Emits `event` to a target (`io.to(rooms).except(rooms).emit(event, ...args)`;
+ * NULL `to`: every connection of "/"). Arguments as for
+ * `palaver_engine_emit_to_socket`; queued in order with the other commands.
+ *
+ * # Safety
+ * `engine` was made by this library; `to` is NULL or a `palaver_target` as
+ * documented; `event` is NUL-terminated; `args_json` and `attachments` as for
+ * `palaver_engine_emit_to_socket`.
+ */
+palaver_result palaver_engine_emit(const palaver_engine *engine,
+                                   const palaver_target *to,
+                                   const char *event,
+                                   const char *args_json,
+                                   size_t args_json_len,
+                                   const palaver_bytes *attachments,
+                                   size_t attachments_count);
+
+/**
+ * Puts connection `sid` of `ns` (NULL: "/") in `rooms_count` rooms
+ * (`socket.join(rooms)`). Queued in order: an emit to those rooms given after it
+ * reaches the connection.
+ *
+ * # Safety
+ * `engine` was made by this library; `ns` is NULL or NUL-terminated; `sid` is
+ * NUL-terminated; `rooms` is valid for `rooms_count` NUL-terminated strings.
+ */
+palaver_result palaver_engine_join(const palaver_engine *engine,
+                                   const char *ns,
+                                   const char *sid,
+                                   const char *const *rooms,
+                                   size_t rooms_count);
+
+/**
+ * Takes connection `sid` of `ns` (NULL: "/") out of `rooms_count` rooms
+ * (`socket.leave(room)`). Queued in order with the other commands.
+ *
+ * # Safety
+ * As `palaver_engine_join`.
+ */
+palaver_result palaver_engine_leave(const palaver_engine *engine,
+                                    const char *ns,
+                                    const char *sid,
+                                    const char *const *rooms,
+                                    size_t rooms_count);
+
+/**
+ * Disconnects connection `sid` from `ns` (NULL: "/"), `socket.disconnect()`: the
+ * client gets "io server disconnect" there. With `close`, from every namespace,
+ * which closes the connection (`socket.disconnect(true)`). Queued in order with
+ * the other commands.
+ *
+ * # Safety
+ * `engine` was made by this library; `ns` is NULL or NUL-terminated; `sid` is
+ * NUL-terminated.
+ */
+palaver_result palaver_engine_disconnect_socket(const palaver_engine *engine,
+                                                const char *ns,
+                                                const char *sid,
+                                                bool close);
+
+/**
+ * Answers a socket event's acknowledgement (its nonzero `ack_id`): the client's
+ * callback gets the elements of the JSON array `args_json` as its arguments
+ * (NULL with length 0: none), placeholders as the binary `attachments[N]`.
+ * Queued in order with the other commands; an acknowledgement that is no longer
+ * pending (answered, expired after `host_ack_timeout_ms`, client gone) is
+ * ignored, as socket.io does. `ack_id` 0 is `PALAVER_INVALID_ARG`.
+ *
+ * # Safety
+ * `engine` was made by this library; `args_json` and `attachments` as for
+ * `palaver_engine_emit_to_socket`.
+ */
+palaver_result palaver_engine_ack_args(const palaver_engine *engine,
+                                       uint64_t ack_id,
+                                       const char *args_json,
+                                       size_t args_json_len,
+                                       const palaver_bytes *attachments,
+                                       size_t attachments_count);
+
+/**
+ * Lets the connection waiting at a connect gate in (the event's nonzero
+ * `gate_id`): the client gets its `connect`, and the host a
+ * `PALAVER_EVENT_SOCKET_CONNECT`. Queued in order with the other commands; a gate
+ * no longer waiting (decided, past `host_ack_timeout_ms`, client gone) is
+ * ignored. `gate_id` 0 is `PALAVER_INVALID_ARG`.
+ *
+ * # Safety
+ * `engine` was made by this library.
+ */
+palaver_result palaver_engine_admit(const palaver_engine *engine,
+                                    uint64_t gate_id);
+
+/**
+ * Keeps the connection waiting at a connect gate out: the client gets
+ * `connect_error` with `message` (socket.io's `next(new Error(message))`).
+ * Otherwise as `palaver_engine_admit`.
+ *
+ * # Safety
+ * `engine` was made by this library; `message` is NUL-terminated.
+ */
+palaver_result palaver_engine_refuse(const palaver_engine *engine,
+                                     uint64_t gate_id,
+                                     const char *message);
+
+/**
+ * Chooses which events of connection `sid` of `ns` (NULL: "/") reach the
+ * callback: the `events_count` names in `events`, or every event when `events`
+ * is NULL (socket.io's `onAny`). Until the first call for a connection every
+ * event of it does, so that none is lost while the host sets it up; the others
+ * are dropped as socket.io drops events nobody listens to. Queued in order with
+ * the other commands: an emit given after it reaches the client after the
+ * change.
+ *
+ * # Safety
+ * `engine` was made by this library; `ns` is NULL or NUL-terminated; `sid` is
+ * NUL-terminated; `events` is NULL or valid for `events_count` NUL-terminated
+ * strings.
+ */
+palaver_result palaver_engine_listen(const palaver_engine *engine,
+                                     const char *ns,
+                                     const char *sid,
+                                     const char *const *events,
+                                     size_t events_count);
+
+/**
+ * Makes `ns` ("/admin": a '/', at most 256 bytes, no ',' or '?') a host
+ * namespace clients may connect to, or changes whether it is `gated`: a new
+ * connection to a gated namespace waits for `palaver_engine_admit` or
+ * `palaver_engine_refuse` (`PALAVER_EVENT_SOCKET_GATE`). Works with the built-in
+ * chat too, which keeps "/". Queued in order: a query after it sees it.
+ *
+ * # Safety
+ * `engine` was made by this library; `ns` is NUL-terminated.
+ */
+palaver_result palaver_engine_namespace(const palaver_engine *engine,
+                                        const char *ns,
+                                        bool gated);
+
+/**
+ * Answers a query once every command given before it is applied, blocking the
+ * calling thread until then. The query in its JSON form:
+ * `{"fetch_sockets":{"to":{...}}}` answers `[{"id","rooms":[..],"local":bool}]`
+ * (the connections of the target, on every node: `fetchSockets`);
+ * `{"emit_with_ack":{"to":{...},"event":"..","args":[..],"bin":n,"timeout_ms":n}}`
+ * emits and answers, once every connection answered or the timeout passed,
+ * `[{"id","args":[..]|null,"error":null|"timeout"|"socket_closed"|"decode"}]`
+ * (`emitWithAck`). `to` as for `palaver_engine_run`; `attachments` are the
+ * binary arguments.
+ *
+ * On success `*out_json` receives the answer as a NUL-terminated JSON text
+ * (`*out_len`, if not NULL, its length); free it with `palaver_string_free`.
+ *
+ * Threads: any thread, the event callback included: the answer does not need
+ * the callback thread, so there is no deadlock, but while the callback waits no
+ * other event is delivered (up to `timeout_ms` for an emit_with_ack). Hosts that
+ * must keep events flowing ask from a thread of their own.
+ *
+ * `PALAVER_INVALID_ARG` for a malformed query, `PALAVER_NOT_RUNNING` when the
+ * engine is not running or stops before answering, `PALAVER_DELIVERY_FAILED`
+ * when the cluster backend fails.
+ *
+ * # Safety
+ * `engine` was made by this library; `query_json` is valid for `query_json_len`
+ * bytes; `attachments` as for `palaver_engine_run`; `out_json` is valid for
+ * writing; `out_len` is NULL or valid for writing.
+ */
+palaver_result palaver_engine_query(const palaver_engine *engine,
+                                    const char *query_json,
+                                    size_t query_json_len,
+                                    const palaver_bytes *attachments,
+                                    size_t attachments_count,
+                                    char **out_json,
+                                    size_t *out_len);
+
+/**
+ * The connections of a target on every node (`io.in(rooms).fetchSockets()`;
+ * NULL `to`: every connection of "/") as `palaver_engine_query` answers
+ * `fetch_sockets`, with its rules (blocking, `palaver_string_free`).
+ *
+ * # Safety
+ * `engine` was made by this library; `to` is NULL or a `palaver_target` as
+ * documented; `out_json` is valid for writing; `out_len` is NULL or valid for
+ * writing.
+ */
+palaver_result palaver_engine_fetch_sockets(const palaver_engine *engine,
+                                            const palaver_target *to,
+                                            char **out_json,
+                                            size_t *out_len);
+
+/**
+ * Emits `event` to a target (NULL `to`: every connection of "/"; one connection:
+ * its id as the only room) and collects every connection's answer within
+ * `timeout_ms` (`io.timeout(ms).emitWithAck(event, ...args)`), as
+ * `palaver_engine_query` answers `emit_with_ack`, with its rules (blocking,
+ * `palaver_string_free`). Arguments as for `palaver_engine_emit_to_socket`.
+ *
+ * # Safety
+ * `engine` was made by this library; `to` is NULL or a `palaver_target` as
+ * documented; `event` is NUL-terminated; `args_json` and `attachments` as for
+ * `palaver_engine_emit_to_socket`; `out_json` is valid for writing; `out_len` is
+ * NULL or valid for writing.
+ */
+palaver_result palaver_engine_emit_with_ack(const palaver_engine *engine,
+                                            const palaver_target *to,
+                                            const char *event,
+                                            const char *args_json,
+                                            size_t args_json_len,
+                                            const palaver_bytes *attachments,
+                                            size_t attachments_count,
+                                            uint32_t timeout_ms,
+                                            char **out_json,
+                                            size_t *out_len);
+
+/**
+ * Frees a string this library returned (`palaver_engine_query`'s answer, ...).
+ * NULL is ignored.
+ *
+ * # Safety
+ * `text` is NULL or a string returned by this library, not freed before and not
+ * used afterwards.
+ */
+void palaver_string_free(char *text);
 
 #ifdef __cplusplus
 }  // extern "C"

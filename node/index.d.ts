@@ -209,7 +209,8 @@ declare namespace palaver {
      * ERR_PALAVER_DELIVERY (cluster mode: Redis did not carry a command), ERR_PALAVER_ADOPT
      * (a WebSocket connection could not be handed to the engine), ERR_PALAVER_UNSUPPORTED_RUNTIME
      * (attach() without Node's libuv TCP sockets), ERR_PALAVER_CLOSE, ERR_PALAVER_NOT_BUILT,
-     * ERR_PALAVER_INTERNAL.
+     * ERR_PALAVER_BUSY (a queue of the engine is full), ERR_PALAVER_UNSUPPORTED (palaver/socket.io
+     * and palaver/ws: an option or call socket.io / ws have and Palaver does not), ERR_PALAVER_INTERNAL.
      */
     code: string;
   }

@@ -13,7 +13,16 @@
 // docs/SOCKETIO.md lists what is supported and how it differs.
 
 const { EventEmitter } = require('node:events');
-const { PalaverError, fromNative, call, isPlainObject, toEngineConfig, reportError } = require('./lib/native');
+const {
+  PalaverError,
+  fromNative,
+  call,
+  isPlainObject,
+  toEngineConfig,
+  configFromEnvironment,
+  mergeConfig,
+  reportError,
+} = require('./lib/native');
 const { EngineHost, isSocketIoPath } = require('./lib/host');
 
 /** Event names socket.io reserves on a socket (never sent to clients). */
@@ -226,6 +235,45 @@ class Server extends EventEmitter {
     return super.once(event, listener);
   }
 
+  prependListener(event, listener) {
+    if (event === 'connection' || event === 'connect') {
+      this.sockets.prependListener(event, listener);
+      return this;
+    }
+    return super.prependListener(event, listener);
+  }
+
+  off(event, listener) {
+    return this.removeListener(event, listener);
+  }
+
+  removeListener(event, listener) {
+    if (event === 'connection' || event === 'connect') {
+      this.sockets.removeListener(event, listener);
+      return this;
+    }
+    return super.removeListener(event, listener);
+  }
+
+  removeAllListeners(event) {
+    if (event === 'connection' || event === 'connect') {
+      this.sockets.removeAllListeners(event);
+      return this;
+    }
+    if (event === undefined) this.sockets.removeAllListeners();
+    return event === undefined ? super.removeAllListeners() : super.removeAllListeners(event);
+  }
+
+  listeners(event) {
+    return event === 'connection' || event === 'connect' ? this.sockets.listeners(event) : super.listeners(event);
+  }
+
+  listenerCount(event) {
+    return event === 'connection' || event === 'connect'
+      ? this.sockets.listenerCount(event)
+      : super.listenerCount(event);
+  }
+
   /** Emits to every connection of the main namespace. */
   emit(event, ...args) {
     return this.sockets.emit(event, ...args);
@@ -233,11 +281,12 @@ class Server extends EventEmitter {
 
   /** Same as `emit("message", ...args)`. */
   send(...args) {
-    return this.sockets.send(...args);
+    this.sockets.send(...args);
+    return this;
   }
 
   write(...args) {
-    return this.sockets.send(...args);
+    return this.send(...args);
   }
 
   to(room) {
@@ -336,14 +385,18 @@ class Server extends EventEmitter {
   }
 
   /**
-   * Closes every connection and stops the engine; resolves (and calls `fn`)
-   * once it is gone. Every socket gets its `disconnect` first.
+   * Closes every connection and stops the engine, then the HTTP server it was
+   * attached to (as socket.io does); resolves (and calls `fn`) once the engine
+   * is gone. Every socket gets its `disconnect`.
    */
   close(fn) {
     this._closingDown = true;
+    const httpServer = this._host.attachedServer;
     const closing = this._host.close().then(() => {
       this._closingDown = false;
       for (const nsp of this._nsps.values()) nsp._closeAll('server shutting down');
+      // As socket.io: the underlying HTTP server closes too.
+      if (httpServer && httpServer.listening) httpServer.close();
     });
     if (typeof fn === 'function') closing.then(() => fn(), (error) => fn(error));
     return closing;
@@ -435,7 +488,7 @@ class Server extends EventEmitter {
 
 /** socket.io options → engine configuration. */
 function engineConfig(opts) {
-  const config = toEngineConfig(opts.palaver ?? {});
+  const config = mergeConfig(configFromEnvironment(), toEngineConfig(opts.palaver ?? {}));
   config.builtin_chat = false;
   const transport = { ...(config.transport ?? {}) };
   if (opts.pingInterval !== undefined) transport.ping_interval_ms = opts.pingInterval;
@@ -569,11 +622,12 @@ class Namespace extends EventEmitter {
   }
 
   send(...args) {
-    return this.emit('message', ...args);
+    this.emit('message', ...args);
+    return this;
   }
 
   write(...args) {
-    return this.emit('message', ...args);
+    return this.send(...args);
   }
 
   fetchSockets() {
@@ -645,6 +699,9 @@ class Namespace extends EventEmitter {
     socket.connected = true;
     this.sockets.set(socket.id, socket);
     socket._joinLocal([socket.id]);
+    // What the middlewares did to the socket, now that it exists in the engine.
+    for (const [command, buffers] of socket._preConnect) this.server._command(command, buffers);
+    socket._preConnect = [];
     guardedEmit(this.server, this, 'connection', [socket]);
     guardedEmit(this.server, this, 'connect', [socket]);
     // The listeners the connection handlers registered: from now on the engine
@@ -915,6 +972,7 @@ class Socket extends EventEmitter {
     };
     this.client = { conn: this.conn, request: this.request };
     this._flags = {};
+    this._preConnect = [];
     this._fns = [];
     this._anyListeners = [];
     this._anyOutgoingListeners = [];
@@ -974,7 +1032,7 @@ class Socket extends EventEmitter {
     const name = String(event);
     for (const listener of this._anyOutgoingListeners.slice()) invoke(this.server, listener, this, [name, ...args]);
     const callback = typeof args[args.length - 1] === 'function' ? args.pop() : null;
-    if (!this.connected) return true;
+    if (!this._usable()) return true;
     if (callback) {
       const withTimeout = flags.timeout !== undefined;
       const encoded = encodeArgs(args);
@@ -1009,7 +1067,7 @@ class Socket extends EventEmitter {
     const encoded = encodeArgs(args);
     const command = { emit_to: { ns: this.nsp.name, sid: this.id, event: name, args: encoded.args } };
     if (flags.volatile) command.emit_to.volatile = true;
-    this.server._command(command, encoded.buffers);
+    this._send(command, encoded.buffers);
     return true;
   }
 
@@ -1026,25 +1084,26 @@ class Socket extends EventEmitter {
   }
 
   send(...args) {
-    return this.emit('message', ...args);
+    this.emit('message', ...args);
+    return this;
   }
 
   write(...args) {
-    return this.emit('message', ...args);
+    return this.send(...args);
   }
 
   join(rooms) {
     const list = roomList(rooms).filter((room) => !this.nsp.adapter.sids.get(this.id)?.has(room));
-    if (!this.connected || list.length === 0) return;
+    if (list.length === 0 || !this._usable()) return;
     this._joinLocal(list);
-    this.server._command({ join: { ns: this.nsp.name, sid: this.id, rooms: list } });
+    this._send({ join: { ns: this.nsp.name, sid: this.id, rooms: list } });
   }
 
   leave(room) {
     const list = roomList(room);
-    if (!this.connected) return;
+    if (!this._usable()) return;
     this._leaveLocal(list);
-    this.server._command({ leave: { ns: this.nsp.name, sid: this.id, rooms: list } });
+    this._send({ leave: { ns: this.nsp.name, sid: this.id, rooms: list } });
   }
 
   /** Disconnects this socket (`close`: the whole connection, every namespace). */
@@ -1105,6 +1164,20 @@ class Socket extends EventEmitter {
   }
 
   // -- internal ------------------------------------------------------------------
+
+  /**
+   * Whether commands for this socket make sense: connected, or still at the gate
+   * (socket.io lets middleware join rooms and emit; those wait for the connect).
+   */
+  _usable() {
+    return this.connected || this.nsp._waiting.get(this.id) === this;
+  }
+
+  /** Sends a command for this socket now, or once it is connected. */
+  _send(command, buffers) {
+    if (this.connected) this.server._command(command, buffers);
+    else this._preConnect.push([command, buffers]);
+  }
 
   _newBroadcast() {
     const flags = this._flags;

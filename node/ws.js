@@ -6,7 +6,15 @@
 // is supported and how it differs from `ws`.
 
 const { EventEmitter } = require('node:events');
-const { PalaverError, fromNative, isPlainObject, toEngineConfig, reportError } = require('./lib/native');
+const {
+  PalaverError,
+  fromNative,
+  isPlainObject,
+  toEngineConfig,
+  configFromEnvironment,
+  mergeConfig,
+  reportError,
+} = require('./lib/native');
 const { EngineHost, pathOf } = require('./lib/host');
 
 const CONNECTING = 0;
@@ -59,10 +67,11 @@ class WebSocketServer extends EventEmitter {
     /** Open connections (`clientTracking`, on by default). */
     this.clients = clientTracking === false ? undefined : new Set();
     this._sockets = new Map();
+    this._closing = null;
     this._commands = [];
     this._buffers = [];
     this._flushScheduled = false;
-    const config = toEngineConfig(palaver ?? {});
+    const config = mergeConfig(configFromEnvironment(), toEngineConfig(palaver ?? {}));
     config.builtin_chat = false;
     config.plain_websocket = { ...(config.plain_websocket ?? {}), path: path ?? (server ? '*' : '/') };
     // As ws: any origin may connect (a page opened from disk sends "null"),
@@ -90,9 +99,12 @@ class WebSocketServer extends EventEmitter {
 
   /** Where the server listens (`{port}` servers); null when attached. */
   address() {
+    const attached = this._host.attachedServer;
+    if (attached) return attached.address();
     const port = this._host.port;
     if (port === null) return null;
-    return { port, family: 'IPv4', address: this._host.config.host ?? '127.0.0.1' };
+    const address = this.options.host ?? this._host.config.host ?? '127.0.0.1';
+    return { port, family: address.includes(':') ? 'IPv6' : 'IPv4', address };
   }
 
   /** Whether a request is this server's: a WebSocket upgrade at its path. */
@@ -102,10 +114,13 @@ class WebSocketServer extends EventEmitter {
 
   /** Closes every connection (1001) and stops the engine; `cb` when done. */
   close(callback) {
-    const closing = this._host.close().then(() => {
-      for (const ws of [...this._sockets.values()]) ws._closed(1006, '');
-      this.emit('close');
-    });
+    if (!this._closing) {
+      this._closing = this._host.close().then(() => {
+        for (const ws of [...this._sockets.values()]) ws._closed(1006, '');
+        this.emit('close');
+      });
+    }
+    const closing = this._closing;
     if (typeof callback === 'function') closing.then(() => callback(), (error) => callback(error));
     return closing;
   }
@@ -284,11 +299,28 @@ class WebSocket extends EventEmitter {
    * reports a `pong` at once, so that heartbeat code written for `ws` keeps its
    * connections (a dead peer still ends in `close` when the TCP connection fails).
    */
-  ping(data) {
-    if (this.readyState === OPEN) process.nextTick(() => this.emit('pong', data === undefined ? Buffer.alloc(0) : toBuffer(Buffer.from(data))));
+  ping(data, mask, callback) {
+    if (typeof data === 'function') {
+      callback = data;
+      data = undefined;
+    } else if (typeof mask === 'function') {
+      callback = mask;
+    }
+    if (this.readyState !== OPEN) {
+      if (callback) process.nextTick(callback, new Error(`WebSocket is not open: readyState ${this.readyState}`));
+      return;
+    }
+    const payload = data === undefined ? Buffer.alloc(0) : isBinary(data) ? toBuffer(data) : Buffer.from(String(data));
+    process.nextTick(() => {
+      if (callback) callback();
+      if (this.readyState === OPEN) guarded(this._server, this, 'pong', [payload]);
+    });
   }
 
-  pong() {}
+  pong(data, mask, callback) {
+    const cb = [data, mask, callback].find((arg) => typeof arg === 'function');
+    if (cb) process.nextTick(cb);
+  }
 
   pause() {}
 

@@ -10,7 +10,6 @@ use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder, TransportType};
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
 use crate::chat::{self, ClusterFeeds};
-use crate::shared::Shared;
 use crate::cluster::{Cluster, ClusterError, ResilientDriver};
 use crate::config::{Config, ConfigError};
 use crate::events::{EventBus, EventCallback, QueueBounds};
@@ -18,6 +17,7 @@ use crate::handle::ChatHandle;
 use crate::history::{History, HistoryError, RedisHistory};
 use crate::plain_ws::PlainSockets;
 use crate::service::{ChatLayer, SOCKET_IO_PATH};
+use crate::shared::Shared;
 use crate::shutdown::Sessions;
 use crate::sockets::{self, CommandQueue};
 

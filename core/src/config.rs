@@ -417,7 +417,9 @@ pub enum ConfigError {
     #[error("cluster.node_timeout_ms must be at least twice cluster.heartbeat_ms")]
     NodeTimeout,
     /// The plain WebSocket path does not start with `/`, or is Socket.IO's.
-    #[error("plain_websocket.path {0:?} must be \"*\" or start with '/', and not be under /socket.io")]
+    #[error(
+        "plain_websocket.path {0:?} must be \"*\" or start with '/', and not be under /socket.io"
+    )]
     BadPlainWebSocketPath(String),
     /// A size is above its documented maximum.
     #[error("{0} must be at most {1}")]

@@ -201,7 +201,6 @@ fn plain_message_json<S: serde::Serializer>(
     map.end()
 }
 
-
 impl Event {
     /// The event's `type`, as in its JSON form.
     pub fn kind(&self) -> &'static str {
@@ -241,9 +240,11 @@ impl Event {
                 Self::SocketGate { handshake, .. } | Self::SocketConnect { handshake, .. } => {
                     handshake.weight()
                 }
-                Self::WsOpen { handshake, .. } => {
-                    handshake.headers.iter().map(|(k, v)| k.len() + v.len()).sum()
-                }
+                Self::WsOpen { handshake, .. } => handshake
+                    .headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum(),
                 Self::WsMessage { message, .. } => match message {
                     PlainMessage::Text(text) => text.len(),
                     PlainMessage::Binary(bytes) => bytes.len(),
@@ -411,8 +412,9 @@ pub struct AckId(pub u64);
 pub(crate) type EventCallback = Box<dyn FnMut(Event) + Send + 'static>;
 
 enum Item {
-    /// An event and the bytes it was counted as.
-    Event(Event, usize),
+    /// An event and the bytes it was counted as (boxed: a queued item is a
+    /// pointer, whatever the event).
+    Event(Box<Event>, usize),
     Stop,
 }
 
@@ -475,7 +477,7 @@ impl EventBus {
                         backlog.events.fetch_sub(1, Ordering::AcqRel);
                         backlog.bytes.fetch_sub(bytes, Ordering::AcqRel);
                         // A panicking host callback must not end event delivery.
-                        if catch_unwind(AssertUnwindSafe(|| callback(event))).is_err() {
+                        if catch_unwind(AssertUnwindSafe(|| callback(*event))).is_err() {
                             tracing::error!("the host event callback panicked; event dropped");
                         }
                     }
@@ -525,7 +527,7 @@ impl EventBus {
             }
             return false;
         }
-        if tx.send(Item::Event(event, bytes)).is_err() {
+        if tx.send(Item::Event(Box::new(event), bytes)).is_err() {
             // The dispatcher is gone (the engine stopped).
             self.backlog.events.fetch_sub(1, Ordering::AcqRel);
             self.backlog.bytes.fetch_sub(bytes, Ordering::AcqRel);

@@ -12,16 +12,16 @@ use bytes::Bytes;
 use std::time::Duration;
 
 use crate::acks::{AckAnswer, AckError};
+use crate::chat::{broadcast, kick, room_key, user_key, ChatNode, Reach};
 use crate::events::GateId;
+use crate::events::{AckId, EventKinds};
 use crate::gates::GateDecision;
+use crate::protocol::{ChatError, ErrorBody, RoomInfo};
+use crate::shared::Shared;
 use crate::sockets::{
     AckReply, CommandError, CommandQueue, OutArgs, QueryAnswer, SocketCommand, SocketInfo,
     SocketQuery, Target,
 };
-use crate::chat::{broadcast, kick, room_key, user_key, ChatNode, Reach};
-use crate::shared::Shared;
-use crate::events::{AckId, EventKinds};
-use crate::protocol::{ChatError, ErrorBody, RoomInfo};
 use crate::stats::Stats;
 use crate::validate;
 
@@ -95,7 +95,9 @@ impl<A: Adapter> Commands for ChatNode<A> {
         Box::pin(async move {
             let shared = &self.context.shared;
             let result = match target {
-                Audience::Everyone => broadcast(shared, || self.io.broadcast(), &event, &data).await,
+                Audience::Everyone => {
+                    broadcast(shared, || self.io.broadcast(), &event, &data).await
+                }
                 Audience::Room(room) => {
                     let key = room_key(&room);
                     broadcast(shared, || self.io.to(key.clone()), &event, &data).await

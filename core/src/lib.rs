@@ -104,8 +104,8 @@ pub use events::{AckId, Event, EventKind, EventKinds, GateId};
 pub use gates::GateDecision;
 pub use handle::{ChatHandle, DisconnectError, EmitError};
 pub use history::HistoryError;
-pub use plain_ws::{PlainHandshake, PlainMessage};
 pub use host_error::HostErrorCode;
+pub use plain_ws::{PlainHandshake, PlainMessage};
 pub use protocol::{
     ChatError, ChatMessage, ErrorCode, Member, MessageKind, PrivateMessage, RoomInfo, User,
 };

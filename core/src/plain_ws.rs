@@ -158,7 +158,10 @@ impl PlainSockets {
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header(header::UPGRADE, "websocket")
             .header(header::CONNECTION, "Upgrade")
-            .header(header::SEC_WEBSOCKET_ACCEPT, derive_accept_key(key.as_bytes()));
+            .header(
+                header::SEC_WEBSOCKET_ACCEPT,
+                derive_accept_key(key.as_bytes()),
+            );
         if let Some(protocol) = handshake.protocol.as_deref() {
             if let Ok(value) = HeaderValue::from_str(protocol) {
                 response = response.header(header::SEC_WEBSOCKET_PROTOCOL, value);
@@ -313,9 +316,10 @@ impl PlainSockets {
         if before > 0 && before + len > self.max_queued_bytes {
             conn.queued.fetch_sub(len, Ordering::AcqRel);
             self.shared.counters.dropped(1);
-            let _ = conn
-                .tx
-                .send(Outgoing::Close(TRY_AGAIN_LATER, "reading too slowly".into()));
+            let _ = conn.tx.send(Outgoing::Close(
+                TRY_AGAIN_LATER,
+                "reading too slowly".into(),
+            ));
             return;
         }
         if conn.tx.send(Outgoing::Frame(frame, len)).is_err() {

@@ -23,11 +23,11 @@ use socketioxide::TransportType;
 use tower::ServiceExt;
 
 use crate::chat::ChatNode;
-use crate::plain_ws::PlainSockets;
-use crate::shared::Shared;
 use crate::lifecycle::Phase;
+use crate::plain_ws::PlainSockets;
 use crate::server::ConnectionsControl;
 use crate::service::SOCKET_IO_PATH;
+use crate::shared::Shared;
 
 /// How long stop keeps accepting after telling clients goodbye, so that clients
 /// can collect the goodbye and close their side.

@@ -389,11 +389,13 @@ fn events_have_a_kind_matching_their_json_type() {
         user: None,
         event: "e".into(),
         data: Value::Null,
+        args: serde_json::from_str("[null]").unwrap(),
         ack: Some(AckId(7)),
     };
     let json = serde_json::to_value(&event).unwrap();
     assert_eq!(json["type"], event.kind());
     assert_eq!(json["ack"], 7);
+    assert_eq!(json["args"], serde_json::json!([null]));
 }
 
 /// The host chooses its events in core: unchosen kinds never reach the callback,

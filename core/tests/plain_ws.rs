@@ -129,7 +129,10 @@ async fn echo_beside_the_page_and_goodbye_at_stop() {
         ws.next().await.unwrap().unwrap(),
         Message::text("床前明月光;举头望明月，低头思故乡,")
     );
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::binary(vec![9u8]));
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::binary(vec![9u8])
+    );
 
     let engine = host.engine.clone();
     let stopping =

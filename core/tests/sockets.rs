@@ -134,7 +134,11 @@ impl Raw {
 
     /// Connects to `ns` (`""` for `/`) and returns the connection id.
     async fn connect(&mut self, ns: &str, auth: &str) -> String {
-        let prefix = if ns.is_empty() { String::new() } else { format!("{ns},") };
+        let prefix = if ns.is_empty() {
+            String::new()
+        } else {
+            format!("{ns},")
+        };
         self.send(&format!("40{prefix}{auth}")).await;
         let answer = self.recv().await;
         let body = answer
@@ -182,7 +186,10 @@ async fn events_reach_the_host_with_all_arguments_and_numeric_names() {
             assert_eq!(ns, "/");
             assert_eq!(connected, sid);
             assert_eq!(handshake.auth, json!({"user": "ann"}));
-            assert_eq!(handshake.query.get("token").map(String::as_str), Some("abc"));
+            assert_eq!(
+                handshake.query.get("token").map(String::as_str),
+                Some("abc")
+            );
             assert_eq!(handshake.transport, "websocket");
             assert!(handshake.address.is_some());
         }
@@ -195,14 +202,20 @@ async fn events_reach_the_host_with_all_arguments_and_numeric_names() {
             event, args, ack, ..
         } => {
             assert_eq!(event, "chat message");
-            assert_eq!(args.values(), vec![json!("hi"), json!({"a": [1]}), json!(3)]);
+            assert_eq!(
+                args.values(),
+                vec![json!("hi"), json!({"a": [1]}), json!(3)]
+            );
             assert_eq!(ack, None);
         }
         other => panic!("{other:?}"),
     }
     match host.next_of("socket_event").await {
         Event::SocketEvent { event, args, .. } => {
-            assert_eq!(event, "2", "a numeric name is handed over as its decimal text");
+            assert_eq!(
+                event, "2",
+                "a numeric name is handed over as its decimal text"
+            );
             assert_eq!(args.values(), vec![json!({"data": "hello"})]);
         }
         other => panic!("{other:?}"),
@@ -225,7 +238,9 @@ async fn acks_carry_every_argument_and_binary() {
     client.connect("", "").await;
     host.next_of("socket_connect").await;
 
-    client.send(r#"42456["message-with-ack",1,"2",{"3":[false]}]"#).await;
+    client
+        .send(r#"42456["message-with-ack",1,"2",{"3":[false]}]"#)
+        .await;
     let ack = match host.next_of("socket_event").await {
         Event::SocketEvent { args, ack, .. } => {
             assert_eq!(args.as_str(), r#"[1,"2",{"3":[false]}]"#);
@@ -235,7 +250,10 @@ async fn acks_carry_every_argument_and_binary() {
     };
     host.engine
         .handle()
-        .ack_args(ack, OutArgs::from_json(r#"[1,"2",{"3":[false]}]"#, vec![]).unwrap())
+        .ack_args(
+            ack,
+            OutArgs::from_json(r#"[1,"2",{"3":[false]}]"#, vec![]).unwrap(),
+        )
         .unwrap();
     assert_eq!(client.recv().await, r#"43456[1,"2",{"3":[false]}]"#);
 
@@ -306,7 +324,9 @@ async fn rooms_except_and_order() {
     let mut expected = vec![sa.clone(), sb.clone()];
     expected.sort();
     assert_eq!(ids, expected);
-    assert!(sockets.iter().all(|s| s.local && s.rooms.contains(&"r".to_string())));
+    assert!(sockets
+        .iter()
+        .all(|s| s.local && s.rooms.contains(&"r".to_string())));
 
     host.run(&format!(r#"[{{"disconnect":{{"sid":"{sb}"}}}}]"#));
     assert_eq!(b.recv().await, "41");
@@ -361,7 +381,10 @@ async fn namespaces_and_connect_gates() {
     client.send(r#"40/admin,{"token":"bad"}"#).await;
     let gate = match host.next_of("socket_gate").await {
         Event::SocketGate {
-            ns, handshake, gate, ..
+            ns,
+            handshake,
+            gate,
+            ..
         } => {
             assert_eq!(ns, "/admin");
             assert_eq!(handshake.auth, json!({"token": "bad"}));

@@ -76,6 +76,14 @@ static const char *kind_name(palaver_event_kind kind) {
     case PALAVER_EVENT_MESSAGE: return "message";
     case PALAVER_EVENT_PRIVATE: return "private";
     case PALAVER_EVENT_CUSTOM: return "custom";
+    /* Host namespaces and plain WebSockets (socketio_server.c): not configured here. */
+    case PALAVER_EVENT_SOCKET_GATE: return "socket_gate";
+    case PALAVER_EVENT_SOCKET_CONNECT: return "socket_connect";
+    case PALAVER_EVENT_SOCKET_EVENT: return "socket_event";
+    case PALAVER_EVENT_SOCKET_DISCONNECT: return "socket_disconnect";
+    case PALAVER_EVENT_WS_OPEN: return "ws_open";
+    case PALAVER_EVENT_WS_MESSAGE: return "ws_message";
+    case PALAVER_EVENT_WS_CLOSE: return "ws_close";
     }
     return "unknown";
 }

@@ -202,6 +202,28 @@ pub unsafe extern "C" fn palaver_config_set_listen(
     }
 }
 
+/// Whether the engine runs the built-in chat on "/" (default true). With false,
+/// "/" is a host namespace, like those added with `palaver_engine_namespace`:
+/// every event of its clients reaches the callback as a
+/// `PALAVER_EVENT_SOCKET_EVENT`, and the host answers with the Socket.IO commands
+/// (`palaver_engine_emit_to_socket`, `palaver_engine_run`, ...). The JSON field
+/// `"builtin_chat"` of `palaver_config_from_json` is the same setting.
+///
+/// # Safety
+/// `config` was made by this library.
+#[no_mangle]
+pub unsafe extern "C" fn palaver_config_set_builtin_chat(
+    config: *mut palaver_config,
+    builtin_chat: bool,
+) -> palaver_result {
+    boundary! {
+        // SAFETY: forwarded contract.
+        let config = try_ffi!(unsafe { config_mut(config) });
+        config.builtin_chat = builtin_chat;
+        palaver_result::PALAVER_OK
+    }
+}
+
 /// Token mode with this HS256 secret (clients present a JWT with `sub`, `name`,
 /// `exp`); NULL returns to open mode (clients choose names).
 ///

@@ -38,7 +38,9 @@ struct Callback {
 // library's event thread; the host promises it may be used there.
 unsafe impl Send for Callback {}
 
-/// Counters and gauges of a running engine (`palaver_engine_stats`).
+/// Counters and gauges of a running engine (`palaver_engine_stats`). Fields are
+/// only ever added at the end; the library writes the whole struct, so a program
+/// is built against the header of the library it runs with.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct palaver_stats {
@@ -79,6 +81,16 @@ pub struct palaver_stats {
     pub cluster_mode: bool,
     /// Cluster mode only (else false): whether Redis answers now.
     pub redis_connected: bool,
+    /// Events queued for the callback now.
+    pub events_queued: u64,
+    /// Bytes of events queued for the callback now (bounded by `event_queue_bytes`).
+    pub events_queued_bytes: u64,
+    /// Bytes of Socket.IO commands given and not yet applied now (bounded by
+    /// `command_queue_bytes`; beyond it commands fail with `PALAVER_BUSY`).
+    pub commands_queued_bytes: u64,
+    /// Connections waiting at a connect gate for `palaver_engine_admit` /
+    /// `palaver_engine_refuse` now.
+    pub pending_gates: u64,
 }
 
 impl palaver_engine {
@@ -88,7 +100,7 @@ impl palaver_engine {
 
     /// The running engine's command handle, without holding the lock while the
     /// command runs (a command may wait, and the callback may issue commands).
-    fn handle(&self) -> Result<ChatHandle, palaver_result> {
+    pub(crate) fn handle(&self) -> Result<ChatHandle, palaver_result> {
         self.lock()
             .running
             .as_ref()
@@ -104,7 +116,7 @@ impl palaver_engine {
 }
 
 /// Borrows the engine or fails with `PALAVER_INVALID_ARG`.
-unsafe fn engine_ref<'a>(
+pub(crate) unsafe fn engine_ref<'a>(
     engine: *const palaver_engine,
 ) -> Result<&'a palaver_engine, palaver_result> {
     if engine.is_null() {
@@ -325,7 +337,7 @@ pub unsafe extern "C" fn palaver_engine_free(engine: *mut palaver_engine) {
 }
 
 /// Runs a command on the engine's runtime and waits for it.
-fn run<T: Send + 'static>(
+pub(crate) fn run<T: Send + 'static>(
     handle: &ChatHandle,
     work: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Result<T, palaver_result> {
@@ -348,7 +360,7 @@ fn emit_result(result: Result<(), EmitError>) -> palaver_result {
 /// allowed).
 #[no_mangle]
 pub unsafe extern "C" fn palaver_engine_emit_to_all(
-    engine: *mut palaver_engine,
+    engine: *const palaver_engine,
     event: *const c_char,
     data_json: *const c_char,
 ) -> palaver_result {
@@ -372,7 +384,7 @@ pub unsafe extern "C" fn palaver_engine_emit_to_all(
 /// allowed).
 #[no_mangle]
 pub unsafe extern "C" fn palaver_engine_emit_to_room(
-    engine: *mut palaver_engine,
+    engine: *const palaver_engine,
     room: *const c_char,
     event: *const c_char,
     data_json: *const c_char,
@@ -399,7 +411,7 @@ pub unsafe extern "C" fn palaver_engine_emit_to_room(
 /// allowed).
 #[no_mangle]
 pub unsafe extern "C" fn palaver_engine_emit_to_user(
-    engine: *mut palaver_engine,
+    engine: *const palaver_engine,
     user_id: *const c_char,
     event: *const c_char,
     data_json: *const c_char,
@@ -427,7 +439,7 @@ pub unsafe extern "C" fn palaver_engine_emit_to_user(
 /// allowed); `out_count` is NULL or valid for writing.
 #[no_mangle]
 pub unsafe extern "C" fn palaver_engine_disconnect_user(
-    engine: *mut palaver_engine,
+    engine: *const palaver_engine,
     user_id: *const c_char,
     reason: *const c_char,
     out_count: *mut usize,
@@ -520,6 +532,10 @@ pub unsafe extern "C" fn palaver_engine_stats(
             nodes_alive: stats.cluster.as_ref().map_or(0, |c| c.nodes_alive),
             cluster_mode: stats.cluster.is_some(),
             redis_connected: stats.cluster.as_ref().is_some_and(|c| c.redis_connected),
+            events_queued: stats.events_queued,
+            events_queued_bytes: stats.events_queued_bytes,
+            commands_queued_bytes: stats.commands_queued_bytes,
+            pending_gates: stats.pending_gates,
         };
         // SAFETY: checked non-NULL; valid per contract.
         unsafe { *out = c_stats };
@@ -530,13 +546,16 @@ pub unsafe extern "C" fn palaver_engine_stats(
 /// Answers a custom event (the event's `ack_id`) with the JSON `answer_json`, which
 /// the client receives exactly as given. May be called from any thread, inside or
 /// after the callback. `PALAVER_UNKNOWN_ACK` when it was answered already, expired
-/// (10 s by default) or its client left.
+/// (10 s by default) or its client left. A socket event is answered with
+/// `palaver_engine_ack_args` instead (every argument of the client's callback,
+/// binary ones too, in order with the other Socket.IO commands); given here, its
+/// callback gets `answer_json` as its one argument.
 ///
 /// # Safety
 /// `engine` was made by this library; `answer_json` is a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn palaver_engine_ack(
-    engine: *mut palaver_engine,
+    engine: *const palaver_engine,
     ack_id: u64,
     answer_json: *const c_char,
 ) -> palaver_result {
@@ -568,7 +587,7 @@ pub unsafe extern "C" fn palaver_engine_ack(
 /// `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn palaver_engine_adopt(
-    engine: *mut palaver_engine,
+    engine: *const palaver_engine,
     fd: i32,
     already_read: *const u8,
     len: usize,

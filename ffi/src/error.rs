@@ -44,6 +44,10 @@ pub enum palaver_result {
     PALAVER_IO_ERROR = 11,
     /// The engine failed to deliver (cluster backend error).
     PALAVER_DELIVERY_FAILED = 12,
+    /// The engine's command queue is full (`command_queue_bytes`): commands are
+    /// given faster than they are applied. Nothing of the call was queued; try
+    /// again later.
+    PALAVER_BUSY = 13,
     /// A bug inside the library was caught before it could reach the host: a
     /// panic, or an unexpected internal fault the engine reported.
     PALAVER_PANIC = 99,
@@ -51,7 +55,7 @@ pub enum palaver_result {
 
 impl palaver_result {
     /// Every result, for looking a number up (`palaver_result_name`).
-    const ALL: [palaver_result; 14] = [
+    const ALL: [palaver_result; 15] = [
         Self::PALAVER_OK,
         Self::PALAVER_INVALID_ARG,
         Self::PALAVER_INVALID_CONFIG,
@@ -65,6 +69,7 @@ impl palaver_result {
         Self::PALAVER_IN_CALLBACK,
         Self::PALAVER_IO_ERROR,
         Self::PALAVER_DELIVERY_FAILED,
+        Self::PALAVER_BUSY,
         Self::PALAVER_PANIC,
     ];
 
@@ -89,6 +94,7 @@ impl palaver_result {
             Self::PALAVER_IN_CALLBACK => c"PALAVER_IN_CALLBACK",
             Self::PALAVER_IO_ERROR => c"PALAVER_IO_ERROR",
             Self::PALAVER_DELIVERY_FAILED => c"PALAVER_DELIVERY_FAILED",
+            Self::PALAVER_BUSY => c"PALAVER_BUSY",
             Self::PALAVER_PANIC => c"PALAVER_PANIC",
         }
     }
@@ -109,6 +115,7 @@ impl From<HostErrorCode> for palaver_result {
             HostErrorCode::InsideCallback => Self::PALAVER_IN_CALLBACK,
             HostErrorCode::Io => Self::PALAVER_IO_ERROR,
             HostErrorCode::DeliveryFailed => Self::PALAVER_DELIVERY_FAILED,
+            HostErrorCode::Busy => Self::PALAVER_BUSY,
             // An unexpected fault inside the engine is a bug of the library, as a
             // panic is.
             HostErrorCode::Internal => Self::PALAVER_PANIC,
@@ -234,6 +241,49 @@ pub(crate) unsafe fn optional_str_arg<'a>(
     }
 }
 
+/// A byte buffer argument: `len` bytes at `ptr`. NULL is an empty buffer when
+/// `len` is 0, and `PALAVER_INVALID_ARG` otherwise.
+///
+/// # Safety
+/// `ptr` is NULL or valid for `len` bytes during the call.
+pub(crate) unsafe fn bytes_arg<'a>(
+    ptr: *const u8,
+    len: usize,
+    name: &str,
+) -> Result<&'a [u8], palaver_result> {
+    if ptr.is_null() {
+        if len == 0 {
+            return Ok(&[]);
+        }
+        return Err(fail(
+            palaver_result::PALAVER_INVALID_ARG,
+            format!("{name} is NULL but its length is {len}"),
+        ));
+    }
+    // SAFETY: non-NULL and valid for `len` bytes per the function's contract.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// A UTF-8 text given as a buffer and its length (no NUL needed; one inside is
+/// part of the text), as [`bytes_arg`]; not UTF-8 is `PALAVER_INVALID_ARG`.
+///
+/// # Safety
+/// As [`bytes_arg`].
+pub(crate) unsafe fn text_arg<'a>(
+    ptr: *const c_char,
+    len: usize,
+    name: &str,
+) -> Result<&'a str, palaver_result> {
+    // SAFETY: forwarded contract.
+    let bytes = unsafe { bytes_arg(ptr.cast(), len, name) }?;
+    std::str::from_utf8(bytes).map_err(|_| {
+        fail(
+            palaver_result::PALAVER_INVALID_ARG,
+            format!("{name} is not UTF-8"),
+        )
+    })
+}
+
 /// Parses a JSON argument; NULL means JSON `null`.
 ///
 /// # Safety
@@ -344,7 +394,7 @@ mod tests {
             let name = unsafe { CStr::from_ptr(palaver_result_name(*a as u32)) };
             assert_eq!(name.to_str().unwrap(), format!("{a:?}"));
         }
-        assert_eq!(palaver_result::from_u32(13), None);
+        assert_eq!(palaver_result::from_u32(14), None);
         assert_eq!(palaver_result::from_u32(u32::MAX), None);
     }
 }

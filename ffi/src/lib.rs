@@ -19,6 +19,18 @@
 //! palaver_engine_free(engine);
 //! ```
 //!
+//! With `palaver_config_set_builtin_chat(config, false)` the engine is a plain
+//! Socket.IO server: every client event reaches the callback as a
+//! `PALAVER_EVENT_SOCKET_EVENT` (all its arguments as JSON, binary ones as byte
+//! views) and the host answers with socket.io's primitives (`sockets.rs`):
+//!
+//! ```c
+//! /* in the callback: socket.emit("message-back", ...args) */
+//! palaver_engine_emit_to_socket(engine, event->ns, event->sid, "message-back",
+//!                               event->args_json, event->args_json_len,
+//!                               event->attachments, event->attachments_count);
+//! ```
+//!
 //! Rules kept by every function (and repeated in the header):
 //! - every fallible call returns a `palaver_result`; `palaver_last_error` gives the
 //!   text of the last failure on the calling thread;
@@ -33,11 +45,13 @@ mod config;
 mod engine;
 mod error;
 mod event;
+mod sockets;
 
 pub use config::{palaver_config, palaver_limit};
 pub use engine::{palaver_engine, palaver_stats};
 pub use error::palaver_result;
 pub use event::{palaver_event, palaver_event_callback, palaver_event_kind};
+pub use sockets::{palaver_bytes, palaver_target, palaver_target_flags};
 
 /// The library version ("0.1.0"), a static NUL-terminated string; do not free it.
 #[no_mangle]

@@ -53,6 +53,8 @@ class EngineHost {
     this._claims = claims;
     this.closeTimeoutMs = config.stop_timeout_ms ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.engine = null;
+    /** The http.Server attached to, until close. */
+    this.attachedServer = null;
     this._detach = null;
     this._keepAlive = null;
     this._closing = null;
@@ -86,6 +88,7 @@ class EngineHost {
       );
     }
     this.start({ listen: false });
+    this.attachedServer = server;
     const generation = this._generation;
     const appRequestListeners = server.listeners('request');
     const appUpgradeListeners = server.listeners('upgrade');
@@ -178,6 +181,7 @@ class EngineHost {
         this._generation += 1; // no event after this
         if (this._detach) this._detach();
         this._detach = null;
+        this.attachedServer = null;
         if (this._keepAlive) clearInterval(this._keepAlive);
         this._keepAlive = null;
         this.engine = null;

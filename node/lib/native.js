@@ -3,6 +3,8 @@
 // it once, its errors (stable `ERR_PALAVER_...` codes), and the configuration's
 // key style.
 
+const { EventEmitter } = require('node:events');
+
 let binding = null;
 
 /** The native addon, loaded on first use. */
@@ -61,6 +63,43 @@ function toEngineConfig(options) {
   return out;
 }
 
+/**
+ * Engine settings from the environment: `PALAVER_CONFIG` holds the engine
+ * configuration as JSON, or the path of a JSON file. It lets an operator tune an
+ * app (limits, cluster mode) without touching its code; settings the app passes
+ * in its options win. Empty when unset.
+ */
+function configFromEnvironment() {
+  const value = process.env.PALAVER_CONFIG;
+  if (value === undefined || value.trim() === '') return {};
+  let text = value;
+  if (!value.trim().startsWith('{')) {
+    try {
+      text = require('node:fs').readFileSync(value, 'utf8');
+    } catch (cause) {
+      throw new PalaverError('ERR_PALAVER_INVALID_OPTIONS', `PALAVER_CONFIG: cannot read ${value}`, { cause });
+    }
+  }
+  try {
+    const parsed = JSON.parse(text);
+    if (!isPlainObject(parsed)) throw new Error('not a JSON object');
+    return toEngineConfig(parsed);
+  } catch (cause) {
+    throw new PalaverError('ERR_PALAVER_INVALID_OPTIONS', `PALAVER_CONFIG is not a JSON object: ${cause.message}`, {
+      cause,
+    });
+  }
+}
+
+/** `base` with `over` on top, objects merged key by key (engine configurations). */
+function mergeConfig(base, over) {
+  const out = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    out[key] = isPlainObject(value) && isPlainObject(out[key]) ? mergeConfig(out[key], value) : value;
+  }
+  return out;
+}
+
 /** The events the engine reports to the host (its own list, read once). */
 let hostEvents = null;
 function hostEventKinds() {
@@ -76,7 +115,9 @@ function hostEventKinds() {
 function reportError(emitter, error) {
   try {
     if (emitter && emitter.listenerCount('error') > 0) {
-      emitter.emit('error', error);
+      // EventEmitter's own emit: a socket.io Server's `emit` is a broadcast to
+      // clients, which must never carry a server error.
+      EventEmitter.prototype.emit.call(emitter, 'error', error);
       return;
     }
   } catch (listenerError) {
@@ -93,6 +134,8 @@ module.exports = {
   call,
   isPlainObject,
   toEngineConfig,
+  configFromEnvironment,
+  mergeConfig,
   hostEventKinds,
   reportError,
 };

@@ -20,8 +20,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use palaver_core::{
-    AckId, Chat, ChatHandle, Config, Engine, EventKind, EventKinds, HostErrorCode,
-    SocketQuery, StopError,
+    AckId, Chat, ChatHandle, Config, Engine, EventKind, EventKinds, HostErrorCode, SocketQuery,
+    StopError,
 };
 
 /// Events to JS: JSON text and the binary attachments of a Socket.IO event (JS
@@ -31,7 +31,10 @@ use palaver_core::{
 /// engine's own queue fill up (bounded in events and bytes, drops counted)
 /// instead of napi's, which has no bound.
 type EventSink =
-    ThreadsafeFunction<HostMessage, (), FnArgs<(String, Option<Vec<Buffer>>)>, Status, false, true, EVENTS_IN_FLIGHT>;
+    ThreadsafeFunction<HostMessage, (), EventArgs, Status, false, true, EVENTS_IN_FLIGHT>;
+
+/// What the JS event function is called with: `(json, buffers)`.
+type EventArgs = FnArgs<(String, Option<Vec<Buffer>>)>;
 
 /// Events handed to napi and not yet delivered to JS.
 const EVENTS_IN_FLIGHT: usize = 1024;
@@ -226,10 +229,7 @@ impl NativeEngine {
     /// Starts an engine from a configuration JSON; `on_event` receives each event
     /// as JSON text. No event kind is subscribed until `listen_to`.
     #[napi(factory, catch_unwind)]
-    pub fn start(
-        config_json: String,
-        on_event: Function<FnArgs<(String, Option<Vec<Buffer>>)>, ()>,
-    ) -> Result<NativeEngine> {
+    pub fn start(config_json: String, on_event: Function<EventArgs, ()>) -> Result<NativeEngine> {
         let config = Config::from_json(&config_json).map_err(|e| js_error(e.code(), e))?;
         let events: Arc<EventSink> = Arc::new(
             on_event
@@ -434,7 +434,11 @@ impl NativeEngine {
     /// Answers a Socket.IO query (core's `SocketQuery` JSON form) once the
     /// commands given before it are applied; resolves with the answer as JSON.
     #[napi]
-    pub async fn query(&self, query_json: String, attachments: Option<Vec<Buffer>>) -> Result<String> {
+    pub async fn query(
+        &self,
+        query_json: String,
+        attachments: Option<Vec<Buffer>>,
+    ) -> Result<String> {
         let query = SocketQuery::from_json(&query_json, into_bytes(attachments))
             .map_err(|e| js_error(e.code(), e))?;
         let answer = self

@@ -148,6 +148,14 @@ test('custom events: ping answered inside the callback, later from the main thre
   bob.emit('nodata');
   const nodata = await driver.event((e) => e.event_name === 'nodata', 'custom nodata');
   assert.equal(nodata.data_json, 'null');
+  assert.equal(nodata.args_json, '[]');
+
+  // Every argument in args_json (data_json is the first); a NUL in a text arrives
+  // whole, with its length (sio_host.test.js checks a NUL in an event name).
+  ada.emit('multi', 'a\u0000b', 2, { c: [3] });
+  const multi = await driver.event((e) => e.event_name === 'multi', 'custom multi');
+  assert.deepEqual(JSON.parse(multi.args_json), ['a\u0000b', 2, { c: [3] }]);
+  assert.equal(JSON.parse(multi.data_json), 'a\u0000b');
   driver.assertClean();
 });
 
@@ -226,6 +234,7 @@ test('stats', { timeout: 20000 }, async () => {
     messages: 1,
     private_messages: 1,
     requests_rejected: 0,
+    packets_dropped: 0,
     events_dropped: 0,
     pending_host_acks: 0,
     // Not in cluster mode: the cluster fields are all zero.
@@ -234,6 +243,11 @@ test('stats', { timeout: 20000 }, async () => {
     redis_outages: 0,
     journal_pending: 0,
     nodes_alive: 0,
+    // Every event delivered, no Socket.IO command or gate waiting.
+    events_queued: 0,
+    events_queued_bytes: 0,
+    commands_queued_bytes: 0,
+    pending_gates: 0,
   });
   assert.ok(uptime > 0 && uptime < 600000, `uptime_ms ${uptime}`);
 });

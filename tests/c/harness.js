@@ -1,11 +1,13 @@
 'use strict';
-// Shared by c_api.test.js and valgrind.test.js: builds the C test programs and
-// drives tests/c/driver.c (commands on stdin, one JSON line per output on stdout).
+// Shared by c_api.test.js, sio_host.test.js and valgrind.test.js: builds the C test
+// programs and drives the C hosts tests/c/driver.c and tests/c/sio_host.c (commands
+// on stdin, one JSON line per output on stdout).
 
 const assert = require('node:assert/strict');
 const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
 const readline = require('node:readline');
+const { io, Manager } = require('socket.io-client');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'target', 'c-tests');
@@ -65,12 +67,19 @@ const KIND_VALUES = {
   message: 4,
   private: 5,
   custom: 6,
+  socket_gate: 7,
+  socket_connect: 8,
+  socket_event: 9,
+  socket_disconnect: 10,
+  ws_open: 11,
+  ws_message: 12,
+  ws_close: 13,
 };
 
 /**
  * The struct fields an event must have, derived from its `json` field (the whole
- * event, docs/PROTOCOL.md "Host events and commands"). `data_json` is compared
- * parsed.
+ * event, docs/PROTOCOL.md "Host events and commands"). The JSON text fields are
+ * checked by `expectedJsonFields`.
  */
 function expectedFields(json) {
   const none = {
@@ -83,8 +92,12 @@ function expectedFields(json) {
     to_user_id: null,
     event_name: null,
     reason: null,
+    ns: null,
     ts: 0,
     ack_id: 0,
+    gate_id: 0,
+    ws_id: 0,
+    close_code: 0,
   };
   const user = (u) => (u ? { user_id: u.id, user_name: u.name } : {});
   switch (json.type) {
@@ -116,9 +129,33 @@ function expectedFields(json) {
       };
     case 'custom':
       return { ...none, ...user(json.user), event_name: json.event, ack_id: json.ack ?? 0 };
+    case 'socket_gate':
+      return { ...none, ns: json.ns, gate_id: json.gate };
+    case 'socket_connect':
+      return { ...none, ns: json.ns };
+    case 'socket_event':
+      return { ...none, ns: json.ns, event_name: json.event, ack_id: json.ack ?? 0 };
+    case 'socket_disconnect':
+      return { ...none, ns: json.ns, reason: json.reason };
+    case 'ws_open':
+      return { ...none, sid: null, ws_id: json.id };
+    case 'ws_message':
+      return { ...none, sid: null, ws_id: json.id, text: json.text ?? null };
+    case 'ws_close':
+      return { ...none, sid: null, ws_id: json.id, close_code: json.code, reason: json.reason };
     default:
       throw new Error(`unknown event type ${json.type}`);
   }
+}
+
+/** The JSON text fields: what each must parse to, or undefined where it must be NULL. */
+function expectedJsonFields(json) {
+  const custom = json.type === 'custom';
+  return {
+    data_json: custom ? json.data : undefined,
+    args_json: custom || json.type === 'socket_event' ? json.args : undefined,
+    handshake_json: ['socket_gate', 'socket_connect', 'ws_open'].includes(json.type) ? json.handshake : undefined,
+  };
 }
 
 /** Asserts that an event line's struct fields are what its `json` field says. */
@@ -128,21 +165,37 @@ function assertFieldsMatchJson(event) {
   assert.equal(event.kind_value, KIND_VALUES[json.type], `palaver_event_kind value: ${event.line}`);
   const fields = Object.fromEntries(Object.keys(expectedFields(json)).map((k) => [k, event[k]]));
   assert.deepEqual(fields, expectedFields(json), `struct fields vs json: ${event.line}`);
-  if (json.type === 'custom') {
-    assert.deepEqual(JSON.parse(event.data_json), json.data, `data_json vs json.data: ${event.line}`);
-  } else {
-    assert.equal(event.data_json, null, `data_json of a ${json.type} event: ${event.line}`);
+  for (const [name, expected] of Object.entries(expectedJsonFields(json))) {
+    if (expected === undefined) {
+      assert.equal(event[name], null, `${name} of a ${json.type} event: ${event.line}`);
+    } else {
+      assert.equal(typeof event[name], 'string', `${name} of a ${json.type} event: ${event.line}`);
+      assert.deepEqual(JSON.parse(event[name]), expected, `${name} vs json: ${event.line}`);
+    }
+  }
+  if (json.type === 'ws_message') {
+    assert.equal(event.attachments.length, json.binary ? 1 : 0, `attachments of a ws_message: ${event.line}`);
+  } else if (json.type !== 'socket_event') {
+    assert.deepEqual(event.attachments, [], `attachments of a ${json.type} event: ${event.line}`);
   }
 }
 
-/** tests/c/driver.c as a child process. */
+/**
+ * A C test host as a child process: tests/c/driver.c (the chat) or
+ * tests/c/sio_host.c (a Socket.IO app), both printing test_host.h's lines.
+ */
 class Driver {
   /**
-   * Starts the driver (under `wrapper`, e.g. valgrind, when given) and resolves
+   * Starts `program` (under `wrapper`, e.g. valgrind, when given) and resolves
    * once it printed its ready line.
    */
-  static async start({ config = { port: 0, history: { storage: 'memory' } }, wrapper = [], readyTimeoutMs = 20000 } = {}) {
-    const [command, ...args] = [...wrapper, bin('driver'), JSON.stringify(config)];
+  static async start({
+    program = 'driver',
+    config = { port: 0, history: { storage: 'memory' } },
+    wrapper = [],
+    readyTimeoutMs = 20000,
+  } = {}) {
+    const [command, ...args] = [...wrapper, bin(program), JSON.stringify(config)];
     const child = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     const driver = new Driver(child);
     const ready = await driver.waitFor((l) => l.type === 'ready' || l.type === 'result', 'ready line', readyTimeoutMs);
@@ -224,10 +277,13 @@ class Driver {
     return tail(this.lines.map((l) => l.line).join('\n'), 40) + (this.stderr ? `\nstderr:\n${tail(this.stderr)}` : '');
   }
 
-  /** No violation of the threading rules, nothing unparsable, every event consistent. */
+  /**
+   * No violation of the threading rules, no failed call of the app
+   * (sio_host.c), nothing unparsable, every event consistent.
+   */
   assertClean() {
-    const bad = this.lines.filter((l) => l.type === 'violation' || l.type === 'unparsable');
-    assert.deepEqual(bad.map((l) => l.line), [], 'violations or unparsable lines from the driver');
+    const bad = this.lines.filter((l) => ['violation', 'app_error', 'unparsable'].includes(l.type));
+    assert.deepEqual(bad.map((l) => l.line), [], 'violations, app errors or unparsable lines from the host');
     for (const event of this.events()) assertFieldsMatchJson(event);
   }
 
@@ -245,4 +301,67 @@ class Driver {
   }
 }
 
-module.exports = { ROOT, BIN, bin, buildCPrograms, run, tail, Driver, assertFieldsMatchJson };
+/**
+ * socket.io-client sockets for tests/c/sio_host.c: each opened on a namespace
+ * over one transport (or on a shared Manager), closed together.
+ */
+class Clients {
+  constructor(url, { timeoutMs = 10000 } = {}) {
+    this.url = url;
+    this.timeoutMs = timeoutMs;
+    this.sockets = new Set();
+  }
+
+  /**
+   * A socket on namespace `ns` over `transport` (or of `manager`), resolved once
+   * connected and once the host sent its first event (`ready` on "/" and "/any",
+   * whose listeners are set up then; `admin-welcome` on "/admin"), whose
+   * arguments are kept in `socket.greeting`; rejected with the connect_error.
+   */
+  open(ns, transport, { auth, manager } = {}) {
+    const options = { forceNew: true, reconnection: false, transports: [transport], auth, timeout: this.timeoutMs };
+    const socket = manager ? manager.socket(ns, { auth }) : io(`${this.url}${ns === '/' ? '' : ns}`, options);
+    this.sockets.add(socket);
+    const greeting = this.next(socket, ns === '/admin' ? 'admin-welcome' : 'ready');
+    greeting.catch(() => {}); // a refused connection never gets it
+    return new Promise((resolve, reject) => {
+      socket.once('connect_error', (err) => reject(err));
+      socket.once('connect', () =>
+        greeting.then((args) => {
+          socket.greeting = args;
+          resolve(socket);
+        }, reject),
+      );
+    });
+  }
+
+  /** A Manager (one connection) for several namespaces. */
+  manager(transport) {
+    return new Manager(this.url, { forceNew: true, reconnection: false, transports: [transport], timeout: this.timeoutMs });
+  }
+
+  /** Every argument of the answer to an emit with an acknowledgement. */
+  ack(socket, event, ...args) {
+    return new Promise((resolve, reject) => {
+      socket.timeout(this.timeoutMs).emit(event, ...args, (err, ...answer) => (err ? reject(err) : resolve(answer)));
+    });
+  }
+
+  /** Every argument of the next `event` on `socket`. */
+  next(socket, event) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${event} within ${this.timeoutMs} ms`)), this.timeoutMs);
+      socket.once(event, (...args) => {
+        clearTimeout(timer);
+        resolve(args);
+      });
+    });
+  }
+
+  closeAll() {
+    for (const socket of this.sockets) socket.close();
+    this.sockets.clear();
+  }
+}
+
+module.exports = { ROOT, BIN, bin, buildCPrograms, run, tail, Driver, Clients, assertFieldsMatchJson };

@@ -103,7 +103,8 @@ typedef struct {
     int connected;     /* connected events */
     int disconnected;  /* disconnected events */
     int custom;        /* custom events */
-    uint64_t ack_id;   /* the last custom event's ack id */
+    uint64_t ack_id;   /* the last custom event's (or socket event's) ack id */
+    int socket_events; /* socket events */
     int running;       /* callbacks running now */
     int overlaps;      /* callbacks that started while another ran */
     bool stopped;      /* set by main once stop/free has returned */
@@ -163,6 +164,10 @@ static void on_event(void *userdata, const palaver_event *event) {
     }
     if (event->kind == PALAVER_EVENT_CUSTOM) {
         t->custom++;
+        t->ack_id = event->ack_id;
+    }
+    if (event->kind == PALAVER_EVENT_SOCKET_EVENT) {
+        t->socket_events++;
         t->ack_id = event->ack_id;
     }
     if (probe) {
@@ -261,6 +266,7 @@ static void check_free(void) {
     palaver_last_error(before, sizeof before, NULL);
     palaver_config_free(NULL);
     palaver_engine_free(NULL);
+    palaver_string_free(NULL);
     EXPECT_LAST_ERROR(before);
 
     /* Free reports no result: freeing a stopped (never started) or running engine
@@ -289,6 +295,7 @@ static void check_config_null_args(void) {
     EXPECT(palaver_config_set_host(NULL, "127.0.0.1"), PALAVER_INVALID_ARG);
     EXPECT(palaver_config_set_port(NULL, 1), PALAVER_INVALID_ARG);
     EXPECT(palaver_config_set_listen(NULL, true), PALAVER_INVALID_ARG);
+    EXPECT(palaver_config_set_builtin_chat(NULL, false), PALAVER_INVALID_ARG);
     EXPECT(palaver_config_set_token_secret(NULL, "secret"), PALAVER_INVALID_ARG);
     EXPECT(palaver_config_set_history_file(NULL, "x.db"), PALAVER_INVALID_ARG);
     EXPECT(palaver_config_add_cors_origin(NULL, "*"), PALAVER_INVALID_ARG);
@@ -318,6 +325,8 @@ static void check_config_values(void) {
     EXPECT(palaver_config_set_port(config, 0), PALAVER_OK);
     EXPECT(palaver_config_set_listen(config, false), PALAVER_OK);
     EXPECT(palaver_config_set_listen(config, true), PALAVER_OK);
+    EXPECT(palaver_config_set_builtin_chat(config, false), PALAVER_OK);
+    EXPECT(palaver_config_set_builtin_chat(config, true), PALAVER_OK);
     EXPECT(palaver_config_set_token_secret(config, ""), PALAVER_INVALID_ARG);
     EXPECT(palaver_config_set_token_secret(config, "s3cret"), PALAVER_OK);
     EXPECT(palaver_config_set_token_secret(config, NULL), PALAVER_OK);
@@ -431,6 +440,35 @@ static void check_last_error_buffer(void) {
             "after a success the last error is \"%s\" (needed %zu)", again, needed);
 }
 
+/*
+ * Every Socket.IO function with valid arguments on `engine` (NULL, or not
+ * running) gives `expected`, and a query leaves its outputs alone.
+ */
+static void check_socket_functions(palaver_engine *engine, palaver_result expected) {
+    static const char batch[] = "[{\"emit\":{\"event\":\"x\"}}]";
+    static const char args[] = "[1]";
+    static const char query[] = "{\"fetch_sockets\":{}}";
+    const char *rooms[] = {"room"};
+    palaver_target to = {.rooms = rooms, .rooms_count = 1};
+    char *answer = (char *)"untouched";
+    size_t len = 4242;
+    EXPECT(palaver_engine_run(engine, batch, sizeof batch - 1, NULL, 0), expected);
+    EXPECT(palaver_engine_emit_to_socket(engine, "/", "sid", "x", args, sizeof args - 1, NULL, 0), expected);
+    EXPECT(palaver_engine_emit(engine, &to, "x", NULL, 0, NULL, 0), expected);
+    EXPECT(palaver_engine_join(engine, NULL, "sid", rooms, 1), expected);
+    EXPECT(palaver_engine_leave(engine, NULL, "sid", rooms, 1), expected);
+    EXPECT(palaver_engine_disconnect_socket(engine, NULL, "sid", true), expected);
+    EXPECT(palaver_engine_ack_args(engine, 1, args, sizeof args - 1, NULL, 0), expected);
+    EXPECT(palaver_engine_admit(engine, 1), expected);
+    EXPECT(palaver_engine_refuse(engine, 1, "no"), expected);
+    EXPECT(palaver_engine_listen(engine, NULL, "sid", NULL, 0), expected);
+    EXPECT(palaver_engine_namespace(engine, "/admin", true), expected);
+    EXPECT(palaver_engine_query(engine, query, sizeof query - 1, NULL, 0, &answer, &len), expected);
+    EXPECT(palaver_engine_fetch_sockets(engine, NULL, &answer, &len), expected);
+    EXPECT(palaver_engine_emit_with_ack(engine, &to, "x", NULL, 0, NULL, 0, 100, &answer, &len), expected);
+    REQUIRE(strcmp(answer, "untouched") == 0 && len == 4242, "a failed query wrote its outputs");
+}
+
 /* Every engine function with a NULL engine, and with NULL where a pointer is required. */
 static void check_engine_null_args(void) {
     section("engine functions: NULL arguments");
@@ -456,6 +494,7 @@ static void check_engine_null_args(void) {
     EXPECT(palaver_engine_ack(NULL, 1, "{}"), PALAVER_INVALID_ARG);
     EXPECT(palaver_engine_adopt(NULL, fd, NULL, 0), PALAVER_INVALID_ARG);
     REQUIRE(fd_is_open(fd), "adopt with PALAVER_INVALID_ARG closed the caller's fd");
+    check_socket_functions(NULL, PALAVER_INVALID_ARG);
 
     /* NULL config: every default. */
     EXPECT(palaver_engine_new(NULL, &engine), PALAVER_OK);
@@ -504,6 +543,7 @@ static void check_not_running(palaver_engine *engine, const char *state) {
     REQUIRE(fd_is_open(fd), "adopt with PALAVER_NOT_RUNNING closed the caller's fd");
     EXPECT(palaver_engine_stop(engine, 1000), PALAVER_NOT_RUNNING);
     close(fd);
+    check_socket_functions(engine, PALAVER_NOT_RUNNING);
 
     REQUIRE(port == 4242 && count == 4242 && strcmp(buf, "untouched") == 0,
             "a failed call wrote an output (port %u, count %zu, buf \"%s\")", (unsigned)port, count, buf);
@@ -587,6 +627,184 @@ static void check_running_engine(void) {
     palaver_engine_free(engine);
     REQUIRE(read_count(&t, &t.after_stop) == 0, "a callback ran after stop returned");
     tracker_destroy(&t);
+}
+
+/* The Socket.IO functions on a running engine with the built-in chat off. */
+static void check_socket_commands(void) {
+    section("Socket.IO commands and queries: argument errors, answers, busy");
+    tracker t;
+    tracker_init(&t);
+    palaver_config *config = NULL;
+    palaver_engine *engine = NULL;
+    EXPECT(palaver_config_from_json(CONFIG_JSON, &config), PALAVER_OK);
+    EXPECT(palaver_config_set_builtin_chat(config, false), PALAVER_OK);
+    EXPECT(palaver_engine_new(config, &engine), PALAVER_OK);
+    palaver_config_free(config);
+    t.engine = engine;
+    EXPECT(palaver_engine_set_callback(engine, on_event, &t), PALAVER_OK);
+    EXPECT(palaver_engine_start(engine), PALAVER_OK);
+    uint16_t port = engine_port(engine);
+
+    static const char args[] = "[1,{\"_placeholder\":true,\"num\":0}]";
+    static const uint8_t bytes[] = {1, 0, 2};
+    const palaver_bytes attachment[] = {{bytes, sizeof bytes}};
+    const palaver_bytes null_data[] = {{NULL, 3}};
+    const char *rooms[] = {"room"};
+    const char *null_room[] = {NULL};
+    const char *reserved[] = {"connect"};
+
+    section("palaver_engine_run: malformed batches are refused whole");
+    static const char *const bad_batches[] = {
+        "",
+        "not json",
+        "{\"emit\":{\"event\":\"x\"}}",
+        "[{\"emit\":{\"event\":\"disconnect\"}}]",
+        "[{\"emit\":{\"event\":\"x\",\"args\":{\"a\":1}}}]",
+        "[{\"emit\":{\"event\":\"x\",\"bin\":2}}]", /* one attachment given below */
+        "[{\"join\":{\"ns\":\"admin\",\"sid\":\"a\",\"rooms\":[]}}]",
+        "[{\"teleport\":{}}]",
+    };
+    for (size_t i = 0; i < sizeof bad_batches / sizeof bad_batches[0]; i++) {
+        EXPECT(palaver_engine_run(engine, bad_batches[i], strlen(bad_batches[i]), attachment, 1), PALAVER_INVALID_ARG);
+    }
+    EXPECT(palaver_engine_run(engine, NULL, 0, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_run(engine, "[]", 2, NULL, 1), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_run(engine, "[]", 2, null_data, 1), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_run(engine, "[\xff]", 3, NULL, 0), PALAVER_INVALID_ARG); /* not UTF-8 */
+    EXPECT(palaver_engine_run(engine, "[]", 2, NULL, 0), PALAVER_OK);
+    /* The length, not a NUL, ends the JSON: "[]" and what follows is not read. */
+    EXPECT(palaver_engine_run(engine, "[]garbage", 2, NULL, 0), PALAVER_OK);
+
+    section("typed commands: argument errors");
+    EXPECT(palaver_engine_emit_to_socket(engine, "/", NULL, "x", NULL, 0, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit_to_socket(engine, "/", "sid", NULL, NULL, 0, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit_to_socket(engine, "/", "sid", "connect", NULL, 0, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit_to_socket(engine, "admin", "sid", "x", NULL, 0, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit_to_socket(engine, "/", "sid", "x", "{\"a\":1}", 7, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit_to_socket(engine, "/", "sid", "x", NULL, 3, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit_to_socket(engine, "/", "sid", "x", NULL, 0, attachment, 1), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit_to_socket(engine, "/", "sid", "x", args, sizeof args - 1, NULL, 1), PALAVER_INVALID_ARG);
+    palaver_target bad_flags = {.flags = 4};
+    palaver_target null_rooms = {.rooms = NULL, .rooms_count = 1};
+    palaver_target null_name = {.except = null_room, .except_count = 1};
+    palaver_target bad_ns = {.ns = "nope"};
+    EXPECT(palaver_engine_emit(engine, &bad_flags, "x", NULL, 0, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit(engine, &null_rooms, "x", NULL, 0, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit(engine, &null_name, "x", NULL, 0, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit(engine, &bad_ns, "x", NULL, 0, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit(engine, NULL, "", NULL, 0, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_join(engine, NULL, NULL, rooms, 1), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_join(engine, NULL, "sid", NULL, 1), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_leave(engine, NULL, "sid", null_room, 1), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_disconnect_socket(engine, NULL, NULL, false), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_ack_args(engine, 0, NULL, 0, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_ack_args(engine, 1, "nope", 4, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_admit(engine, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_refuse(engine, 0, "no"), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_refuse(engine, 1, NULL), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_listen(engine, NULL, "sid", NULL, 2), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_listen(engine, NULL, NULL, NULL, 0), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_namespace(engine, NULL, false), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_namespace(engine, "no-slash", false), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_namespace(engine, "/a,b", false), PALAVER_INVALID_ARG);
+
+    section("queries: argument errors leave the outputs alone; answers are freed with palaver_string_free");
+    char *answer = (char *)"untouched";
+    size_t len = 4242;
+    static const char fetch_all[] = "{\"fetch_sockets\":{}}";
+    static const char bad_ns_query[] = "{\"fetch_sockets\":{\"to\":{\"ns\":\"x\"}}}";
+    EXPECT(palaver_engine_query(engine, fetch_all, sizeof fetch_all - 1, NULL, 0, NULL, &len), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_query(engine, NULL, 0, NULL, 0, &answer, &len), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_query(engine, "{}", 2, NULL, 0, &answer, &len), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_query(engine, bad_ns_query, strlen(bad_ns_query), NULL, 0, &answer, &len),
+           PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_fetch_sockets(engine, &bad_flags, &answer, &len), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_fetch_sockets(engine, NULL, NULL, NULL), PALAVER_INVALID_ARG);
+    EXPECT(palaver_engine_emit_with_ack(engine, NULL, "connect", NULL, 0, NULL, 0, 100, &answer, &len),
+           PALAVER_INVALID_ARG);
+    palaver_target reserved_room = {.rooms = reserved, .rooms_count = 1}; /* a room may be named anything */
+    REQUIRE(strcmp(answer, "untouched") == 0 && len == 4242, "a failed query wrote its outputs");
+    EXPECT(palaver_engine_query(engine, fetch_all, sizeof fetch_all - 1, NULL, 0, &answer, &len), PALAVER_OK);
+    REQUIRE(strcmp(answer, "[]") == 0 && len == 2, "fetch_sockets with nobody connected: \"%s\" (%zu)", answer, len);
+    palaver_string_free(answer);
+    answer = NULL;
+    EXPECT(palaver_engine_fetch_sockets(engine, &reserved_room, &answer, NULL), PALAVER_OK);
+    REQUIRE(answer != NULL && strcmp(answer, "[]") == 0, "fetch_sockets of an empty room: \"%s\"", answer);
+    palaver_string_free(answer);
+    answer = NULL;
+    EXPECT(palaver_engine_emit_with_ack(engine, NULL, "q", args, sizeof args - 1, attachment, 1, 100, &answer, &len),
+           PALAVER_OK);
+    REQUIRE(strcmp(answer, "[]") == 0, "emit_with_ack with nobody connected: \"%s\"", answer);
+    palaver_string_free(answer);
+
+    section("typed commands with nobody connected, in order with the queries");
+    EXPECT(palaver_engine_emit_to_socket(engine, NULL, "nobody", "x", args, sizeof args - 1, attachment, 1), PALAVER_OK);
+    palaver_target to = {.ns = "/", .rooms = rooms, .rooms_count = 1, .flags = PALAVER_TARGET_VOLATILE | PALAVER_TARGET_LOCAL};
+    EXPECT(palaver_engine_emit(engine, &to, "x", NULL, 0, NULL, 0), PALAVER_OK);
+    EXPECT(palaver_engine_join(engine, NULL, "nobody", rooms, 1), PALAVER_OK);
+    EXPECT(palaver_engine_leave(engine, "/", "nobody", rooms, 0), PALAVER_OK);
+    EXPECT(palaver_engine_disconnect_socket(engine, NULL, "nobody", true), PALAVER_OK);
+    EXPECT(palaver_engine_ack_args(engine, 987654321, NULL, 0, NULL, 0), PALAVER_OK); /* not pending: ignored */
+    EXPECT(palaver_engine_admit(engine, 987654321), PALAVER_OK);
+    EXPECT(palaver_engine_refuse(engine, 987654321, ""), PALAVER_OK);
+    EXPECT(palaver_engine_listen(engine, "/", "nobody", rooms, 1), PALAVER_OK);
+    EXPECT(palaver_engine_namespace(engine, "/new", true), PALAVER_OK);
+    palaver_target new_ns = {.ns = "/new"};
+    EXPECT(palaver_engine_fetch_sockets(engine, &new_ns, &answer, NULL), PALAVER_OK); /* the namespace exists now */
+    palaver_string_free(answer);
+
+    section("a socket event answered from another thread with palaver_engine_ack_args");
+    char sid[64];
+    REQUIRE(polling_connect(port, NULL, sid, sizeof sid), "polling client cannot connect");
+    REQUIRE(polling_send(port, sid, "421[\"misuse\",1,2]"), "cannot send a socket event");
+    REQUIRE(wait_count(&t, &t.socket_events, 1), "no socket event");
+    pthread_mutex_lock(&t.lock);
+    uint64_t ack_id = t.ack_id;
+    pthread_mutex_unlock(&t.lock);
+    REQUIRE(ack_id != 0, "a socket event with an ack callback has ack_id 0");
+    palaver_stats stats;
+    EXPECT(palaver_engine_stats(engine, &stats), PALAVER_OK);
+    REQUIRE(stats.pending_host_acks == 1, "%" PRIu64 " pending acks, expected 1", stats.pending_host_acks);
+    EXPECT(palaver_engine_ack_args(engine, ack_id, "[\"ok\"]", 6, NULL, 0), PALAVER_OK);
+    EXPECT(palaver_engine_ack_args(engine, ack_id, "[\"again\"]", 9, NULL, 0), PALAVER_OK); /* ignored */
+    /* A query after the acks is answered once they are applied. */
+    EXPECT(palaver_engine_fetch_sockets(engine, NULL, &answer, NULL), PALAVER_OK);
+    REQUIRE(strstr(answer, "\"local\":true") != NULL, "fetch_sockets does not list the polling client: %s", answer);
+    palaver_string_free(answer);
+    EXPECT(palaver_engine_stats(engine, &stats), PALAVER_OK);
+    REQUIRE(stats.pending_host_acks == 0, "%" PRIu64 " pending acks after the answer", stats.pending_host_acks);
+    REQUIRE(polling_close(port, sid), "the polling client cannot close");
+
+    EXPECT(palaver_engine_stop(engine, 5000), PALAVER_OK);
+    mark_stopped(&t);
+    check_not_running(engine, "a stopped Socket.IO");
+    palaver_engine_free(engine);
+    REQUIRE(read_count(&t, &t.after_stop) == 0, "a callback ran after stop returned");
+    tracker_destroy(&t);
+
+    section("a full command queue is PALAVER_BUSY, never a wait or a crash");
+    /* A queue of one byte: a batch given while another waits is refused. */
+    EXPECT(palaver_config_from_json("{\"port\": 0, \"builtin_chat\": false, \"command_queue_bytes\": 1}", &config),
+           PALAVER_OK);
+    EXPECT(palaver_engine_new(config, &engine), PALAVER_OK);
+    palaver_config_free(config);
+    EXPECT(palaver_engine_start(engine), PALAVER_OK);
+    static const char one[] = "[{\"emit\":{\"event\":\"x\",\"args\":[\"a fairly long argument\"]}}]";
+    int busy = 0;
+    for (int i = 0; i < 200000 && busy == 0; i++) {
+        palaver_result result = palaver_engine_run(engine, one, sizeof one - 1, NULL, 0);
+        REQUIRE(result == PALAVER_OK || result == PALAVER_BUSY, "run returned %s", palaver_result_name(result));
+        busy += result == PALAVER_BUSY;
+    }
+    REQUIRE(busy > 0, "no PALAVER_BUSY with a command queue of one byte");
+    char error[256];
+    palaver_last_error(error, sizeof error, NULL);
+    REQUIRE(strstr(error, "full") != NULL, "the busy error text: \"%s\"", error);
+    /* The queue drains: a query waits for every command before it. */
+    EXPECT(palaver_engine_fetch_sockets(engine, NULL, &answer, NULL), PALAVER_OK);
+    palaver_string_free(answer);
+    EXPECT(palaver_engine_run(engine, one, sizeof one - 1, NULL, 0), PALAVER_OK);
+    palaver_engine_free(engine);
 }
 
 /* A port bound by this program itself. */
@@ -790,6 +1008,7 @@ int main(void) {
     check_engine_null_args();
     check_running_engine();
     check_bind_failed();
+    check_socket_commands();
     check_callback();
     check_concurrent_stop();
     printf("misuse: all %d checks passed\n", checks);

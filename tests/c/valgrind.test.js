@@ -1,6 +1,7 @@
 'use strict';
-// The C API under valgrind: a short driver scenario with real clients, misuse and
-// lifecycle_loop, each run with
+// The C API under valgrind: a short driver scenario with real clients, the
+// Socket.IO app sio_host over both transports, misuse and lifecycle_loop, each run
+// with
 //   valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect
 //            --error-exitcode=99 --track-origins=yes
 // No definite or indirect leak and no invalid read, write or use of uninitialised
@@ -15,7 +16,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { test, before } = require('node:test');
 const { connect, nextEvent } = require('../support/server.js');
-const { BIN, bin, buildCPrograms, run, tail, Driver } = require('./harness.js');
+const { BIN, bin, buildCPrograms, run, tail, Clients, Driver } = require('./harness.js');
 
 const SUPPRESSIONS = path.join(__dirname, 'valgrind.supp');
 // Under valgrind the engine runs 10-30x slower: generous waits everywhere.
@@ -117,6 +118,59 @@ test('driver: chat, commands, stop and quit with real clients', { timeout: 15000
   } finally {
     for (const socket of sockets) socket.close();
     driver.kill();
+  }
+});
+
+test('sio_host: the Socket.IO primitives with real clients over both transports, stop and quit', { timeout: 240000 }, async () => {
+  const { wrapper, log } = valgrind('sio_host');
+  const host = await Driver.start({ program: 'sio_host', config: { port: 0 }, wrapper, readyTimeoutMs: 60000 });
+  const clients = new Clients(host.url, { timeoutMs: SLOW });
+  try {
+    let last;
+    for (const transport of ['websocket', 'polling']) {
+      const socket = await clients.open('/', transport);
+      last = socket;
+      // Binary arguments through the event view and back out of emit_to_socket and ack_args.
+      const args = ['hi ✓', { file: Buffer.from([0, 255]) }, Buffer.from([1, 2, 3])];
+      const back = clients.next(socket, 'message-back');
+      socket.emit('message', ...args);
+      assert.deepEqual(await back, args);
+      assert.deepEqual(await clients.ack(socket, 'message-with-ack', 1, Buffer.from([7])), [1, Buffer.from([7])]);
+      // Rooms, a target with an exception, and both queries from inside the callback.
+      assert.deepEqual(await clients.ack(socket, 'join', transport), ['joined', transport]);
+      const [found] = await clients.ack(socket, 'fetch', transport);
+      assert.deepEqual(found.map((s) => s.id), [socket.id]);
+      socket.on('question', (...question) => question.pop()('yes', ...question));
+      assert.deepEqual(await clients.ack(socket, 'ask', 2), [[{ id: socket.id, args: ['yes', 2], error: null }]]);
+      assert.deepEqual(await clients.ack(socket, 'leave', transport), ['left', transport]);
+      // The gate, both ways.
+      await assert.rejects(clients.open('/admin', transport, { auth: { token: 'bad' } }), { message: 'not authorized' });
+      const admin = await clients.open('/admin', transport, { auth: { token: 's3cret' } });
+      assert.deepEqual(admin.greeting, ['hello admin']);
+      const any = await clients.open('/any', transport);
+      assert.deepEqual(await clients.ack(any, 'a\u0000b'), [3, 1]);
+    }
+
+    // From the main thread: a batch with attachments, a query, a fetch.
+    const bin = clients.next(last, 'bin');
+    const batch = [{ emit_to: { sid: last.id, event: 'bin', args: [{ _placeholder: true, num: 1 }], bin: 2 } }];
+    assert.equal((await host.command(`run_bin ${JSON.stringify(batch)}`, SLOW)).name, 'PALAVER_OK');
+    assert.deepEqual(await bin, [Buffer.from([0, 255])]);
+    const fetched = await host.command('query {"fetch_sockets":{}}', SLOW);
+    assert.equal(fetched.name, 'PALAVER_OK');
+    assert.ok(fetched.answer.some((s) => s.id === last.id));
+    assert.equal((await host.command('run not json', SLOW)).name, 'PALAVER_INVALID_ARG');
+
+    const stop = await host.command('stop', 60000);
+    assert.equal(stop.name, 'PALAVER_OK');
+    assert.equal((await host.command('fetch', SLOW)).name, 'PALAVER_NOT_RUNNING');
+    const exit = await host.quit(60000);
+    assert.deepEqual(host.events().filter((e) => e.index > stop.index), [], 'events after the stop result');
+    host.assertClean();
+    assertClean('sio_host', exit, log, host.output());
+  } finally {
+    clients.closeAll();
+    host.kill();
   }
 });
 

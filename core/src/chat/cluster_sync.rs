@@ -11,9 +11,9 @@ use tokio::sync::mpsc;
 
 use super::fanout::room_key;
 use super::notices::{announce_presence, kick, Change, Reach};
-use crate::shared::Shared;
 use crate::cluster::ClusterSignal;
 use crate::presence::Departure;
+use crate::shared::Shared;
 
 pub(super) async fn run<A: Adapter>(
     io: SocketIo<A>,

@@ -17,13 +17,13 @@ use super::reply::Reply;
 use super::requests;
 use super::session::{drop_identity, send_session, take_identity};
 use super::{room_list, ChatContext};
-use crate::shared::Shared;
 use crate::config::IdentityMode;
 use crate::events::{reason_code, Event, EventKind};
 use crate::identity::Claim;
 use crate::lifecycle::InFlight;
 use crate::peer::peer_ip;
 use crate::protocol::{ChatError, ErrorCode, HandshakeAuth};
+use crate::shared::Shared;
 use crate::sockets::RawEvent;
 use crate::stats::Counters;
 

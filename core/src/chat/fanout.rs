@@ -14,9 +14,9 @@ use socketioxide::{BroadcastError, SocketIo};
 use socketioxide_redis::drivers::Driver;
 use tokio::sync::mpsc;
 
-use crate::shared::Shared;
 use crate::cluster::ResilientDriver;
 use crate::history::Announcement;
+use crate::shared::Shared;
 use crate::stats::Counters;
 
 /// Announcements buffered between Redis and this node's members.

@@ -9,8 +9,8 @@ use socketioxide::operators::BroadcastOperators;
 use socketioxide::SocketIo;
 
 use super::fanout::{broadcast, user_key};
-use crate::shared::Shared;
 use crate::protocol::{now_ms, ChatMessage, MessageKind, PresenceNotice, User, SYSTEM_USER};
+use crate::shared::Shared;
 
 /// Joined or left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,10 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::fanout::deliver_here;
 use super::reply::Reply;
-use crate::shared::Shared;
 use crate::events::{Event, EventKind};
 use crate::history::NewMessage;
 use crate::protocol::{ChatError, ErrorCode};
+use crate::shared::Shared;
 use crate::stats::Counters;
 
 /// Messages taken per storage round.

@@ -14,8 +14,8 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::SocketIo;
 
-use crate::shared::Shared;
 use crate::protocol::RoomCount;
+use crate::shared::Shared;
 use crate::stats::Counters;
 
 pub(super) async fn run<A: Adapter>(io: SocketIo<A>, shared: Arc<Shared>) {

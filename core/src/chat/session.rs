@@ -10,10 +10,10 @@ use socketioxide::extract::SocketRef;
 use super::conn::Conn;
 use super::fanout::{room_key, user_key};
 use super::notices::{announce_presence, Change};
-use crate::shared::Shared;
 use crate::events::{Event, EventKind};
 use crate::identity::Claim;
 use crate::protocol::{SessionNotice, User};
+use crate::shared::Shared;
 
 /// Gives the connection the identity a checked claim names: a unique name in
 /// open mode (cluster-wide in cluster mode), the token's user in token mode.

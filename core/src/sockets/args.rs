@@ -197,7 +197,10 @@ impl OutArgs {
     }
 
     /// Arguments from a parsed JSON array.
-    pub(crate) fn from_raw(json: Box<RawValue>, attachments: Vec<Bytes>) -> Result<Self, ArgsError> {
+    pub(crate) fn from_raw(
+        json: Box<RawValue>,
+        attachments: Vec<Bytes>,
+    ) -> Result<Self, ArgsError> {
         if !json.get().trim_start().starts_with('[') {
             return Err(ArgsError("not an array".into()));
         }

@@ -330,9 +330,10 @@ impl SocketCommand {
             Self::SocketsJoin { to, .. }
             | Self::SocketsLeave { to, .. }
             | Self::DisconnectSockets { to, .. } => check_namespace(&to.ns),
-            Self::Ack { .. } | Self::Admit { .. } | Self::WsSend { .. } | Self::WsBroadcast { .. } => {
-                Ok(())
-            }
+            Self::Ack { .. }
+            | Self::Admit { .. }
+            | Self::WsSend { .. }
+            | Self::WsBroadcast { .. } => Ok(()),
             Self::WsClose { code, reason, .. } => {
                 let code_ok = *code == 1000 || (3000..=4999).contains(code);
                 if !code_ok || reason.len() > 123 {
@@ -571,10 +572,9 @@ fn resolve_message(
 ) -> Result<PlainMessage, CommandError> {
     match (text, bin) {
         (Some(text), 0) => Ok(PlainMessage::Text(text)),
-        (None, 1) => attachments
-            .next()
-            .map(PlainMessage::Binary)
-            .ok_or_else(|| CommandError::Invalid("fewer attachments than the commands name".into())),
+        (None, 1) => attachments.next().map(PlainMessage::Binary).ok_or_else(|| {
+            CommandError::Invalid("fewer attachments than the commands name".into())
+        }),
         _ => Err(CommandError::Invalid(
             "a plain WebSocket message is either \"text\" or one attachment (\"bin\": 1)".into(),
         )),
@@ -732,7 +732,13 @@ mod tests {
             Vec::new(),
         )
         .unwrap();
-        assert!(matches!(query, SocketQuery::EmitWithAck { timeout_ms: 500, .. }));
+        assert!(matches!(
+            query,
+            SocketQuery::EmitWithAck {
+                timeout_ms: 500,
+                ..
+            }
+        ));
         assert!(SocketQuery::from_json(r#"{"fetch_sockets":{}}"#, Vec::new()).is_ok());
     }
 }

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Context;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -50,6 +50,8 @@ pub(crate) struct CommandQueue {
     tx: mpsc::UnboundedSender<Work>,
     queued_bytes: Arc<AtomicUsize>,
     max_bytes: usize,
+    /// `/` is the built-in chat's: it cannot become a host namespace.
+    chat_owns_root: bool,
 }
 
 impl CommandQueue {
@@ -58,6 +60,13 @@ impl CommandQueue {
     pub(crate) fn run(&self, commands: Vec<SocketCommand>) -> Result<(), CommandError> {
         for command in &commands {
             command.check()?;
+            if let SocketCommand::Namespace { ns, .. } = command {
+                if self.chat_owns_root && ns == "/" {
+                    return Err(CommandError::Invalid(
+                        "\"/\" is the built-in chat's namespace (set builtin_chat to false)".into(),
+                    ));
+                }
+            }
         }
         let bytes: usize = commands.iter().map(SocketCommand::weight).sum();
         let before = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
@@ -78,13 +87,11 @@ impl CommandQueue {
         query: SocketQuery,
     ) -> impl Future<Output = Result<QueryAnswer, CommandError>> + Send + 'static {
         let (reply, answer) = oneshot::channel();
-        let sent = query
-            .check()
-            .and_then(|()| {
-                self.tx
-                    .send(Work::Query(query, reply))
-                    .map_err(|_| CommandError::NotRunning)
-            });
+        let sent = query.check().and_then(|()| {
+            self.tx
+                .send(Work::Query(query, reply))
+                .map_err(|_| CommandError::NotRunning)
+        });
         async move {
             sent?;
             answer.await.unwrap_or(Err(CommandError::NotRunning))
@@ -122,6 +129,7 @@ pub(crate) fn start<A: Adapter + DefinedAdapter>(
         tx,
         queued_bytes,
         max_bytes: shared.config.command_queue_bytes,
+        chat_owns_root: !root,
     };
     (queue, init)
 }
@@ -274,14 +282,13 @@ impl<A: Adapter + DefinedAdapter> Executor<A> {
                 state.listen(listening);
             }
             SocketCommand::WsSend { id, message } => self.plain.send(id, &message),
-            SocketCommand::WsBroadcast { message, except } => self.plain.broadcast(&message, &except),
+            SocketCommand::WsBroadcast { message, except } => {
+                self.plain.broadcast(&message, &except)
+            }
             SocketCommand::WsClose { id, code, reason } => self.plain.close(id, code, &reason),
             SocketCommand::Namespace { ns, gated } => {
                 if !self.namespaces.contains_key(&ns) {
-                    if self.io.of(&ns).is_some() {
-                        tracing::warn!(ns, "the namespace is the built-in chat's; not taken over");
-                        return;
-                    }
+                    // `/` with the chat on is refused before it is queued.
                     self.add_namespace(&ns).spawn();
                 }
                 if let Some(namespace) = self.namespaces.get(&ns) {
@@ -432,7 +439,7 @@ impl<A: Adapter + DefinedAdapter> Executor<A> {
 fn drive(work: impl Future<Output = ()> + Send + 'static) {
     let mut work = Box::pin(work);
     let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-    if let Poll::Pending = work.as_mut().poll(&mut cx) {
+    if work.as_mut().poll(&mut cx).is_pending() {
         tokio::spawn(work);
     }
 }

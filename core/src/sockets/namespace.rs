@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef};
-use socketioxide::handler::{ConnectHandler, DisconnectHandler, FromMessageParts, MessageHandler, Value};
+use socketioxide::handler::{
+    ConnectHandler, DisconnectHandler, FromMessageParts, MessageHandler, Value,
+};
 use socketioxide::socket::{DisconnectReason, Socket};
 use socketioxide::{SendError, SocketError};
 
@@ -108,12 +110,15 @@ impl OnConnect {
         let handshake = Handshake::of(&socket, Some(auth_object(auth)));
         let waiting = shared.host.gates.wait();
         let gate = waiting.id();
-        let queued = shared.host.events.emit(EventKind::SocketGate, || Event::SocketGate {
-            ns: self.ns.path.to_string(),
-            sid: socket.id.to_string(),
-            handshake: handshake.clone(),
-            gate,
-        });
+        let queued = shared
+            .host
+            .events
+            .emit(EventKind::SocketGate, || Event::SocketGate {
+                ns: self.ns.path.to_string(),
+                sid: socket.id.to_string(),
+                handshake: handshake.clone(),
+                gate,
+            });
         if !queued {
             return Err(ErrorCode::Busy.as_str().into());
         }
@@ -220,14 +225,17 @@ impl<A: Adapter> MessageHandler<A, HostHandlers> for OnEvent {
             }))
         });
         let name = event.name;
-        let queued = shared.host.events.emit(EventKind::SocketEvent, || Event::SocketEvent {
-            ns: self.ns.path.to_string(),
-            sid: socket.id.to_string(),
-            event: name.clone(),
-            args: event.args,
-            attachments: event.attachments,
-            ack,
-        });
+        let queued = shared
+            .host
+            .events
+            .emit(EventKind::SocketEvent, || Event::SocketEvent {
+                ns: self.ns.path.to_string(),
+                sid: socket.id.to_string(),
+                event: name.clone(),
+                args: event.args,
+                attachments: event.attachments,
+                ack,
+            });
         if !queued {
             Counters::add(&shared.counters.requests_rejected, 1);
             match ack {

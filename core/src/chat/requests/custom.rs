@@ -20,7 +20,11 @@ pub(super) fn handle<A: Adapter>(
 ) {
     let shared = ctx.shared;
     let sid = reply.socket().id.to_string();
-    let event = reply.event().to_string();
+    // The name decoded from the packet (a JSON escape in it is undone).
+    let (event, args) = match raw.split() {
+        Some(incoming) => (incoming.name, incoming.args),
+        None => (reply.event().to_string(), JsonArgs::empty()),
+    };
     let counters = shared.counters.clone();
     let ack = reply.wants_ack().then(|| {
         shared
@@ -36,10 +40,6 @@ pub(super) fn handle<A: Adapter>(
                 ),
             }))
     });
-    let args = raw
-        .split()
-        .map(|incoming| incoming.args)
-        .unwrap_or_else(JsonArgs::empty);
     let queued = shared
         .host
         .events

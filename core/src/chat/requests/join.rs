@@ -10,10 +10,10 @@ use super::{login, require_identity, Ctx, Outcome, MEMBERS_IN_ACK};
 use crate::chat::notices::{announce_presence, Change};
 use crate::chat::room_key;
 use crate::chat::session::{send_session, take_identity};
-use crate::shared::Shared;
 use crate::config::IdentityMode;
 use crate::events::{Event, EventKind};
 use crate::protocol::{ChatError, ChatMessage, ErrorCode, JoinRequest, LoginRequest};
+use crate::shared::Shared;
 use crate::validate;
 
 pub(super) async fn handle<A: Adapter>(

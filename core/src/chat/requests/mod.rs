@@ -28,14 +28,14 @@ use socketioxide::extract::SocketRef;
 use super::conn::Conn;
 use super::reply::Reply;
 use super::ChatContext;
-use crate::shared::Shared;
 use crate::events::EventKind;
 use crate::history::NewMessage;
-use crate::sockets::RawEvent;
 use crate::protocol::{
     ChatError, ErrorCode, HistoryRequest, JoinRequest, LoginRequest, MessageRequest,
     PrivateRequest, RoomRequest, TypingRequest, User,
 };
+use crate::shared::Shared;
+use crate::sockets::RawEvent;
 use crate::validate;
 
 /// Members listed in a `join` or `members` acknowledgement; `count` is always exact.
