@@ -577,13 +577,10 @@ declare namespace createServer {
     /** Excludes a room (or rooms) when emitting. */
     except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
 
-    /**
-     * Sends a `message` event to every socket of the main namespace. Returns `true`
-     * (socket.io returns the server, for chaining).
-     */
-    send(...args: EventParams<EmitEvents, 'message'>): boolean;
-    /** Same as `send`. Returns `true` (socket.io returns the server). */
-    write(...args: EventParams<EmitEvents, 'message'>): boolean;
+    /** Sends a `message` event to every socket of the main namespace. Returns the server. */
+    send(...args: EventParams<EmitEvents, 'message'>): this;
+    /** Same as `send`. */
+    write(...args: EventParams<EmitEvents, 'message'>): this;
 
     /**
      * The ids of the main namespace's sockets (every node's in cluster mode).
@@ -699,10 +696,10 @@ declare namespace createServer {
      * `connect_error`, `disconnect`, `disconnecting`, `newListener`, `removeListener`).
      */
     emit<Ev extends EventNamesWithoutAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean;
-    /** Sends a `message` event to every socket. Returns `true` (socket.io returns the namespace). */
-    send(...args: EventParams<EmitEvents, 'message'>): boolean;
-    /** Same as `send`. Returns `true` (socket.io returns the namespace). */
-    write(...args: EventParams<EmitEvents, 'message'>): boolean;
+    /** Sends a `message` event to every socket. Returns the namespace. */
+    send(...args: EventParams<EmitEvents, 'message'>): this;
+    /** Same as `send`. */
+    write(...args: EventParams<EmitEvents, 'message'>): this;
 
     /**
      * The ids of the namespace's sockets (every node's in cluster mode).
@@ -868,10 +865,10 @@ declare namespace createServer {
     in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
     /** Excludes a room (or rooms), and this socket, when emitting. */
     except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
-    /** Sends a `message` event to this client. Returns `true` (socket.io returns the socket). */
-    send(...args: EventParams<EmitEvents, 'message'>): boolean;
-    /** Same as `send`. Returns `true` (socket.io returns the socket). */
-    write(...args: EventParams<EmitEvents, 'message'>): boolean;
+    /** Sends a `message` event to this client. Returns the socket. */
+    send(...args: EventParams<EmitEvents, 'message'>): this;
+    /** Same as `send`. */
+    write(...args: EventParams<EmitEvents, 'message'>): this;
     /**
      * Joins the room(s); `socket.rooms` has them at once. Does nothing once
      * disconnected.

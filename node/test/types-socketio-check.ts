@@ -349,9 +349,8 @@ async function server(): Promise<void> {
   io.on('ping', () => {});
 
   const emitted: boolean = io.emit('news', { text: 'hi' });
-  // send() returns true, not the server (socket.io returns the server)
-  const sent: boolean = io.send('hello');
-  const written: boolean = io.write('hello');
+  io.send('hello').emit('news', { text: 'after' });
+  io.write('hello');
   io.to('room').emit('news', 1);
   io.in(['a', 'b']).emit('news', 2);
   io.except('room').emit('news', 3);
@@ -414,7 +413,7 @@ async function server(): Promise<void> {
   const closing: Promise<void> = io.close();
   io.close((err) => void err?.message);
   await closing;
-  void [same, emitted, sent, written, answers, ids, inRoom, path, setPath, serving, servingSet, adapter, clients, counts];
+  void [same, emitted, answers, ids, inRoom, path, setPath, serving, servingSet, adapter, clients, counts];
 }
 
 // ---- namespaces ---------------------------------------------------------------------
@@ -433,7 +432,7 @@ async function namespaces(io: Server): Promise<void> {
   nsp.on('ping', () => {});
   nsp.use((socket, next) => (socket.handshake.query.room ? next() : next(new Error('no room'))));
   nsp.emit('news', 1);
-  const sent: boolean = nsp.send('hi');
+  nsp.send('hi').emit('news', 0);
   nsp.write('hi');
   nsp.to('a').in('b').except('c').emit('news', 2);
   nsp.volatile.emit('tick');
@@ -448,7 +447,7 @@ async function namespaces(io: Server): Promise<void> {
   nsp.disconnectSockets(false);
   // @ts-expect-error serverSideEmit throws ERR_PALAVER_UNSUPPORTED
   nsp.serverSideEmit('hello');
-  void [name, sockets, adapter, members, roomsOf, server, sent, answers, ids, found];
+  void [name, sockets, adapter, members, roomsOf, server, answers, ids, found];
 }
 
 // ---- sockets ------------------------------------------------------------------------
@@ -506,9 +505,6 @@ async function sockets(socket: Socket): Promise<void> {
   socket.timeout(1000).emit('question', (err: Error | null, answer: unknown) => void [err, answer]);
   const answer: unknown = await socket.emitWithAck('question');
   const timed: unknown = await socket.timeout(1000).emitWithAck('question');
-  // send() returns true, not the socket (socket.io returns the socket)
-  const sent: boolean = socket.send('hi');
-  // @ts-expect-error send() cannot be chained here
   socket.send('hi').emit('more');
   socket.write('hi');
   socket.volatile.emit('tick');
@@ -526,7 +522,7 @@ async function sockets(socket: Socket): Promise<void> {
   const self: Socket = socket.disconnect();
   socket.disconnect(true);
   void [id, nsp, connected, disconnected, recovered, rooms, headers, issued, time, address, flags, url, query];
-  void [auth, cookie, remoteAddress, transport, same, any, anyOut, emitted, answer, timed, sent, self];
+  void [auth, cookie, remoteAddress, transport, same, any, anyOut, emitted, answer, timed, self];
 }
 
 // ---- errors and exports -------------------------------------------------------------
