@@ -49,6 +49,8 @@ const REASONS = {
 };
 /** The engine events this entry point handles. */
 const SOCKET_EVENTS = ['socket_gate', 'socket_connect', 'socket_event', 'socket_disconnect'];
+/** How long past the engine's gate deadline a socket at the gate is kept here. */
+const GATE_GRACE_MS = 5000;
 /** How long an ack waits when the app set no timeout (socket.io waits forever). */
 const ACK_WAIT_MS = 2 ** 31 - 1;
 
@@ -390,6 +392,8 @@ class Server extends EventEmitter {
    * is gone. Every socket gets its `disconnect`.
    */
   close(fn) {
+    // What the app gave before closing still goes out first.
+    this._flush();
     this._closingDown = true;
     const httpServer = this._host.attachedServer;
     const closing = this._host.close().then(() => {
@@ -437,11 +441,14 @@ class Server extends EventEmitter {
     this._commands = [];
     this._buffers = [];
     const engine = this._host.engine;
-    if (!engine) return;
+    if (!engine || this._closingDown) return;
     try {
       engine.run(JSON.stringify(commands), buffers.length > 0 ? buffers : undefined);
     } catch (error) {
-      reportError(this, fromNative(error));
+      const fault = fromNative(error);
+      // While the server closes, what handlers still send goes to sockets that
+      // are going away: as in socket.io, that is no error.
+      if (fault.code !== 'ERR_PALAVER_CLOSED') reportError(this, fault);
     }
   }
 
@@ -450,7 +457,16 @@ class Server extends EventEmitter {
     this._flush();
     const engine = this._host.requireEngine();
     const answer = await call(engine.query(JSON.stringify(query), buffers && buffers.length > 0 ? buffers : undefined));
-    return JSON.parse(answer);
+    const result = JSON.parse(answer.json);
+    // Acknowledgements: each reply's binary arguments back as Buffers.
+    let next = 0;
+    for (const reply of Array.isArray(result) ? result : []) {
+      if (!reply.bin) continue;
+      const own = answer.buffers.slice(next, next + reply.bin);
+      next += reply.bin;
+      if (reply.args) reply.args = decodeArgs(reply.args, own);
+    }
+    return result;
   }
 
   _onEngineEvent(json, buffers) {
@@ -660,6 +676,12 @@ class Namespace extends EventEmitter {
   _gate(event) {
     const socket = new Socket(this, event.sid, event.handshake);
     this._waiting.set(event.sid, socket);
+    // A connection that never arrives (its client left at the gate, or the engine
+    // refused it at the deadline) is forgotten after the deadline.
+    const deadline = (this.server._host.config.host_ack_timeout_ms ?? 10_000) + GATE_GRACE_MS;
+    setTimeout(() => {
+      if (this._waiting.get(event.sid) === socket) this._waiting.delete(event.sid);
+    }, deadline).unref();
     const fns = this._fns.slice();
     const decide = (refusal) => {
       if (refusal === undefined) {
@@ -715,7 +737,9 @@ class Namespace extends EventEmitter {
     if (!socket) return;
     const args = decodeArgs(event.args, buffers);
     if (event.ack !== null && event.ack !== undefined) args.push(socket._ackFunction(event.ack));
-    socket._dispatch([event.event, ...args]);
+    // A name the client sent as a number is a number, as socket.io hands it over
+    // (EventEmitter keys it as its text either way).
+    socket._dispatch([event.numeric ? Number(event.event) : event.event, ...args]);
   }
 
   _disconnected(sid, reason) {

@@ -73,7 +73,7 @@ class WebSocketServer extends EventEmitter {
     this._flushScheduled = false;
     const config = mergeConfig(configFromEnvironment(), toEngineConfig(palaver ?? {}));
     config.builtin_chat = false;
-    config.plain_websocket = { ...(config.plain_websocket ?? {}), path: path ?? (server ? '*' : '/') };
+    config.plain_websocket = { ...(config.plain_websocket ?? {}), path: path ?? '*' };
     // As ws: any origin may connect (a page opened from disk sends "null"),
     // unless the engine configuration lists the allowed ones.
     if (config.cors_origins === undefined) config.cors_origins = ['*'];
@@ -115,6 +115,8 @@ class WebSocketServer extends EventEmitter {
   /** Closes every connection (1001) and stops the engine; `cb` when done. */
   close(callback) {
     if (!this._closing) {
+      // What the app sent before closing still goes out first.
+      this._flush();
       this._closing = this._host.close().then(() => {
         for (const ws of [...this._sockets.values()]) ws._closed(1006, '');
         this.emit('close');
@@ -158,11 +160,13 @@ class WebSocketServer extends EventEmitter {
     this._commands = [];
     this._buffers = [];
     const engine = this._host.engine;
-    if (!engine || commands.length === 0) return;
+    if (!engine || commands.length === 0 || this._closing) return;
     try {
       engine.run(JSON.stringify(commands), buffers.length > 0 ? buffers : undefined);
     } catch (error) {
-      reportError(this, fromNative(error));
+      const fault = fromNative(error);
+      // Sends to connections that the closing server is taking down are no error.
+      if (fault.code !== 'ERR_PALAVER_CLOSED') reportError(this, fault);
     }
   }
 

@@ -138,6 +138,11 @@ pub enum Event {
         sid: String,
         /// Event name as the client sent it; a numeric name is its decimal string.
         event: String,
+        /// Whether the client sent the name as a number (`[2, ...]`), which
+        /// socket.io hands to `onAny` listeners as a number. Left out of the JSON
+        /// form when `false`.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        numeric: bool,
         /// The arguments, a JSON array. A binary argument is the placeholder
         /// `{"_placeholder":true,"num":n}` for `attachments[n]`.
         args: JsonArgs,

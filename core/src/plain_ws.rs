@@ -33,6 +33,8 @@ use crate::peer::request_ip;
 use crate::shared::Shared;
 use crate::stats::Counters;
 
+/// How long a connection the engine closes may take to answer the close frame.
+const CLOSE_HANDSHAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Close codes the engine uses (RFC 6455 section 7.4.1).
 const GOING_AWAY: u16 = 1001;
 const POLICY_VIOLATION: u16 = 1008;
@@ -234,14 +236,28 @@ impl PlainSockets {
 
         let requests = Bucket::new(limits.requests_per_second, limits.request_burst);
         let mut closed_by = (1006_u16, String::new());
-        while let Some(frame) = stream.next().await {
+        // Set once the engine has sent its close frame: the client's messages are
+        // read and dropped until its close frame comes back (RFC 6455 7.1.1), so
+        // that the close frame is not lost to a reset connection.
+        let mut closing: Option<tokio::time::Instant> = None;
+        loop {
+            let frame = match closing {
+                None => stream.next().await,
+                Some(deadline) => match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(frame) => frame,
+                    Err(_) => break,
+                },
+            };
+            let Some(frame) = frame else { break };
             let message = match frame {
                 Ok(Message::Text(text)) => PlainMessage::Text(text.as_str().to_owned()),
                 Ok(Message::Binary(bytes)) => PlainMessage::Binary(bytes),
                 Ok(Message::Close(frame)) => {
-                    closed_by = frame
-                        .map(|f| (u16::from(f.code), f.reason.as_str().to_owned()))
-                        .unwrap_or((1005, String::new()));
+                    if closing.is_none() {
+                        closed_by = frame
+                            .map(|f| (u16::from(f.code), f.reason.as_str().to_owned()))
+                            .unwrap_or((1005, String::new()));
+                    }
                     break;
                 }
                 Ok(_) => continue,
@@ -254,24 +270,24 @@ impl PlainSockets {
                 }
                 Err(_) => break,
             };
-            if requests.take("messages").is_err() {
-                Counters::add(&shared.counters.requests_rejected, 1);
-                let _ = conn
-                    .tx
-                    .send(Outgoing::Close(POLICY_VIOLATION, "rate_limited".into()));
-                closed_by = (POLICY_VIOLATION, "rate_limited".into());
-                break;
+            if closing.is_some() {
+                continue;
             }
-            let queued = shared
-                .host
-                .events
-                .emit(EventKind::WsMessage, || Event::WsMessage { id, message });
-            if !queued && shared.host.events.wants(EventKind::WsMessage) {
-                let _ = conn
-                    .tx
-                    .send(Outgoing::Close(TRY_AGAIN_LATER, "busy".into()));
-                closed_by = (TRY_AGAIN_LATER, "busy".into());
-                break;
+            let refusal = if requests.take("messages").is_err() {
+                Counters::add(&shared.counters.requests_rejected, 1);
+                Some((POLICY_VIOLATION, "rate_limited"))
+            } else {
+                let queued = shared
+                    .host
+                    .events
+                    .emit(EventKind::WsMessage, || Event::WsMessage { id, message });
+                (!queued && shared.host.events.wants(EventKind::WsMessage))
+                    .then_some((TRY_AGAIN_LATER, "busy"))
+            };
+            if let Some((code, reason)) = refusal {
+                let _ = conn.tx.send(Outgoing::Close(code, reason.into()));
+                closed_by = (code, reason.into());
+                closing = Some(tokio::time::Instant::now() + CLOSE_HANDSHAKE_WAIT);
             }
         }
         self.conns.write().remove(&id);

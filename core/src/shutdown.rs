@@ -35,6 +35,8 @@ const CLIENT_GOODBYE_GRACE: Duration = Duration::from_secs(1);
 /// No connection open for this long means the clients are gone: a polling client
 /// between two requests has no connection open for a moment only.
 const QUIET: Duration = Duration::from_millis(150);
+/// How long stop waits for socketioxide to close the transports left.
+const TRANSPORT_CLOSE_WAIT: Duration = Duration::from_millis(500);
 /// What every client is told at stop.
 const STOP_REASON: &str = "server_stopping";
 
@@ -66,15 +68,16 @@ pub struct StopReport {
 pub(crate) trait Sessions: Send + Sync + 'static {
     /// Waits until every accepted room message is stored, delivered and acknowledged.
     fn flush(self: Arc<Self>) -> BoxFuture<'static, ()>;
-    /// Sends every connection `shutdown {reason}` and disconnects the WebSocket
-    /// ones. Returns the Engine.IO session ids of all connections told, and of the
+    /// Sends every chat connection `shutdown {reason}` and disconnects the
+    /// WebSocket ones. Returns the Engine.IO session ids of all connections told, and of the
     /// long-polling ones still connected (their goodbye leaves with their next
     /// poll: a packet that reaches a disconnected polling socket ends its session
     /// with the goodbye unfetched).
     fn tell_all(&self, reason: &str) -> Told;
-    /// Disconnects every connection still there; returns their session ids.
+    /// Disconnects every chat connection still there; returns their session ids.
     fn disconnect_all(&self) -> Vec<String>;
-    /// Closes whatever transports are left.
+    /// Closes whatever transports are left (host namespaces' connections see
+    /// their transport close, as with socket.io's `io.close()`).
     fn close(self: Arc<Self>) -> BoxFuture<'static, ()>;
 }
 
@@ -84,32 +87,37 @@ struct Goodbye<'a> {
     reason: &'a str,
 }
 
+impl<A: Adapter> ChatNode<A> {
+    /// The connections of the built-in chat (none when it is off).
+    fn chat_sockets(&self) -> Vec<socketioxide::extract::SocketRef<A>> {
+        if !self.context.shared.config.builtin_chat {
+            return Vec::new();
+        }
+        self.io.of("/").map(|ns| ns.sockets()).unwrap_or_default()
+    }
+}
+
 impl<A: Adapter> Sessions for ChatNode<A> {
     fn flush(self: Arc<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move { self.context.pipeline.flush().await })
     }
 
     fn tell_all(&self, reason: &str) -> Told {
-        let chat = self.context.shared.config.builtin_chat;
         let mut all = HashSet::new();
         let mut polling = HashSet::new();
-        for ns in self.io.nsps() {
-            // Only chat clients know the `shutdown` push; host namespaces' clients
-            // get their disconnect, as from socket.io's `io.close()`.
-            let tell = chat && ns.ns_path() == "/";
-            for socket in ns.sockets() {
-                all.insert(socket.id.to_string());
-                if tell {
-                    let _ = socket.emit("shutdown", &Goodbye { reason });
-                }
-                if socket.transport_type() == TransportType::Polling {
-                    // Not disconnected yet: the client may well be posting right now;
-                    // what it posts until it has the notice is answered (refused with
-                    // shutting_down) instead of ending its session.
-                    polling.insert(socket.id.to_string());
-                } else {
-                    let _ = socket.disconnect();
-                }
+        // Only the chat's clients are told: host namespaces' connections are
+        // closed with their transport at the end, as socket.io's `io.close()`
+        // does, so that their clients reconnect to whatever serves next.
+        for socket in self.chat_sockets() {
+            all.insert(socket.transport_id().to_string());
+            let _ = socket.emit("shutdown", &Goodbye { reason });
+            if socket.transport_type() == TransportType::Polling {
+                // Not disconnected yet: the client may well be posting right now;
+                // what it posts until it has the notice is answered (refused with
+                // shutting_down) instead of ending its session.
+                polling.insert(socket.transport_id().to_string());
+            } else {
+                let _ = socket.disconnect();
             }
         }
         Told {
@@ -119,14 +127,14 @@ impl<A: Adapter> Sessions for ChatNode<A> {
     }
 
     fn disconnect_all(&self) -> Vec<String> {
-        let mut sids = HashSet::new();
-        for ns in self.io.nsps() {
-            for socket in ns.sockets() {
-                sids.insert(socket.id.to_string());
+        self.chat_sockets()
+            .into_iter()
+            .map(|socket| {
+                let sid = socket.transport_id().to_string();
                 let _ = socket.disconnect();
-            }
-        }
-        sids.into_iter().collect()
+                sid
+            })
+            .collect()
     }
 
     fn close(self: Arc<Self>) -> BoxFuture<'static, ()> {
@@ -196,6 +204,9 @@ pub(crate) async fn run(plan: StopPlan, deadline: Instant) -> bool {
             // its open poll, if it has one.
             lifecycle.goodbye.expect(sessions.disconnect_all());
         }
+        // Host namespaces' connections, and chat clients that never took their
+        // goodbye, have their transport closed.
+        let _ = tokio::time::timeout(TRANSPORT_CLOSE_WAIT, sessions.clone().close()).await;
         let _ = stop_accepting.send(true);
         control.close_idle();
         control.all_closed().await;

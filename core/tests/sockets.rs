@@ -87,12 +87,21 @@ struct Raw {
 
 impl Raw {
     async fn open(addr: SocketAddr, query: &str) -> Raw {
+        Self::open_with_session(addr, query).await.0
+    }
+
+    /// Opens a connection; also returns the Engine.IO session id.
+    async fn open_with_session(addr: SocketAddr, query: &str) -> (Raw, String) {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket{query}");
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let mut raw = Raw { ws };
         let open = raw.recv().await;
         assert!(open.starts_with('0'), "{open}");
-        raw
+        let session = serde_json::from_str::<Value>(&open[1..]).unwrap()["sid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (raw, session)
     }
 
     async fn send(&mut self, text: &str) {
@@ -512,5 +521,49 @@ async fn invalid_packets_close_only_their_connection() {
         r#"[{{"emit_to":{{"sid":"{sid}","event":"still"}}}}]"#
     ));
     assert_eq!(good.recv().await, r#"42["still"]"#);
+    host.stop().await;
+}
+
+/// The status line of a plain HTTP GET.
+async fn http_status(addr: SocketAddr, path: &str) -> String {
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.lines().next().unwrap_or_default().to_string()
+    })
+    .await
+    .unwrap()
+}
+
+/// A socket id is shared with other clients (`io.to(id)`, user lists); the
+/// Engine.IO session id authenticates the client's long-polling requests. They
+/// must differ, or anyone who learnt an id could read another client's packets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_ids_are_not_session_ids() {
+    let mut host = start(|_| {}).await;
+    let (mut client, session) = Raw::open_with_session(host.addr(), "").await;
+    let sid = client.connect("", "").await;
+    let admin_sid = {
+        host.run(r#"[{"namespace":{"ns":"/admin"}}]"#);
+        client.connect("/admin", "").await
+    };
+    assert_ne!(sid, session);
+    assert_ne!(admin_sid, session);
+    assert_ne!(admin_sid, sid, "each namespace socket has an id of its own");
+    // Polling with the socket id as session id finds no session.
+    let status = http_status(
+        host.addr(),
+        &format!("/socket.io/?EIO=4&transport=polling&sid={sid}"),
+    )
+    .await;
+    assert!(status.contains(" 400 "), "{status}");
+    // The socket still works under its own id.
+    host.next_of("socket_connect").await;
+    host.run(&format!(r#"[{{"emit_to":{{"sid":"{sid}","event":"mine"}}}}]"#));
+    assert_eq!(client.recv().await, r#"42["mine"]"#);
     host.stop().await;
 }

@@ -425,10 +425,13 @@ fn view(event: &Event) -> View<'_> {
             handshake_json: Field::Json(handshake),
             ..Fields::socket(ns, sid)
         }),
+        // Whether the name came as a number is in the `json` field only: C hosts
+        // match names as text.
         Event::SocketEvent {
             ns,
             sid,
             event,
+            numeric: _,
             args,
             attachments,
             ack,

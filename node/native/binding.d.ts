@@ -11,7 +11,9 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeEngine {
   /**
    * Starts an engine from a configuration JSON; `on_event` receives each event
-   * as JSON text. No event kind is subscribed until `listen_to`.
+   * as JSON text, with the binary attachments of a Socket.IO event or plain
+   * WebSocket message as a second argument. No event kind is subscribed until
+   * `listen_to`.
    */
   static start(configJson: string, onEvent: (arg0: string, arg1?: Array<Buffer> | undefined | null) => void): NativeEngine
   /**
@@ -52,9 +54,11 @@ export declare class NativeEngine {
   run(commandsJson: string, attachments?: Array<Buffer> | undefined | null): void
   /**
    * Answers a Socket.IO query (core's `SocketQuery` JSON form) once the
-   * commands given before it are applied; resolves with the answer as JSON.
+   * commands given before it are applied; resolves with the answer as JSON and
+   * the binary attachments of acknowledgements (each reply's `bin` of them, in
+   * order).
    */
-  query(queryJson: string, attachments?: Array<Buffer> | undefined | null): Promise<string>
+  query(queryJson: string, attachments?: Array<Buffer> | undefined | null): Promise<QueryResult>
   /**
    * Stops gracefully within `timeout_ms`; resolves once everything is closed and
    * no event will follow (also when another call stopped it). Then sends the
@@ -92,6 +96,12 @@ export interface NativeResponse {
   /** Header names and values, alternating. */
   headers: Array<string>
   body: Buffer
+}
+
+/** A query's answer: its JSON and the binary attachments it names. */
+export interface QueryResult {
+  json: string
+  buffers: Array<Buffer>
 }
 
 /** A room with its members (`rooms()`). */

@@ -104,6 +104,13 @@ pub struct NativeResponse {
     pub body: Buffer,
 }
 
+/// A query's answer: its JSON and the binary attachments it names.
+#[napi(object)]
+pub struct QueryResult {
+    pub json: String,
+    pub buffers: Vec<Buffer>,
+}
+
 /// A room with its members (`rooms()`).
 #[napi(object)]
 pub struct RoomInfo {
@@ -227,9 +234,17 @@ impl From<palaver_core::RoomInfo> for RoomInfo {
 #[napi]
 impl NativeEngine {
     /// Starts an engine from a configuration JSON; `on_event` receives each event
-    /// as JSON text. No event kind is subscribed until `listen_to`.
+    /// as JSON text, with the binary attachments of a Socket.IO event or plain
+    /// WebSocket message as a second argument. No event kind is subscribed until
+    /// `listen_to`.
+    // The argument type is spelled out, not `EventArgs`: napi's generated
+    // declarations read it from the signature.
+    #[allow(clippy::type_complexity)]
     #[napi(factory, catch_unwind)]
-    pub fn start(config_json: String, on_event: Function<EventArgs, ()>) -> Result<NativeEngine> {
+    pub fn start(
+        config_json: String,
+        on_event: Function<FnArgs<(String, Option<Vec<Buffer>>)>, ()>,
+    ) -> Result<NativeEngine> {
         let config = Config::from_json(&config_json).map_err(|e| js_error(e.code(), e))?;
         let events: Arc<EventSink> = Arc::new(
             on_event
@@ -432,13 +447,15 @@ impl NativeEngine {
     }
 
     /// Answers a Socket.IO query (core's `SocketQuery` JSON form) once the
-    /// commands given before it are applied; resolves with the answer as JSON.
+    /// commands given before it are applied; resolves with the answer as JSON and
+    /// the binary attachments of acknowledgements (each reply's `bin` of them, in
+    /// order).
     #[napi]
     pub async fn query(
         &self,
         query_json: String,
         attachments: Option<Vec<Buffer>>,
-    ) -> Result<String> {
+    ) -> Result<QueryResult> {
         let query = SocketQuery::from_json(&query_json, into_bytes(attachments))
             .map_err(|e| js_error(e.code(), e))?;
         let answer = self
@@ -446,7 +463,14 @@ impl NativeEngine {
             .query(query)
             .await
             .map_err(|e| js_error(e.code(), e))?;
-        serde_json::to_string(&answer).map_err(|e| js_error(HostErrorCode::Internal, e))
+        let json =
+            serde_json::to_string(&answer).map_err(|e| js_error(HostErrorCode::Internal, e))?;
+        let buffers = answer
+            .attachments()
+            .iter()
+            .map(|bytes| Buffer::from(bytes.to_vec()))
+            .collect();
+        Ok(QueryResult { json, buffers })
     }
 
     /// Stops gracefully within `timeout_ms`; resolves once everything is closed and

@@ -121,6 +121,8 @@ pub(crate) struct IncomingEvent {
     /// The name as the client sent it; a numeric name is its decimal text, as
     /// Node's socket.io hands it to listeners.
     pub name: String,
+    /// Whether the client sent the name as a number.
+    pub numeric: bool,
     /// Every argument after the name.
     pub args: JsonArgs,
     /// Binary attachments the placeholders in `args` refer to.
@@ -134,6 +136,7 @@ pub(crate) fn split_event(json: &Str, attachments: Vec<Bytes>) -> Option<Incomin
     let items: Vec<&RawValue> = serde_json::from_str(json.as_str()).ok()?;
     let (first, rest) = items.split_first()?;
     let name = event_name(first)?;
+    let numeric = !first.get().starts_with('"');
     let mut args = String::with_capacity(json.len().saturating_sub(first.get().len()));
     args.push('[');
     for (i, item) in rest.iter().enumerate() {
@@ -145,6 +148,7 @@ pub(crate) fn split_event(json: &Str, attachments: Vec<Bytes>) -> Option<Incomin
     args.push(']');
     Some(IncomingEvent {
         name,
+        numeric,
         args: JsonArgs::from_array_text(args),
         attachments,
     })
@@ -368,9 +372,11 @@ mod tests {
         let split = |json: &str| split_event(&Str::from(json.to_string()), Vec::new());
         let event = split(r#"["chat message","hi",{"a":[1]}]"#).unwrap();
         assert_eq!(event.name, "chat message");
+        assert!(!event.numeric);
         assert_eq!(event.args.as_str(), r#"["hi",{"a":[1]}]"#);
         let event = split(r#"[2,{"data":"x"}]"#).unwrap();
         assert_eq!(event.name, "2");
+        assert!(event.numeric);
         assert_eq!(event.args.values(), vec![serde_json::json!({"data": "x"})]);
         assert_eq!(split(r#"[-3]"#).unwrap().name, "-3");
         assert_eq!(split(r#"[1.5]"#).unwrap().name, "1.5");

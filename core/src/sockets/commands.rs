@@ -243,10 +243,20 @@ pub struct SocketInfo {
 pub struct AckReply {
     /// Connection id.
     pub id: String,
-    /// The arguments it answered with; `None` when it did not answer in time.
+    /// The arguments it answered with; `None` when it did not answer in time. A
+    /// binary argument is the placeholder `{"_placeholder":true,"num":n}` for
+    /// `attachments[n]`.
     pub args: Option<JsonArgs>,
+    /// The binary attachments of `args` (in the JSON form, `bin` says how many;
+    /// see [`QueryAnswer::attachments`]).
+    #[serde(rename = "bin", serialize_with = "attachment_count")]
+    pub attachments: Vec<Bytes>,
     /// Why there is no answer (`timeout`, `socket_closed`, `decode`).
     pub error: Option<String>,
+}
+
+fn attachment_count<S: serde::Serializer>(attachments: &[Bytes], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(attachments.len() as u64)
 }
 
 /// What a query answers.
@@ -257,6 +267,20 @@ pub enum QueryAnswer {
     Sockets(Vec<SocketInfo>),
     /// For [`SocketQuery::EmitWithAck`].
     Acks(Vec<AckReply>),
+}
+
+impl QueryAnswer {
+    /// Every binary attachment of the answer, in order: reply by reply, each
+    /// reply's `bin` of them. The JSON form leaves them out.
+    pub fn attachments(&self) -> Vec<Bytes> {
+        match self {
+            Self::Sockets(_) => Vec::new(),
+            Self::Acks(replies) => replies
+                .iter()
+                .flat_map(|reply| reply.attachments.iter().cloned())
+                .collect(),
+        }
+    }
 }
 
 /// Why commands or a query were not taken.

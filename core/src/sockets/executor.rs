@@ -7,6 +7,7 @@
 //! member, as in socket.io; what has to wait for the cluster backend finishes on
 //! a task of its own.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::str::FromStr;
@@ -15,8 +16,9 @@ use std::sync::Arc;
 use std::task::Context;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
-use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
@@ -361,10 +363,17 @@ impl<A: Adapter + DefinedAdapter> Executor<A> {
                         .await
                         .map_err(|e| CommandError::Failed(e.to_string()))?;
                     let replies = stream
-                        .map(|(sid, answer)| AckReply {
-                            id: sid.to_string(),
-                            error: answer.as_ref().err().map(ack_error_code),
-                            args: answer.ok().map(|AckArgs(args)| args),
+                        .map(|(sid, answer)| {
+                            let (args, attachments, error) = match answer {
+                                Ok(AckArgs(args, attachments)) => (Some(args), attachments, None),
+                                Err(e) => (None, Vec::new(), Some(ack_error_code(&e))),
+                            };
+                            AckReply {
+                                id: sid.to_string(),
+                                args,
+                                attachments,
+                                error,
+                            }
                         })
                         .collect()
                         .await;
@@ -461,32 +470,106 @@ fn ack_error_code(error: &socketioxide::AckError) -> String {
     .to_string()
 }
 
-/// Every argument of an acknowledgement, as sent.
-struct AckArgs(JsonArgs);
+/// Every argument of an acknowledgement, as sent: the JSON array with binary
+/// values back as placeholders, and the bytes they name.
+struct AckArgs(JsonArgs, Vec<Bytes>);
 
 impl<'de> Deserialize<'de> for AckArgs {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct All;
-        impl<'de> Visitor<'de> for All {
-            type Value = Vec<serde_json::Value>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("the arguments of an acknowledgement")
-            }
-            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
-                let mut all = Vec::new();
-                while let Some(value) = seq.next_element()? {
-                    all.push(value);
-                }
-                Ok(all)
-            }
-        }
+        let attachments = RefCell::new(Vec::new());
         // A tuple, so that socketioxide hands over the whole array, not its
         // first element.
-        let values = deserializer.deserialize_tuple(usize::MAX, All)?;
+        let values = deserializer.deserialize_tuple(
+            usize::MAX,
+            SeqOf(Keeping {
+                attachments: &attachments,
+            }),
+        )?;
         let text = serde_json::to_string(&values).map_err(serde::de::Error::custom)?;
-        Ok(AckArgs(
-            serde_json::from_str(&text).map_err(serde::de::Error::custom)?,
-        ))
+        let args = serde_json::from_str(&text).map_err(serde::de::Error::custom)?;
+        Ok(AckArgs(args, attachments.into_inner()))
+    }
+}
+
+/// Reads any value; bytes (the parser's binary attachments) are kept aside and
+/// become placeholders.
+#[derive(Clone, Copy)]
+struct Keeping<'a> {
+    attachments: &'a RefCell<Vec<Bytes>>,
+}
+
+struct SeqOf<'a>(Keeping<'a>);
+
+impl<'de> Visitor<'de> for SeqOf<'_> {
+    type Value = Vec<serde_json::Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the arguments of an acknowledgement")
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        let mut all = Vec::new();
+        while let Some(value) = seq.next_element_seed(self.0)? {
+            all.push(value);
+        }
+        Ok(all)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Keeping<'_> {
+    type Value = serde_json::Value;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Keeping<'_> {
+    type Value = serde_json::Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value or binary data")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.deserialize(d)
+    }
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        self.visit_byte_buf(v.to_vec())
+    }
+    fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+        let mut attachments = self.attachments.borrow_mut();
+        attachments.push(Bytes::from(v));
+        Ok(serde_json::json!({"_placeholder": true, "num": attachments.len() - 1}))
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Self::Value, S::Error> {
+        SeqOf(self).visit_seq(seq).map(serde_json::Value::Array)
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            out.insert(key, map.next_value_seed(self)?);
+        }
+        Ok(serde_json::Value::Object(out))
     }
 }
 
@@ -506,7 +589,9 @@ mod tests {
 
     #[test]
     fn ack_args_keep_every_argument() {
-        let AckArgs(args) = serde_json::from_str(r#"[1,"2",{"3":[true]}]"#).unwrap();
+        let AckArgs(args, attachments) =
+            serde_json::from_str(r#"[1,"2",{"3":[true]}]"#).unwrap();
         assert_eq!(args.as_str(), r#"[1,"2",{"3":[true]}]"#);
+        assert!(attachments.is_empty());
     }
 }

@@ -232,6 +232,7 @@ impl<A: Adapter> MessageHandler<A, HostHandlers> for OnEvent {
                 ns: self.ns.path.to_string(),
                 sid: socket.id.to_string(),
                 event: name.clone(),
+                numeric: event.numeric,
                 args: event.args,
                 attachments: event.attachments,
                 ack,
