@@ -11,7 +11,8 @@ ARGS  ?=
 
 .PHONY: help run test setup-test lint rust-test server-debug check-client-script \
         header check-header e2e-test browser-test cluster-test c-test node-test \
-        node node-debug check-node-binding
+        conformance-test conformance-official packaging-test apps-test node node-debug \
+        check-node-binding
 
 help:
 	@echo "make run             build and start the chat server on :3000 (ARGS=... for flags)"
@@ -21,7 +22,10 @@ help:
 	@echo "make bench           quick benchmark run, results in bench/results/"
 	@echo "make bench-full      large benchmark sizes"
 	@echo "parts of make test:  lint rust-test check-header check-client-script e2e-test"
-	@echo "                     browser-test cluster-test c-test node-test bench-smoke"
+	@echo "                     browser-test cluster-test c-test node-test conformance-test"
+	@echo "                     packaging-test apps-test bench-smoke"
+	@echo "make conformance-official SUITE=<socket.io-protocol checkout>/test-suite"
+	@echo "                     the official Socket.IO protocol suite (tests/conformance/README.md)"
 
 run:
 	$(CARGO) run --release -p palaver-server -- $(ARGS)
@@ -31,7 +35,7 @@ run:
 # tests and the Node addon): they build fastest and keep debug assertions on.
 # Only bench-smoke builds release, because it measures.
 test: setup-test lint rust-test check-header check-client-script e2e-test browser-test \
-      cluster-test c-test node-test bench-smoke
+      cluster-test c-test node-test conformance-test packaging-test apps-test bench-smoke
 
 # ---- setup -------------------------------------------------------------------
 
@@ -116,12 +120,68 @@ check-node-binding: node-debug
 node-test: node-debug check-node-binding
 	cd node && node --test --test-concurrency=1 test/
 
+# Socket.IO protocol conformance of palaver/socket.io: the reference server of the
+# official test suite (tests/conformance/server.js, on a free port) against the
+# project's own test of the same behaviours over both transports.
+conformance-test: node-debug tests/node_modules/.installed
+	cd tests && node --test --test-concurrency=1 conformance/
+
+# The official suite itself (github.com/socketio/socket.io-protocol, test-suite/; never
+# committed here, see tests/conformance/README.md): SUITE is a checkout of it with its
+# npm packages installed. It expects the server on localhost:3000.
+SUITE ?=
+
+# The checks come first, so that a missing SUITE fails before the addon is built. The
+# server's output goes to a file of its own, shown if it does not start.
+conformance-official:
+	@if [ -z "$(SUITE)" ]; then \
+	  echo "conformance-official: set SUITE=/path/to/socket.io-protocol/test-suite" \
+	       "(a checkout with 'npm ci' run in it; see tests/conformance/README.md)" >&2; exit 2; fi
+	@if [ ! -f "$(SUITE)/test-suite.js" ] || [ ! -d "$(SUITE)/node_modules" ]; then \
+	  echo "conformance-official: $(SUITE) is not socket.io-protocol's test-suite/ with its" \
+	       "npm packages installed (run 'npm ci' there)" >&2; exit 2; fi
+	@$(MAKE) --no-print-directory node-debug
+	@log=$$(mktemp -t palaver-conformance-server.XXXXXX); \
+	PORT=3000 node tests/conformance/server.js > $$log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -f $$log' EXIT; \
+	for i in $$(seq 1 600); do \
+	  if grep -q 'listening on' $$log || ! kill -0 $$pid 2>/dev/null; then break; fi; \
+	  sleep 0.1; \
+	done; \
+	if ! grep -q 'listening on' $$log || ! kill -0 $$pid 2>/dev/null; then \
+	  echo "conformance-official: the reference server did not start (is port 3000 taken?):" >&2; \
+	  cat $$log >&2; exit 1; fi; \
+	echo "tests/conformance/server.js listens on port 3000; running the suite in $(SUITE)"; \
+	cd "$(SUITE)" && npx --no mocha test-suite.js
+
+# The package as a user installs it: `npm pack` of node/ (the addon just built inside),
+# installed with express 5 from the registry into a fresh app in a temporary directory,
+# which must resolve palaver, palaver/socket.io and palaver/ws (CommonJS and ESM) and
+# chat with the npm socket.io-client and ws. Needs the npm registry.
+packaging-test: node-debug tests/node_modules/.installed
+	cd tests && node --test packaging/
+
+# The tutorial apps (examples/socketio-apps/) on palaver/socket.io and palaver/ws: their
+# pages in Chromium and their wire contracts. The pages hard-code localhost:3000, so the
+# apps run there one at a time; the tests fail if port 3000 is taken.
+SOCKETIO_APPS := room-chat login-chat hello-chat ws-echo token-chat-express token-chat-koa
+SOCKETIO_APPS_INSTALLED := $(SOCKETIO_APPS:%=examples/socketio-apps/%/node_modules/.installed)
+
+examples/socketio-apps/%/node_modules/.installed: examples/socketio-apps/%/package.json \
+                                                  examples/socketio-apps/%/package-lock.json
+	cd examples/socketio-apps/$* && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+apps-test: setup-test node-debug $(SOCKETIO_APPS_INSTALLED)
+	cd tests && node --test --test-concurrency=1 apps/
+
 # The addon in release mode (symbols stripped), and the examples' packages as
 # their lockfiles pin them.
 node: node/node_modules/.installed
 	cd node && $(NPM) run build
 	cd examples/express && $(NPM) ci --no-audit --no-fund
 	cd examples/koa && $(NPM) ci --no-audit --no-fund
+	for app in $(SOCKETIO_APPS); do (cd examples/socketio-apps/$$app && $(NPM) ci --no-audit --no-fund) || exit 1; done
 
 # ---- benchmarks ----------------------------------------------------------------
 
