@@ -24,6 +24,7 @@ const {
   reportError,
 } = require('./lib/native');
 const { EngineHost, isSocketIoPath } = require('./lib/host');
+const { CommandBatch } = require('./lib/commands');
 
 /** Event names socket.io reserves on a socket (never sent to clients). */
 const RESERVED_EVENTS = new Set([
@@ -155,15 +156,13 @@ class Server extends EventEmitter {
     }
     this._nsps = new Map();
     this._closingDown = false;
-    this._commands = [];
-    this._buffers = [];
-    this._flushScheduled = false;
     this._host = new EngineHost({
       config: engineConfig(this.opts),
       onEvent: (json, buffers) => this._onEngineEvent(json, buffers),
       onError: (error) => reportError(this, error),
       claims: (req) => isSocketIoPath(req),
     });
+    this._batch = new CommandBatch(this._host, this);
     /** The main namespace (`io.sockets`, `io.of("/")`). */
     this.sockets = this.of('/');
     this.engine = new EngineView(this);
@@ -395,9 +394,11 @@ class Server extends EventEmitter {
     // What the app gave before closing still goes out first.
     this._flush();
     this._closingDown = true;
+    this._batch.closing = true;
     const httpServer = this._host.attachedServer;
     const closing = this._host.close().then(() => {
       this._closingDown = false;
+      this._batch.closing = false;
       for (const nsp of this._nsps.values()) nsp._closeAll('server shutting down');
       // As socket.io: the underlying HTTP server closes too.
       if (httpServer && httpServer.listening) httpServer.close();
@@ -418,38 +419,13 @@ class Server extends EventEmitter {
     }
   }
 
-  /** Queues one command (applied in order, flushed once per tick). */
+  /** Queues one command (applied in order, handed over once per tick). */
   _command(command, buffers) {
-    if (!this._host.engine) return;
-    if (buffers && buffers.length > 0) {
-      const op = Object.keys(command)[0];
-      command[op].bin = buffers.length;
-      for (const buffer of buffers) this._buffers.push(buffer);
-    }
-    this._commands.push(command);
-    if (!this._flushScheduled) {
-      this._flushScheduled = true;
-      queueMicrotask(() => this._flush());
-    }
+    this._batch.push(command, buffers);
   }
 
   _flush() {
-    this._flushScheduled = false;
-    if (this._commands.length === 0) return;
-    const commands = this._commands;
-    const buffers = this._buffers;
-    this._commands = [];
-    this._buffers = [];
-    const engine = this._host.engine;
-    if (!engine || this._closingDown) return;
-    try {
-      engine.run(JSON.stringify(commands), buffers.length > 0 ? buffers : undefined);
-    } catch (error) {
-      const fault = fromNative(error);
-      // While the server closes, what handlers still send goes to sockets that
-      // are going away: as in socket.io, that is no error.
-      if (fault.code !== 'ERR_PALAVER_CLOSED') reportError(this, fault);
-    }
+    this._batch.flush();
   }
 
   /** A look-up, answered after every command given before it. */

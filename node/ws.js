@@ -8,7 +8,6 @@
 const { EventEmitter } = require('node:events');
 const {
   PalaverError,
-  fromNative,
   isPlainObject,
   toEngineConfig,
   configFromEnvironment,
@@ -16,6 +15,7 @@ const {
   reportError,
 } = require('./lib/native');
 const { EngineHost, pathOf } = require('./lib/host');
+const { CommandBatch } = require('./lib/commands');
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -68,9 +68,6 @@ class WebSocketServer extends EventEmitter {
     this.clients = clientTracking === false ? undefined : new Set();
     this._sockets = new Map();
     this._closing = null;
-    this._commands = [];
-    this._buffers = [];
-    this._flushScheduled = false;
     const config = mergeConfig(configFromEnvironment(), toEngineConfig(palaver ?? {}));
     config.builtin_chat = false;
     config.plain_websocket = { ...(config.plain_websocket ?? {}), path: path ?? '*' };
@@ -87,6 +84,7 @@ class WebSocketServer extends EventEmitter {
       onError: (error) => reportError(this, error),
       claims: (req) => this._claims(req),
     });
+    this._batch = new CommandBatch(this._host, this);
     if (server !== undefined) {
       this._host.attach(server);
     } else {
@@ -116,7 +114,8 @@ class WebSocketServer extends EventEmitter {
   close(callback) {
     if (!this._closing) {
       // What the app sent before closing still goes out first.
-      this._flush();
+      this._batch.flush();
+      this._batch.closing = true;
       this._closing = this._host.close().then(() => {
         for (const ws of [...this._sockets.values()]) ws._closed(1006, '');
         this.emit('close');
@@ -141,33 +140,7 @@ class WebSocketServer extends EventEmitter {
   }
 
   _command(command, buffer) {
-    if (!this._host.engine) return;
-    if (buffer) {
-      command[Object.keys(command)[0]].bin = 1;
-      this._buffers.push(buffer);
-    }
-    this._commands.push(command);
-    if (!this._flushScheduled) {
-      this._flushScheduled = true;
-      queueMicrotask(() => this._flush());
-    }
-  }
-
-  _flush() {
-    this._flushScheduled = false;
-    const commands = this._commands;
-    const buffers = this._buffers;
-    this._commands = [];
-    this._buffers = [];
-    const engine = this._host.engine;
-    if (!engine || commands.length === 0 || this._closing) return;
-    try {
-      engine.run(JSON.stringify(commands), buffers.length > 0 ? buffers : undefined);
-    } catch (error) {
-      const fault = fromNative(error);
-      // Sends to connections that the closing server is taking down are no error.
-      if (fault.code !== 'ERR_PALAVER_CLOSED') reportError(this, fault);
-    }
+    this._batch.push(command, buffer ? [buffer] : null);
   }
 
   _onEngineEvent(json, buffers) {

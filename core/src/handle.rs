@@ -1,20 +1,19 @@
 //! Commands from the host: emit to rooms, users or everyone, disconnect a user,
-//! list rooms, read stats, answer custom events.
+//! list rooms, read stats, answer custom events; and the Socket.IO engine's
+//! commands and queries for host namespaces and plain WebSocket connections.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 
-use bytes::Bytes;
-use std::time::Duration;
-
 use crate::acks::{AckAnswer, AckError};
 use crate::chat::{broadcast, kick, room_key, user_key, ChatNode, Reach};
-use crate::events::GateId;
-use crate::events::{AckId, EventKinds};
+use crate::events::{AckId, EventKinds, GateId};
 use crate::gates::GateDecision;
 use crate::protocol::{ChatError, ErrorBody, RoomInfo};
 use crate::shared::Shared;

@@ -74,6 +74,7 @@ mod events;
 mod gates;
 mod goodbye;
 mod handle;
+mod headers;
 mod history;
 mod host_error;
 mod identity;

@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::events::{Event, EventKind};
+use crate::headers::header_map;
 use crate::limits::{Bucket, IpSlot};
 use crate::peer::request_ip;
 use crate::shared::Shared;
@@ -369,17 +370,7 @@ fn refusal(status: StatusCode, message: &str) -> Response<Body> {
 }
 
 fn handshake_of(request: &Request<Body>, address: Option<IpAddr>) -> PlainHandshake {
-    let mut headers = std::collections::BTreeMap::<String, String>::new();
-    for (name, value) in request.headers() {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        headers
-            .entry(name.as_str().to_owned())
-            .and_modify(|joined| {
-                joined.push_str(", ");
-                joined.push_str(&value);
-            })
-            .or_insert_with(|| value.into_owned());
-    }
+    let headers = header_map(request.headers());
     let protocol = headers
         .get("sec-websocket-protocol")
         .and_then(|list| list.split(',').next())

@@ -5,7 +5,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{test_config, Client};
+use common::{test_config, Client, Host};
 use palaver_core::{
     AckError, AckId, Chat, DisconnectError, EmitError, Engine, Event, EventKind, EventKinds,
     StopError,
@@ -13,49 +13,8 @@ use palaver_core::{
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-struct Host {
-    engine: Arc<Engine>,
-    events: mpsc::UnboundedReceiver<Event>,
-}
-
 async fn start_with_events(config: palaver_core::Config) -> Host {
-    let (tx, events) = mpsc::unbounded_channel();
-    let engine = tokio::task::spawn_blocking(move || {
-        Chat::builder(config)
-            .on_event(move |event| {
-                let _ = tx.send(event);
-            })
-            .start()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    Host {
-        engine: Arc::new(engine),
-        events,
-    }
-}
-
-impl Host {
-    async fn next(&mut self, kind: &str) -> Event {
-        loop {
-            let event = tokio::time::timeout(common::WAIT, self.events.recv())
-                .await
-                .unwrap_or_else(|_| panic!("no {kind} event"))
-                .expect("event channel closed");
-            if event.kind() == kind {
-                return event;
-            }
-        }
-    }
-
-    async fn stop(self) {
-        let engine = self.engine;
-        tokio::task::spawn_blocking(move || engine.stop(Duration::from_secs(5)))
-            .await
-            .unwrap()
-            .unwrap();
-    }
+    Host::start(config, axum::Router::new()).await
 }
 
 #[tokio::test]
@@ -70,7 +29,7 @@ async fn events_have_the_right_fields() {
         address,
         transport,
         ..
-    } = host.next("connected").await
+    } = host.next_of("connected").await
     else {
         unreachable!()
     };
@@ -80,7 +39,7 @@ async fn events_have_the_right_fields() {
     assert_eq!(transport, "websocket");
 
     ada.request("join", json!({"room": "lobby"})).await;
-    let Event::Joined { room, user, .. } = host.next("joined").await else {
+    let Event::Joined { room, user, .. } = host.next_of("joined").await else {
         unreachable!()
     };
     assert_eq!((room.as_str(), user.id.as_ref()), ("lobby", "Ada"));
@@ -92,7 +51,7 @@ async fn events_have_the_right_fields() {
         json!({"room": "lobby", "text": "hi", "user": "Bob"}),
     )
     .await;
-    let Event::Message { sid, message, .. } = host.next("message").await else {
+    let Event::Message { sid, message, .. } = host.next_of("message").await else {
         unreachable!()
     };
     assert_eq!(sid, ada.sid);
@@ -106,7 +65,7 @@ async fn events_have_the_right_fields() {
 
     bob.request("private", json!({"to": "Ada", "text": "psst"}))
         .await;
-    let Event::Private { message, .. } = host.next("private").await else {
+    let Event::Private { message, .. } = host.next_of("private").await else {
         unreachable!()
     };
     assert_eq!(
@@ -115,7 +74,7 @@ async fn events_have_the_right_fields() {
     );
 
     bob.request("leave", json!({"room": "lobby"})).await;
-    let Event::Left { room, user, .. } = host.next("left").await else {
+    let Event::Left { room, user, .. } = host.next_of("left").await else {
         unreachable!()
     };
     assert_eq!((room.as_str(), user.id.as_ref()), ("lobby", "Bob"));
@@ -124,7 +83,7 @@ async fn events_have_the_right_fields() {
     bob.close();
     let Event::Disconnected {
         sid, user, reason, ..
-    } = host.next("disconnected").await
+    } = host.next_of("disconnected").await
     else {
         unreachable!()
     };
@@ -169,7 +128,7 @@ async fn custom_events_are_answered_by_the_host() {
         ack,
         user,
         ..
-    } = host.next("custom").await
+    } = host.next_of("custom").await
     else {
         unreachable!()
     };
@@ -189,7 +148,7 @@ async fn custom_events_are_answered_by_the_host() {
         let mut c = Client::named(addr, "Ada3").await;
         async move { c.request("buy", json!({})).await }
     });
-    let Event::Custom { ack, .. } = host.next("custom").await else {
+    let Event::Custom { ack, .. } = host.next_of("custom").await else {
         unreachable!()
     };
     chat.ack_error(ack.unwrap(), "out_of_stock", "none left")
@@ -203,7 +162,7 @@ async fn custom_events_are_answered_by_the_host() {
     let answer = ada.request("ignored", json!(null)).await;
     assert_eq!(answer["code"], "host_timeout");
     assert!(matches!(
-        host.next("custom").await,
+        host.next_of("custom").await,
         Event::Custom { ack: Some(_), .. }
     ));
 
@@ -211,7 +170,7 @@ async fn custom_events_are_answered_by_the_host() {
     ada.emit("fire_and_forget", json!([1, 2]));
     let Event::Custom {
         event, data, ack, ..
-    } = host.next("custom").await
+    } = host.next_of("custom").await
     else {
         unreachable!()
     };
@@ -410,7 +369,7 @@ async fn subscribed_kinds_only_and_unknown_event_without_custom() {
     let answer = ada.request("buy", json!({})).await;
     assert_eq!(answer["code"], "unknown_event", "{answer}");
     ada.request("join", json!({"room": "r"})).await;
-    let event = host.next("joined").await;
+    let event = host.next_of("joined").await;
     assert!(matches!(event, Event::Joined { .. }));
     while let Ok(event) = host.events.try_recv() {
         assert_eq!(
@@ -421,7 +380,7 @@ async fn subscribed_kinds_only_and_unknown_event_without_custom() {
     }
     chat.subscribe(EventKinds::ALL);
     let pending = tokio::spawn(async move { ada.request("buy", json!({})).await });
-    let Event::Custom { ack, .. } = host.next("custom").await else {
+    let Event::Custom { ack, .. } = host.next_of("custom").await else {
         unreachable!()
     };
     chat.ack(ack.unwrap(), json!({"ok": true})).unwrap();

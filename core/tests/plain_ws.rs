@@ -2,61 +2,25 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use palaver_core::{Chat, Engine, Event, PlainMessage, SocketCommand};
-use tokio::sync::mpsc;
+use palaver_core::{Event, PlainMessage, SocketCommand};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{test_config, WAIT};
-
-struct Host {
-    engine: Arc<Engine>,
-    events: mpsc::UnboundedReceiver<Event>,
-}
+use common::{test_config, Host, WAIT};
 
 async fn start(configure: impl FnOnce(&mut palaver_core::Config)) -> Host {
     let mut config = test_config();
     config.plain_websocket.path = Some("/".into());
     configure(&mut config);
-    let (tx, events) = mpsc::unbounded_channel();
     let routes = axum::Router::new().route("/", axum::routing::get(|| async { "the page" }));
-    let engine = tokio::task::spawn_blocking(move || {
-        Chat::builder(config)
-            .routes(routes)
-            .on_event(move |event| {
-                let _ = tx.send(event);
-            })
-            .start()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    Host {
-        engine: Arc::new(engine),
-        events,
-    }
+    Host::start(config, routes).await
 }
 
-impl Host {
-    async fn next_of(&mut self, kind: &str) -> Event {
-        loop {
-            let event = tokio::time::timeout(WAIT, self.events.recv())
-                .await
-                .expect("no host event")
-                .expect("event channel closed");
-            if event.kind() == kind {
-                return event;
-            }
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/", self.engine.local_addr().unwrap())
-    }
+fn url(host: &Host) -> String {
+    format!("ws://{}/", host.addr())
 }
 
 async fn close_code<S>(stream: &mut S) -> Option<u16>
@@ -92,7 +56,7 @@ async fn echo_beside_the_page_and_goodbye_at_stop() {
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.ends_with("the page"), "{page}");
 
-    let (mut ws, _) = tokio_tungstenite::connect_async(host.url()).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(url(&host)).await.unwrap();
     let id = match host.next_of("ws_open").await {
         Event::WsOpen { id, handshake } => {
             assert_eq!(handshake.url, "/");
@@ -150,7 +114,7 @@ async fn limits_close_with_their_codes() {
         config.limits.request_burst = 2;
     })
     .await;
-    let (mut big, _) = tokio_tungstenite::connect_async(host.url()).await.unwrap();
+    let (mut big, _) = tokio_tungstenite::connect_async(url(&host)).await.unwrap();
     host.next_of("ws_open").await;
     big.send(Message::text("x".repeat(4096))).await.unwrap();
     assert_eq!(close_code(&mut big).await, Some(1009));
@@ -159,14 +123,14 @@ async fn limits_close_with_their_codes() {
         other => panic!("{other:?}"),
     }
 
-    let (mut flood, _) = tokio_tungstenite::connect_async(host.url()).await.unwrap();
+    let (mut flood, _) = tokio_tungstenite::connect_async(url(&host)).await.unwrap();
     host.next_of("ws_open").await;
     for _ in 0..5 {
         let _ = flood.send(Message::text("hi")).await;
     }
     assert_eq!(close_code(&mut flood).await, Some(1008));
 
-    let (mut client, _) = tokio_tungstenite::connect_async(host.url()).await.unwrap();
+    let (mut client, _) = tokio_tungstenite::connect_async(url(&host)).await.unwrap();
     let id = match host.next_of("ws_open").await {
         Event::WsOpen { id, .. } => id,
         other => panic!("{other:?}"),

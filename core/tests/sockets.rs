@@ -4,80 +4,27 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use palaver_core::{
-    Chat, CommandError, Engine, Event, GateDecision, OutArgs, SocketCommand, Target,
-};
+use palaver_core::{CommandError, Event, GateDecision, OutArgs, SocketCommand, Target};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use common::{test_config, WAIT};
-
-struct Host {
-    engine: Arc<Engine>,
-    events: mpsc::UnboundedReceiver<Event>,
-}
+use common::{test_config, Host, WAIT};
 
 async fn start(configure: impl FnOnce(&mut palaver_core::Config)) -> Host {
     let mut config = test_config();
     config.builtin_chat = false;
     configure(&mut config);
-    let (tx, events) = mpsc::unbounded_channel();
-    let engine = tokio::task::spawn_blocking(move || {
-        Chat::builder(config)
-            .on_event(move |event| {
-                let _ = tx.send(event);
-            })
-            .start()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    Host {
-        engine: Arc::new(engine),
-        events,
-    }
+    Host::start(config, axum::Router::new()).await
 }
 
-impl Host {
-    fn addr(&self) -> SocketAddr {
-        self.engine.local_addr().unwrap()
-    }
-
-    fn run(&self, commands: &str) {
-        self.engine.handle().run_json(commands, Vec::new()).unwrap();
-    }
-
-    async fn next(&mut self) -> Event {
-        tokio::time::timeout(WAIT, self.events.recv())
-            .await
-            .expect("no host event")
-            .expect("event channel closed")
-    }
-
-    /// The next event of this kind; others are skipped.
-    async fn next_of(&mut self, kind: &str) -> Event {
-        loop {
-            let event = self.next().await;
-            if event.kind() == kind {
-                return event;
-            }
-        }
-    }
-
-    async fn stop(self) {
-        let engine = self.engine;
-        tokio::task::spawn_blocking(move || engine.stop(Duration::from_secs(5)))
-            .await
-            .unwrap()
-            .unwrap();
-    }
+/// Commands in their JSON form, which must be taken.
+fn run(host: &Host, commands: &str) {
+    host.engine.handle().run_json(commands, Vec::new()).unwrap();
 }
 
 /// A raw Engine.IO/Socket.IO client that answers pings.
@@ -230,9 +177,12 @@ async fn events_reach_the_host_with_all_arguments_and_numeric_names() {
         other => panic!("{other:?}"),
     }
     // The connection is still open: it answers an emit.
-    host.run(&format!(
-        r#"[{{"emit_to":{{"sid":"{sid}","event":"2","args":[{{"user":null,"data":"welcome"}}]}}}}]"#
-    ));
+    run(
+        &host,
+        &format!(
+            r#"[{{"emit_to":{{"sid":"{sid}","event":"2","args":[{{"user":null,"data":"welcome"}}]}}}}]"#
+        ),
+    );
     assert_eq!(
         client.recv().await,
         r#"42["2",{"user":null,"data":"welcome"}]"#
@@ -307,17 +257,20 @@ async fn rooms_except_and_order() {
         host.next_of("socket_connect").await;
     }
     // join then emit in one batch: the new members get it (order is kept).
-    host.run(&format!(
-        r#"[{{"join":{{"sid":"{sa}","rooms":["r"]}}}},{{"join":{{"sid":"{sb}","rooms":["r"]}}}},
+    run(
+        &host,
+        &format!(
+            r#"[{{"join":{{"sid":"{sa}","rooms":["r"]}}}},{{"join":{{"sid":"{sb}","rooms":["r"]}}}},
             {{"emit":{{"to":{{"rooms":["r"],"except":["{sa}"]}},"event":"m","args":["to r but a"]}}}},
             {{"emit":{{"to":{{"except":["r"]}},"event":"m","args":["not r"]}}}},
             {{"emit":{{"to":{{"rooms":["{sc}"]}},"event":"m","args":["own room"]}}}}]"#
-    ));
+        ),
+    );
     assert_eq!(b.recv().await, r#"42["m","to r but a"]"#);
     assert_eq!(c.recv().await, r#"42["m","not r"]"#);
     assert_eq!(c.recv().await, r#"42["m","own room"]"#);
     // a got nothing of those: the next thing it gets is this.
-    host.run(r#"[{"emit":{"event":"all","args":[]}}]"#);
+    run(&host, r#"[{"emit":{"event":"all","args":[]}}]"#);
     for client in [&mut a, &mut b, &mut c] {
         assert_eq!(client.recv().await, r#"42["all"]"#);
     }
@@ -337,7 +290,7 @@ async fn rooms_except_and_order() {
         .iter()
         .all(|s| s.local && s.rooms.contains(&"r".to_string())));
 
-    host.run(&format!(r#"[{{"disconnect":{{"sid":"{sb}"}}}}]"#));
+    run(&host, &format!(r#"[{{"disconnect":{{"sid":"{sb}"}}}}]"#));
     assert_eq!(b.recv().await, "41");
     match host.next_of("socket_disconnect").await {
         Event::SocketDisconnect { sid, reason, .. } => {
@@ -355,10 +308,13 @@ async fn only_listened_events_reach_the_host_once_it_is_set_up() {
     let mut client = Raw::open(host.addr(), "").await;
     let sid = client.connect("", "").await;
     host.next_of("socket_connect").await;
-    host.run(&format!(
-        r#"[{{"listen":{{"sid":"{sid}","events":["wanted"]}}}},
+    run(
+        &host,
+        &format!(
+            r#"[{{"listen":{{"sid":"{sid}","events":["wanted"]}}}},
             {{"emit_to":{{"sid":"{sid}","event":"ready"}}}}]"#
-    ));
+        ),
+    );
     assert_eq!(client.recv().await, r#"42["ready"]"#);
     client.send(r#"42["unwanted",1]"#).await;
     client.send(r#"42["wanted",2]"#).await;
@@ -379,7 +335,7 @@ async fn namespaces_and_connect_gates() {
         client.recv().await,
         r#"44/admin,{"message":"Invalid namespace"}"#
     );
-    host.run(r#"[{"namespace":{"ns":"/admin","gated":true}}]"#);
+    run(&host, r#"[{"namespace":{"ns":"/admin","gated":true}}]"#);
     // The command is applied in order; a query after it sees it.
     host.engine
         .handle()
@@ -517,9 +473,10 @@ async fn invalid_packets_close_only_their_connection() {
         client.send(bad).await;
         assert!(client.closed().await, "{bad} did not close its connection");
     }
-    host.run(&format!(
-        r#"[{{"emit_to":{{"sid":"{sid}","event":"still"}}}}]"#
-    ));
+    run(
+        &host,
+        &format!(r#"[{{"emit_to":{{"sid":"{sid}","event":"still"}}}}]"#),
+    );
     assert_eq!(good.recv().await, r#"42["still"]"#);
     host.stop().await;
 }
@@ -530,7 +487,11 @@ async fn http_status(addr: SocketAddr, path: &str) -> String {
     tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut answer = String::new();
         let _ = stream.read_to_string(&mut answer);
         answer.lines().next().unwrap_or_default().to_string()
@@ -548,7 +509,7 @@ async fn socket_ids_are_not_session_ids() {
     let (mut client, session) = Raw::open_with_session(host.addr(), "").await;
     let sid = client.connect("", "").await;
     let admin_sid = {
-        host.run(r#"[{"namespace":{"ns":"/admin"}}]"#);
+        run(&host, r#"[{"namespace":{"ns":"/admin"}}]"#);
         client.connect("/admin", "").await
     };
     assert_ne!(sid, session);
@@ -563,7 +524,10 @@ async fn socket_ids_are_not_session_ids() {
     assert!(status.contains(" 400 "), "{status}");
     // The socket still works under its own id.
     host.next_of("socket_connect").await;
-    host.run(&format!(r#"[{{"emit_to":{{"sid":"{sid}","event":"mine"}}}}]"#));
+    run(
+        &host,
+        &format!(r#"[{{"emit_to":{{"sid":"{sid}","event":"mine"}}}}]"#),
+    );
     assert_eq!(client.recv().await, r#"42["mine"]"#);
     host.stop().await;
 }

@@ -674,6 +674,7 @@ mod tests {
             ns: "/admin".into(),
             sid: "s2".into(),
             event: "a\0b".into(),
+            numeric: false,
             args: args(r#"[{"_placeholder":true,"num":0},"x",{"_placeholder":true,"num":1}]"#),
             attachments: vec![Bytes::from_static(b"\x01\x00\x02"), Bytes::new()],
             ack: None,

@@ -589,8 +589,7 @@ mod tests {
 
     #[test]
     fn ack_args_keep_every_argument() {
-        let AckArgs(args, attachments) =
-            serde_json::from_str(r#"[1,"2",{"3":[true]}]"#).unwrap();
+        let AckArgs(args, attachments) = serde_json::from_str(r#"[1,"2",{"3":[true]}]"#).unwrap();
         assert_eq!(args.as_str(), r#"[1,"2",{"3":[true]}]"#);
         assert!(attachments.is_empty());
     }

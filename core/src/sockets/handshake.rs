@@ -11,6 +11,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::socket::Socket;
 use socketioxide::TransportType;
 
+use crate::headers::header_map;
 use crate::peer::peer_ip;
 
 /// A connection's handshake: headers, query, `auth`, address, transport, time.
@@ -43,17 +44,7 @@ impl Handshake {
 
     pub(crate) fn of<A: Adapter>(socket: &Socket<A>, auth: Option<Value>) -> Self {
         let parts = socket.req_parts();
-        let mut headers: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in &parts.headers {
-            let value = String::from_utf8_lossy(value.as_bytes());
-            headers
-                .entry(name.as_str().to_owned())
-                .and_modify(|joined| {
-                    joined.push_str(", ");
-                    joined.push_str(&value);
-                })
-                .or_insert_with(|| value.into_owned());
-        }
+        let headers = header_map(&parts.headers);
         let mut query = BTreeMap::new();
         if let Some(raw) = parts.uri.query() {
             for (key, value) in form_urlencoded::parse(raw.as_bytes()) {

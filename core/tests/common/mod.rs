@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use palaver_core::{Config, HistoryStorage};
+use palaver_core::{Chat, Config, Engine, Event, HistoryStorage};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_tungstenite::tungstenite::Message;
@@ -28,6 +28,60 @@ pub fn test_config() -> Config {
     config.room_list.interval_ms = 50;
     config.worker_threads = 2;
     config
+}
+
+/// An engine whose host events are collected in a channel, as a test host.
+pub struct Host {
+    pub engine: Arc<Engine>,
+    pub events: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Host {
+    /// Starts an engine with `config` (and `routes` beside Socket.IO).
+    pub async fn start(config: Config, routes: axum::Router) -> Host {
+        let (tx, events) = mpsc::unbounded_channel();
+        let engine = tokio::task::spawn_blocking(move || {
+            Chat::builder(config)
+                .routes(routes)
+                .on_event(move |event| {
+                    let _ = tx.send(event);
+                })
+                .start()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        Host {
+            engine: Arc::new(engine),
+            events,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.engine.local_addr().unwrap()
+    }
+
+    /// The next event of this kind; others are skipped.
+    pub async fn next_of(&mut self, kind: &str) -> Event {
+        loop {
+            let event = tokio::time::timeout(WAIT, self.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} event"))
+                .expect("event channel closed");
+            if event.kind() == kind {
+                return event;
+            }
+        }
+    }
+
+    /// Stops the engine (from a blocking thread, as hosts must).
+    pub async fn stop(self) {
+        let engine = self.engine;
+        tokio::task::spawn_blocking(move || engine.stop(Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .unwrap();
+    }
 }
 
 /// A connected Socket.IO client (namespace `/`, WebSocket transport).
