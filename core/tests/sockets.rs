@@ -508,10 +508,14 @@ async fn socket_ids_are_not_session_ids() {
     let mut host = start(|_| {}).await;
     let (mut client, session) = Raw::open_with_session(host.addr(), "").await;
     let sid = client.connect("", "").await;
-    let admin_sid = {
-        run(&host, r#"[{"namespace":{"ns":"/admin"}}]"#);
-        client.connect("/admin", "").await
-    };
+    run(&host, r#"[{"namespace":{"ns":"/admin"}}]"#);
+    // Commands are applied in order: a query after this one sees the namespace.
+    host.engine
+        .handle()
+        .fetch_sockets(Target::namespace("/admin"))
+        .await
+        .unwrap();
+    let admin_sid = client.connect("/admin", "").await;
     assert_ne!(sid, session);
     assert_ne!(admin_sid, session);
     assert_ne!(admin_sid, sid, "each namespace socket has an id of its own");
