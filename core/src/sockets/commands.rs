@@ -247,9 +247,13 @@ pub struct AckReply {
     /// binary argument is the placeholder `{"_placeholder":true,"num":n}` for
     /// `attachments[n]`.
     pub args: Option<JsonArgs>,
-    /// The binary attachments of `args` (in the JSON form, `bin` says how many;
-    /// see [`QueryAnswer::attachments`]).
-    #[serde(rename = "bin", serialize_with = "attachment_count")]
+    /// The binary attachments of `args` (in the JSON form, `bin` says how many,
+    /// left out when there are none; see [`QueryAnswer::attachments`]).
+    #[serde(
+        rename = "bin",
+        serialize_with = "attachment_count",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub attachments: Vec<Bytes>,
     /// Why there is no answer (`timeout`, `socket_closed`, `decode`).
     pub error: Option<String>,

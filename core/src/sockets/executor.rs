@@ -241,7 +241,7 @@ impl<A: Adapter + DefinedAdapter> Executor<A> {
             }
             SocketCommand::Disconnect { ns, sid, close } => {
                 if close {
-                    self.close_everywhere(&sid);
+                    self.close_everywhere(&ns, &sid);
                 } else if let Some(socket) = self.socket(&ns, &sid) {
                     let _ = socket.disconnect();
                 } else if let Some(op) = self.remote_socket(&ns, &sid) {
@@ -256,7 +256,7 @@ impl<A: Adapter + DefinedAdapter> Executor<A> {
                 };
                 if close {
                     for socket in op.clone().local().sockets() {
-                        self.close_everywhere(&socket.id.to_string());
+                        self.close_everywhere(&to.ns, &socket.id.to_string());
                     }
                 }
                 drive(async move {
@@ -419,14 +419,19 @@ impl<A: Adapter + DefinedAdapter> Executor<A> {
         Some(op)
     }
 
-    /// Disconnects a connection from every namespace, which closes it.
-    fn close_everywhere(&self, sid: &str) {
-        let Ok(sid) = Sid::from_str(sid) else {
+    /// Disconnects a connection from every namespace it is in (its sockets
+    /// there have ids of their own; they share its Engine.IO session), as
+    /// socket.io's `socket.disconnect(true)` does.
+    fn close_everywhere(&self, ns: &str, sid: &str) {
+        let Some(socket) = self.socket(ns, sid) else {
             return;
         };
+        let session = socket.transport_id();
         for ns in self.io.nsps() {
-            if let Some(socket) = ns.get_socket(sid) {
-                let _ = socket.disconnect();
+            for other in ns.sockets() {
+                if other.transport_id() == session {
+                    let _ = other.disconnect();
+                }
             }
         }
     }

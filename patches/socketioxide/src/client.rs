@@ -211,12 +211,18 @@ impl<A: Adapter> Client<A> {
     pub(crate) async fn close(&self) {
         #[cfg(feature = "tracing")]
         tracing::debug!("closing all namespaces");
-        let ns = { std::mem::take(&mut *self.nsps.write().unwrap()) };
+        // The namespaces stay registered while their transports close: closing a
+        // transport ends its sockets through `on_disconnect`, which finds them by
+        // namespace (running their disconnect handlers and removing them, which
+        // breaks the socket <-> namespace reference cycle). Taken out first, the
+        // sockets were never closed and leaked with their namespaces.
+        let ns: Vec<_> = self.nsps.read().unwrap().values().cloned().collect();
         futures_util::future::join_all(
-            ns.values()
+            ns.iter()
                 .map(|ns| ns.close(DisconnectReason::ClosingServer)),
         )
         .await;
+        self.nsps.write().unwrap().clear();
         #[cfg(feature = "tracing")]
         tracing::debug!("all namespaces closed");
     }

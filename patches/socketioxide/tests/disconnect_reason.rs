@@ -279,6 +279,34 @@ pub async fn server_ws_closing() {
     }
 }
 
+/// `io.close()` closes every socket: each disconnect handler runs with
+/// `ClosingServer`, and the sockets leave their namespace (they used to stay in
+/// it, never closed, keeping the namespace and the socket alive forever).
+#[tokio::test]
+pub async fn server_closing_closes_every_socket() {
+    let (svc, io) = create_server().await;
+    let mut rx = attach_handler(&io, 10);
+    let mut streams =
+        futures_util::future::join_all((0..10).map(|_| create_ws_connection(&svc))).await;
+    futures_util::future::join_all(streams.iter_mut().map(async |s| {
+        s.next().await; // engine.io open packet
+        s.next().await; // socket.io open packet
+    }))
+    .await;
+    let ns = io.of("/").unwrap();
+    tokio::time::timeout(Duration::from_millis(100), io.close())
+        .await
+        .expect("timeout waiting for server closing");
+    for _ in 0..10 {
+        let reason = tokio::time::timeout(Duration::from_millis(100), rx.recv())
+            .await
+            .expect("a disconnect handler did not run")
+            .unwrap();
+        assert_eq!(reason, DisconnectReason::ClosingServer);
+    }
+    assert!(ns.sockets().is_empty(), "closed sockets left their namespace");
+}
+
 /// Same as [`server_http_closing`] but with a long-polling request in-flight while the server closes
 #[tokio::test]
 pub async fn server_http_closing_pending_poll() {
