@@ -1,8 +1,9 @@
 # Benchmarks: Palaver (standalone and attached to Express through the Node addon)
-# against the Node Socket.IO 4.8 server and a bare WebSocket broadcaster.
+# against the Node Socket.IO 4.8 server and a bare WebSocket broadcaster, and seed
+# 002's room-chat app on palaver/socket.io against the same file on Node Socket.IO.
 # See bench/README.md.
 #
-#   make bench        quick sizes, all four servers (under ten minutes) -> bench/results/
+#   make bench        quick sizes, all six servers (under ten minutes) -> bench/results/
 #   make bench-full   the large sizes (100k idle connections, long steps) -> bench/results/
 #   make bench-smoke  tiny sizes; fails unless every server completes every scenario
 #                     with zero loss (no timing checks) -> target/bench-smoke/
@@ -43,8 +44,16 @@ node/node_modules/@napi-rs/cli/package.json:
 	cd node && if [ -f package-lock.json ]; then $(NPM) ci --no-audit --no-fund; \
 	           else $(NPM) install --no-audit --no-fund; fi
 
+# The release addon the bench measures, in a directory of its own: node/native/
+# holds whichever build ran last (the functional tests build a debug addon there),
+# so the runner loads this copy instead (NAPI_RS_NATIVE_LIBRARY_PATH). The same
+# command and flags as node/'s `npm run build`, so cargo's artifacts are shared;
+# only the output directory differs, and node/ is left as it is.
+BENCH_ADDON_DIR := target/bench-addon
+
 bench-node-addon: node/node_modules/@napi-rs/cli/package.json
-	cd node && $(NPM) run build
+	cd node && CARGO_PROFILE_RELEASE_STRIP=symbols npx napi build --platform --release --strip \
+	  --output-dir ../$(BENCH_ADDON_DIR) --no-js --dts binding.d.ts --no-dts-header
 
 # The lockfile also records ../node's manifest; should node/package.json have moved
 # on since, `npm ci` refuses and `npm install` brings the lockfile up to date.

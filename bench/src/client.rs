@@ -65,6 +65,10 @@ async fn handshake(target: Target, who: &Identity) -> Result<WsConn, String> {
     }
     loop {
         match conn.next().await.map_err(fail)? {
+            // Without a join ack (seed 002) the join is done at its answer.
+            Frame::Text(text) if !proto.acks() && proto.joined(&text, &who.name) => {
+                return Ok(conn)
+            }
             Frame::Text(text) => match proto.classify(&text) {
                 Incoming::Open => conn.send_text(b"40").await.map_err(fail)?,
                 Incoming::Connected => {
@@ -134,6 +138,91 @@ pub async fn hold(
                     if let Err(e) = sent {
                         return Some(e.to_string());
                     }
+                }
+                conn.compact();
+            }
+        }
+    }
+}
+
+/// What joined clients received while the others were still joining (seed 002's
+/// join storm: every join pushes the growing `groupList` to every client).
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+    /// [`now_us`] of the last read that returned data.
+    pub last_us: AtomicU64,
+}
+
+impl Traffic {
+    pub fn saw(&self, frames: u64, bytes: u64) {
+        self.frames.fetch_add(frames, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.last_us.store(now_us(), Ordering::Relaxed);
+    }
+
+    /// Microseconds since anything was read (`u64::MAX` if nothing ever was).
+    pub fn quiet_us(&self) -> u64 {
+        match self.last_us.load(Ordering::Relaxed) {
+            0 => u64::MAX,
+            last => now_us().saturating_sub(last),
+        }
+    }
+}
+
+/// Keeps reading a joined connection (answering pings, counting and dropping
+/// what the server pushes) until `stop` is set, then hands it back: so that a
+/// client that joined early drains the pushes of later joins, as a real client
+/// would, instead of leaving them queued in the server.
+pub async fn keep_reading(
+    mut conn: WsConn,
+    proto: Proto,
+    mut stop: watch::Receiver<bool>,
+    traffic: &Traffic,
+) -> Result<WsConn, String> {
+    loop {
+        if *stop.borrow_and_update() {
+            return Ok(conn);
+        }
+        tokio::select! {
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    return Ok(conn);
+                }
+            }
+            read = conn.fill() => {
+                read.map_err(|e| format!("while others joined: {e}"))?;
+                let (mut frames, mut bytes) = (0u64, 0u64);
+                loop {
+                    let frame = match conn.parse() {
+                        Ok(Some(frame)) => frame,
+                        Ok(None) => break,
+                        Err(e) => return Err(format!("while others joined: {e}")),
+                    };
+                    let sent = match frame {
+                        Frame::Text(text) => {
+                            match proto.classify(&text) {
+                                // Pings are not the join phase's pushes.
+                                Incoming::Ping => conn.send_text(b"3").await,
+                                Incoming::Disconnect => {
+                                    return Err("disconnected by the server while others joined".into())
+                                }
+                                _ => {
+                                    frames += 1;
+                                    bytes += text.len() as u64;
+                                    Ok(())
+                                }
+                            }
+                        }
+                        Frame::Ping(payload) => conn.send_pong(&payload).await,
+                        Frame::Close => return Err("closed by the server while others joined".into()),
+                        Frame::Other => Ok(()),
+                    };
+                    sent.map_err(|e| format!("while others joined: {e}"))?;
+                }
+                if frames > 0 {
+                    traffic.saw(frames, bytes);
                 }
                 conn.compact();
             }

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::time::sleep_until;
 
-use crate::client::now_us;
+use crate::client::{now_us, Traffic};
 use crate::proto::{Incoming, Proto, Stamp};
+use crate::sys::CpuSnapshot;
 use crate::ws::{Frame, WsConn};
 
 /// Where a client's messages go.
@@ -51,6 +52,7 @@ pub struct StepStats {
     max_send_lag_us: AtomicU64,
     latency: Vec<Mutex<Histogram<u64>>>,
     refusals: Mutex<BTreeMap<String, u64>>,
+    error_codes: Mutex<BTreeMap<String, u64>>,
 }
 
 impl StepStats {
@@ -75,6 +77,7 @@ impl StepStats {
                 })
                 .collect(),
             refusals: Mutex::default(),
+            error_codes: Mutex::default(),
         }
     }
 
@@ -112,7 +115,8 @@ pub struct LoadClient {
     pub conn: WsConn,
 }
 
-/// Runs one client until `Ctl::Stop` (or its connection ends).
+/// Runs one client until `Ctl::Stop` (or its connection ends). What it reads
+/// between steps is counted in `between` (to wait for a backlog to drain).
 pub async fn run_client(
     client: LoadClient,
     proto: Proto,
@@ -120,6 +124,7 @@ pub async fn run_client(
     clients: u32,
     mut ctl: watch::Receiver<Ctl>,
     alive: Arc<AtomicU32>,
+    between: Arc<Traffic>,
 ) {
     let LoadClient {
         index,
@@ -135,6 +140,7 @@ pub async fn run_client(
     let mut last_seq: HashMap<u32, u32> = HashMap::new();
     let mut text = String::new();
     let mut out = Vec::new();
+    let name = format!("u{index}");
     let timer = sleep_until(tokio::time::Instant::now() + Duration::from_secs(3600));
     tokio::pin!(timer);
     'run: loop {
@@ -170,7 +176,7 @@ pub async fn run_client(
                 seq += 1;
                 Stamp { step: s.id, sender: index, seq, sent_us: now_us() }.write(&mut text, s.text_bytes);
                 match mode {
-                    Mode::Room { .. } => proto.message(&mut out, next_ack, &room, &text),
+                    Mode::Room { .. } => proto.message(&mut out, next_ack, &room, &name, &text),
                     Mode::Private { clients } => {
                         rng ^= rng << 13;
                         rng ^= rng >> 17;
@@ -210,6 +216,11 @@ pub async fn run_client(
                         Ok(None) => break,
                         Err(_) => break 'run,
                     };
+                    if step.is_none() && !matches!(&frame, Frame::Text(t) if t.as_ref() == b"2") {
+                        // Between steps: what a failed step left queued (pings
+                        // are not backlog).
+                        between.saw(1, 0);
+                    }
                     let reply = match frame {
                         Frame::Text(payload) => match proto.classify(&payload) {
                             Incoming::Ping => conn.send_text(b"3").await,
@@ -229,9 +240,11 @@ pub async fn run_client(
                                 }
                                 Ok(())
                             }
-                            Incoming::ErrorEvent => {
+                            Incoming::ErrorEvent(code) => {
                                 if let Some(s) = &step {
                                     StepStats::add(&s.stats.errors, 1);
+                                    let code = String::from_utf8_lossy(code.unwrap_or(b"?")).into_owned();
+                                    *s.stats.error_codes.lock().expect("error codes lock").entry(code).or_default() += 1;
                                 }
                                 Ok(())
                             }
@@ -311,6 +324,9 @@ pub struct StepResult {
     pub out_of_order: u64,
     pub late: u64,
     pub errors: u64,
+    /// The `code` of each `error` event (a message refused without ack).
+    #[serde(default)]
+    pub error_codes: BTreeMap<String, u64>,
     pub disconnects: u64,
     /// Received deliveries per second, from the step start to the last delivery.
     pub deliveries_per_s: f64,
@@ -321,6 +337,14 @@ pub struct StepResult {
     pub max_ms: f64,
     /// Largest delay of a send behind its schedule (the generator's own lag).
     pub max_send_lag_ms: f64,
+    /// CPU used from the step's start to the end of its drain, in % of one core:
+    /// the server process, this generator, and everything else on the machine.
+    #[serde(default)]
+    pub server_cpu_pct: f64,
+    #[serde(default)]
+    pub generator_cpu_pct: f64,
+    #[serde(default)]
+    pub other_cpu_pct: f64,
     pub seconds: f64,
     pub passed: bool,
     pub verdict: String,
@@ -334,6 +358,11 @@ pub struct StepPlan {
     pub drain: Duration,
     pub text_bytes: usize,
     pub p99_limit_ms: f64,
+    /// The server's process id (for its CPU use).
+    pub server_pid: u32,
+    /// Whether the server acknowledges messages ([`Proto::acks`]); without acks
+    /// every sent message counts as accepted.
+    pub acks: bool,
 }
 
 /// Runs one step across all clients and waits for it to drain.
@@ -359,6 +388,8 @@ pub async fn run_step(
     });
     let start_us = now_us() + 200_000;
     ctl.send_replace(Ctl::Step(step.clone()));
+    tokio::time::sleep_until(start.into()).await;
+    let cpu_before = CpuSnapshot::take(plan.server_pid);
     let stats = &step.stats;
     let sending = interval * per_client;
     let fanout = mode.fanout();
@@ -375,7 +406,11 @@ pub async fn run_step(
     loop {
         let sent = StepStats::get(&stats.sent);
         let refused = StepStats::get(&stats.refused);
-        let answered = StepStats::get(&stats.acked) + refused;
+        let answered = if plan.acks {
+            StepStats::get(&stats.acked) + refused
+        } else {
+            sent
+        };
         let due = (sent - refused.min(sent)) * fanout;
         if (answered >= sent && StepStats::get(&stats.received) >= due)
             || Instant::now() >= drain_deadline
@@ -384,6 +419,10 @@ pub async fn run_step(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let cpu = cpu_before
+        .zip(CpuSnapshot::take(plan.server_pid))
+        .map(|(before, after)| before.until(&after))
+        .unwrap_or_default();
     ctl.send_replace(Ctl::Wait);
     // Let the clients see the change before reading the counters.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -414,7 +453,11 @@ pub async fn run_step(
     let out_of_order = StepStats::get(&stats.out_of_order);
     let errors = StepStats::get(&stats.errors);
     let disconnects = StepStats::get(&stats.disconnects);
-    let unacked = sent - (acked + refused).min(sent);
+    let unacked = if plan.acks {
+        sent - (acked + refused).min(sent)
+    } else {
+        0
+    };
     let mut problems = Vec::new();
     if loss != 0 {
         problems.push(format!("loss {loss}"));
@@ -428,8 +471,14 @@ pub async fn run_step(
     if out_of_order > 0 {
         problems.push(format!("{out_of_order} out of order"));
     }
+    let error_codes = stats.error_codes.lock().expect("error codes lock").clone();
     if errors > 0 {
-        problems.push(format!("{errors} error events"));
+        let codes = error_codes
+            .iter()
+            .map(|(code, n)| format!("{code} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        problems.push(format!("{errors} error events ({codes})"));
     }
     if disconnects > 0 {
         problems.push(format!("{disconnects} disconnects"));
@@ -466,6 +515,7 @@ pub async fn run_step(
         out_of_order,
         late: StepStats::get(&stats.late),
         errors,
+        error_codes,
         disconnects,
         deliveries_per_s: received as f64 / seconds,
         p50_ms: ms(0.5),
@@ -478,6 +528,9 @@ pub async fn run_step(
             latency.max() as f64 / 1000.0
         },
         max_send_lag_ms: lag_ms,
+        server_cpu_pct: cpu.server,
+        generator_cpu_pct: cpu.generator,
+        other_cpu_pct: cpu.others,
         seconds,
         passed,
         verdict: if passed {

@@ -29,7 +29,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::client::Target;
 use crate::proto::Proto;
 use crate::report::{Report, ServerReport};
-use crate::scenarios::{Plan, StepsPlan};
+use crate::scenarios::{Plan, SeedPlan, StepsPlan};
 use crate::servers::{Paths, ServerKind};
 
 #[derive(Debug, Parser)]
@@ -66,7 +66,8 @@ enum Cmd {
         /// Output directory (RESULTS.md, charts, raw/).
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
-        /// Servers, comma separated: palaver, palaver-express, socketio-express, bare-ws.
+        /// Servers, comma separated: palaver, palaver-express, socketio-express, bare-ws,
+        /// seed002-palaver, seed002-socketio.
         #[arg(long, value_delimiter = ',')]
         servers: Vec<String>,
         /// Scenarios, comma separated: fanout, idle, connect, private.
@@ -90,9 +91,24 @@ enum Cmd {
         /// Override the private message rates (per client), comma separated.
         #[arg(long, value_delimiter = ',')]
         private_rates: Vec<f64>,
-        /// Override the seconds per step (both stepped scenarios).
+        /// Override the seconds per step (every stepped scenario).
         #[arg(long)]
         step_secs: Option<f64>,
+        /// Seed 002: override the fan-out clients.
+        #[arg(long)]
+        seed_clients: Option<u32>,
+        /// Seed 002: override the fan-out room size.
+        #[arg(long)]
+        seed_room_size: Option<u32>,
+        /// Seed 002: override the coarse fan-out rates, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        seed_rates: Vec<f64>,
+        /// Seed 002: override the refinement ratio (0: no refinement).
+        #[arg(long)]
+        seed_refine: Option<f64>,
+        /// Seed 002: override the connect-rate connections.
+        #[arg(long)]
+        seed_connect_count: Option<u64>,
         /// Fail (exit 1) unless every scenario completed with zero loss and no
         /// failed connection (the smoke test; timings are not judged).
         #[arg(long)]
@@ -158,6 +174,18 @@ fn preset(preset: Preset) -> Plan {
             p99_limit_ms: 50.0,
             settle_secs: 0.5,
             idle_per_worker: None,
+            seed002: Some(SeedPlan {
+                fanout: StepsPlan {
+                    clients: 20,
+                    room_size: 10,
+                    rates: vec![2.0],
+                    step_secs: 1.0,
+                    drain_secs: 5.0,
+                },
+                refine_ratio: None,
+                connect_count: 40,
+                connect_concurrency: 10,
+            }),
         },
         Preset::Quick => Plan {
             preset: "quick".into(),
@@ -183,6 +211,7 @@ fn preset(preset: Preset) -> Plan {
             p99_limit_ms: 50.0,
             settle_secs: 1.0,
             idle_per_worker: None,
+            seed002: Some(seed_plan(3.0, 5.0)),
         },
         Preset::Full => Plan {
             preset: "full".into(),
@@ -212,9 +241,31 @@ fn preset(preset: Preset) -> Plan {
             p99_limit_ms: 50.0,
             settle_secs: 2.0,
             idle_per_worker: None,
+            seed002: Some(seed_plan(10.0, 10.0)),
         },
     }
 }
+
+/// Seed 002's sizes in `make bench` and `make bench-full`: see bench/README.md
+/// (every join pushes the whole member list to every client, so the join phase
+/// grows as N³ in bytes).
+fn seed_plan(step_secs: f64, drain_secs: f64) -> SeedPlan {
+    SeedPlan {
+        fanout: StepsPlan {
+            clients: SEED_CLIENTS,
+            room_size: SEED_ROOM_SIZE,
+            rates: vec![0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
+            step_secs,
+            drain_secs,
+        },
+        refine_ratio: Some(1.1),
+        connect_count: SEED_CLIENTS.into(),
+        connect_concurrency: 100,
+    }
+}
+
+const SEED_CLIENTS: u32 = 400;
+const SEED_ROOM_SIZE: u32 = 40;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -226,9 +277,7 @@ fn repo_root() -> PathBuf {
 /// What `run` needs on disk before it starts; the make targets build it all.
 fn missing_prerequisites(repo: &Path, servers: &[ServerKind]) -> Vec<String> {
     let mut missing = Vec::new();
-    let node = servers
-        .iter()
-        .any(|k| matches!(k, ServerKind::PalaverExpress | ServerKind::SocketioExpress));
+    let node = servers.iter().any(|k| k.script().is_some());
     if servers.contains(&ServerKind::Palaver)
         && !repo.join("target/release/palaver-server").exists()
     {
@@ -238,18 +287,50 @@ fn missing_prerequisites(repo: &Path, servers: &[ServerKind]) -> Vec<String> {
     if node && !repo.join("bench/node_modules/socket.io").exists() {
         missing.push("bench/node_modules (cd bench && npm ci)".into());
     }
-    if servers.contains(&ServerKind::PalaverExpress) {
-        let built = std::fs::read_dir(repo.join("node/native"))
-            .map(|dir| {
-                dir.flatten()
-                    .any(|e| e.file_name().to_string_lossy().ends_with(".node"))
-            })
-            .unwrap_or(false);
-        if !built {
-            missing.push("node/native/*.node (cd node && npm run build)".into());
-        }
+    if servers.iter().any(|k| k.is_seed()) && !repo.join("bench/node_modules/express4").exists() {
+        missing.push("bench/node_modules/express4 (cd bench && npm ci)".into());
+    }
+    if servers.iter().any(|k| k.uses_addon()) && !servers::addon_path(repo).exists() {
+        missing.push(format!(
+            "{} (make bench-node-addon)",
+            servers::addon_path(repo).display()
+        ));
     }
     missing
+}
+
+/// The bench's Node addon, if it has debug info (not the release build the bench
+/// means to measure).
+fn debug_addon(repo: &Path) -> Option<PathBuf> {
+    let addon = servers::addon_path(repo);
+    std::fs::read(&addon)
+        .ok()
+        .and_then(|bytes| elf_has_section(&bytes, b".debug_info"))
+        .unwrap_or(false)
+        .then_some(addon)
+}
+
+/// Whether a little-endian ELF64 file has a section of this name.
+fn elf_has_section(elf: &[u8], name: &[u8]) -> Option<bool> {
+    let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
+    let u64_at =
+        |at: usize| Some(u64::from_le_bytes(elf.get(at..at + 8)?.try_into().ok()?) as usize);
+    if elf.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let (shoff, shentsize) = (u64_at(0x28)?, usize::from(u16_at(0x3a)?));
+    let (shnum, shstrndx) = (usize::from(u16_at(0x3c)?), usize::from(u16_at(0x3e)?));
+    let header = |i: usize| shoff + i * shentsize;
+    let strtab = u64_at(header(shstrndx) + 0x18)?;
+    for i in 0..shnum {
+        let at = strtab + u32_at(header(i))? as usize;
+        let found = elf.get(at..at + name.len() + 1)?;
+        if &found[..name.len()] == name && found[name.len()] == 0 {
+            return Some(true);
+        }
+    }
+    Some(false)
 }
 
 fn main() -> ExitCode {
@@ -301,11 +382,7 @@ fn main() -> ExitCode {
             max_seconds,
         } => {
             sys::raise_nofile();
-            let proto = if proto == "bare" {
-                Proto::Bare
-            } else {
-                Proto::SocketIo
-            };
+            let proto = Proto::parse(&proto).unwrap_or(Proto::SocketIo);
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             runtime.block_on(scenarios::hold_worker(
                 Target { addr, proto },
@@ -329,6 +406,11 @@ fn main() -> ExitCode {
             fanout_rates,
             private_rates,
             step_secs,
+            seed_clients,
+            seed_room_size,
+            seed_rates,
+            seed_refine,
+            seed_connect_count,
             check,
         } => {
             let mut plan = preset(which);
@@ -348,6 +430,26 @@ fn main() -> ExitCode {
             if let Some(secs) = step_secs {
                 plan.fanout.step_secs = secs;
                 plan.private.step_secs = secs;
+            }
+            if let Some(seed) = plan.seed002.as_mut() {
+                if let Some(secs) = step_secs {
+                    seed.fanout.step_secs = secs;
+                }
+                if let Some(n) = seed_clients {
+                    seed.fanout.clients = n;
+                }
+                if let Some(n) = seed_room_size {
+                    seed.fanout.room_size = n.max(2);
+                }
+                if !seed_rates.is_empty() {
+                    seed.fanout.rates = seed_rates;
+                }
+                if let Some(ratio) = seed_refine {
+                    seed.refine_ratio = (ratio > 1.0).then_some(ratio);
+                }
+                if let Some(n) = seed_connect_count {
+                    seed.connect_count = n;
+                }
             }
             let kinds = if servers.is_empty() {
                 ServerKind::ALL.to_vec()
@@ -402,6 +504,16 @@ async fn run(
         }
         return ExitCode::FAILURE;
     }
+    if kinds.iter().any(|k| k.uses_addon()) {
+        if let Some(addon) = debug_addon(&repo) {
+            eprintln!(
+                "palaver-bench: WARNING: {} is a debug build (it has .debug_info); the \
+                 numbers of the servers on the Node addon will be far too low. \
+                 `make bench-node-addon` builds the release addon there.",
+                addon.display()
+            );
+        }
+    }
     let config_json: serde_json::Value = match std::fs::read_to_string(&palaver_config)
         .map_err(|e| e.to_string())
         .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
@@ -432,12 +544,57 @@ async fn run(
         eprintln!("== {} ({})", kind.name(), kind.describe());
         let mut r = ServerReport::new(kind);
         for scenario in &scenarios {
+            if kind.is_seed() {
+                let Some(seed) = &plan.seed002 else { continue };
+                match scenario {
+                    Scenario::Fanout => {
+                        eprintln!(" (e) seed 002: room fan-out");
+                        let outcome = scenarios::with_server(kind, &paths, "fanout", limit, |s| {
+                            let plan = &plan;
+                            async move {
+                                scenarios::stepped(&s, plan, &seed.fanout, false, seed.refine_ratio)
+                                    .await
+                            }
+                        })
+                        .await;
+                        report_error(&outcome);
+                        r.fanout = Some(outcome);
+                    }
+                    Scenario::Connect => {
+                        eprintln!(
+                            " (e) seed 002: connect rate (handshake + join answered by groupList)"
+                        );
+                        let outcome = scenarios::with_server(
+                            kind,
+                            &paths,
+                            "connect",
+                            limit,
+                            |s| async move {
+                                scenarios::connect(
+                                    &s,
+                                    seed.connect_count,
+                                    seed.connect_concurrency,
+                                    seed.fanout.room_size,
+                                )
+                                .await
+                            },
+                        )
+                        .await;
+                        report_error(&outcome);
+                        r.connect = Some(outcome);
+                    }
+                    // The app has no private messages, and idle sizes in the tens
+                    // of thousands would be a join storm of O(N³) bytes.
+                    Scenario::Idle | Scenario::Private => {}
+                }
+                continue;
+            }
             match scenario {
                 Scenario::Fanout => {
                     eprintln!(" (a) room fan-out");
                     let outcome = scenarios::with_server(kind, &paths, "fanout", limit, |s| {
                         let plan = &plan;
-                        async move { scenarios::stepped(&s, plan, &plan.fanout, false).await }
+                        async move { scenarios::stepped(&s, plan, &plan.fanout, false, None).await }
                     })
                     .await;
                     report_error(&outcome);
@@ -460,7 +617,15 @@ async fn run(
                     eprintln!(" (c) connect rate");
                     let outcome = scenarios::with_server(kind, &paths, "connect", limit, |s| {
                         let plan = &plan;
-                        async move { scenarios::connect(&s, plan).await }
+                        async move {
+                            scenarios::connect(
+                                &s,
+                                plan.connect_count,
+                                plan.connect_concurrency,
+                                plan.idle_room_size,
+                            )
+                            .await
+                        }
                     })
                     .await;
                     report_error(&outcome);
@@ -470,7 +635,7 @@ async fn run(
                     eprintln!(" (d) private messages");
                     let outcome = scenarios::with_server(kind, &paths, "private", limit, |s| {
                         let plan = &plan;
-                        async move { scenarios::stepped(&s, plan, &plan.private, true).await }
+                        async move { scenarios::stepped(&s, plan, &plan.private, true, None).await }
                     })
                     .await;
                     report_error(&outcome);
@@ -531,4 +696,17 @@ fn write_results(report: &Report, out: &Path) -> Result<(), String> {
     let previous = std::fs::read_to_string(&path).ok();
     let md = report::markdown(report, previous.as_deref());
     std::fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elf_sections() {
+        let exe = std::fs::read(std::env::current_exe().expect("test binary")).expect("readable");
+        assert_eq!(elf_has_section(&exe, b".text"), Some(true));
+        assert_eq!(elf_has_section(&exe, b".no_such_section"), Some(false));
+        assert_eq!(elf_has_section(b"not an ELF file", b".text"), None);
+    }
 }

@@ -1,5 +1,6 @@
-//! The two wire protocols the load generator speaks: Socket.IO 4 over Engine.IO 4
-//! (WebSocket transport only) and the bare broadcaster's JSON objects.
+//! The wire protocols the load generator speaks: Socket.IO 4 over Engine.IO 4
+//! (WebSocket transport only) with the bench's chat events or with seed 002's
+//! room-chat events, and the bare broadcaster's JSON objects.
 //!
 //! Parsing is deliberately shallow: the generator only needs to tell pings, acks
 //! and its own stamped messages apart, and must stay cheap at hundreds of
@@ -16,6 +17,12 @@ pub enum Proto {
     SocketIo,
     /// `{"t": ...}` JSON objects on `/`.
     Bare,
+    /// Socket.IO 4 with the events of seed 002's room chat (the tutorial app run
+    /// unchanged): `join {name, room}` and `message {text, room, user}`, neither
+    /// acknowledged. A join is answered with `groupList` (every room's members, the
+    /// joiner included) to the joiner; a message reaches the room's other members
+    /// as `message {text, user}`.
+    Seed002,
 }
 
 /// Marks the text of every message the generator sends.
@@ -42,8 +49,8 @@ pub enum Incoming<'a> {
         ok: bool,
         code: Option<&'a [u8]>,
     },
-    /// An `error` event (a refusal without ack).
-    ErrorEvent,
+    /// An `error` event (a refusal without ack) and its `code`, if any.
+    ErrorEvent(Option<&'a [u8]>),
     /// Anything else: session, room lists, presence, join notices, pongs.
     Other,
 }
@@ -51,15 +58,58 @@ pub enum Incoming<'a> {
 impl Proto {
     pub fn path(self) -> &'static str {
         match self {
-            Proto::SocketIo => "/socket.io/?EIO=4&transport=websocket",
+            Proto::SocketIo | Proto::Seed002 => "/socket.io/?EIO=4&transport=websocket",
             Proto::Bare => "/",
         }
     }
 
+    /// The name the `hold` worker takes on its command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::SocketIo => "socketio",
+            Proto::Bare => "bare",
+            Proto::Seed002 => "seed002",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Proto::SocketIo, Proto::Bare, Proto::Seed002]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
+
+    /// Whether the server acknowledges joins and messages. Without acks a join is
+    /// complete when [`Proto::joined`] says so, and a message counts as accepted
+    /// once sent (loss is still exact: it is counted from deliveries).
+    pub fn acks(self) -> bool {
+        !matches!(self, Proto::Seed002)
+    }
+
     pub fn classify(self, frame: &[u8]) -> Incoming<'_> {
         match self {
-            Proto::SocketIo => classify_socketio(frame),
+            // Seed 002's deliveries (`message {text, user}`) classify like the
+            // chat's: only stamped texts count.
+            Proto::SocketIo | Proto::Seed002 => classify_socketio(frame),
             Proto::Bare => classify_bare(frame),
+        }
+    }
+
+    /// For protocols without a join ack: whether `frame` completes the join of
+    /// `name`. Seed 002 answers a join with `groupList` to the joiner; the first
+    /// `groupList` naming the joiner is that answer (its own emit precedes any
+    /// later broadcast of the list on its connection).
+    pub fn joined(self, frame: &[u8], name: &str) -> bool {
+        match self {
+            Proto::Seed002 => {
+                frame.starts_with(br#"42["groupList","#) && {
+                    let mut needle = Vec::with_capacity(name.len() + 10);
+                    needle.extend_from_slice(br#""name":""#);
+                    needle.extend_from_slice(name.as_bytes());
+                    needle.push(b'"');
+                    find(frame, &needle).is_some()
+                }
+            }
+            Proto::SocketIo | Proto::Bare => false,
         }
     }
 
@@ -74,11 +124,13 @@ impl Proto {
                 out,
                 r#"{{"t":"join","id":{ack},"room":"{room}","name":"{name}"}}"#
             ),
+            Proto::Seed002 => write!(out, r#"42["join",{{"name":"{name}","room":"{room}"}}]"#),
         }
         .expect("writing to a Vec cannot fail");
     }
 
-    pub fn message(self, out: &mut Vec<u8>, ack: u64, room: &str, text: &str) {
+    /// A room message from `user` (seed 002 names the sender in the message).
+    pub fn message(self, out: &mut Vec<u8>, ack: u64, room: &str, user: &str, text: &str) {
         out.clear();
         match self {
             Proto::SocketIo => write!(
@@ -89,6 +141,10 @@ impl Proto {
                 out,
                 r#"{{"t":"message","id":{ack},"room":"{room}","text":"{text}"}}"#
             ),
+            Proto::Seed002 => write!(
+                out,
+                r#"42["message",{{"text":"{text}","room":"{room}","user":"{user}"}}]"#
+            ),
         }
         .expect("writing to a Vec cannot fail");
     }
@@ -96,7 +152,9 @@ impl Proto {
     pub fn private(self, out: &mut Vec<u8>, ack: u64, to: &str, text: &str) {
         out.clear();
         match self {
-            Proto::SocketIo => write!(out, r#"42{ack}["private",{{"to":"{to}","text":"{text}"}}]"#),
+            Proto::SocketIo | Proto::Seed002 => {
+                write!(out, r#"42{ack}["private",{{"to":"{to}","text":"{text}"}}]"#)
+            }
             Proto::Bare => write!(
                 out,
                 r#"{{"t":"private","id":{ack},"to":"{to}","text":"{text}"}}"#
@@ -155,7 +213,7 @@ fn classify_socketio(frame: &[u8]) -> Incoming<'_> {
                     None => Incoming::Other,
                 }
             } else if body.starts_with(b"[\"error\",") {
-                Incoming::ErrorEvent
+                Incoming::ErrorEvent(string_field(body, b"\"code\":\""))
             } else {
                 Incoming::Other
             }
@@ -181,7 +239,7 @@ fn classify_bare(frame: &[u8]) -> Incoming<'_> {
         let (id, n) = digits(rest);
         ack(id, &rest[n..])
     } else if frame.starts_with(br#"{"t":"error""#) {
-        Incoming::ErrorEvent
+        Incoming::ErrorEvent(string_field(frame, b"\"code\":\""))
     } else {
         Incoming::Other
     }
@@ -279,6 +337,32 @@ mod tests {
     }
 
     #[test]
+    fn seed002_frames() {
+        let seed = Proto::Seed002;
+        assert_eq!(
+            seed.classify(br#"42["message",{"text":"b|1|2|3|4|xx","user":"u2"}]"#),
+            Incoming::Delivery(b"b|1|2|3|4|xx")
+        );
+        // The join notice to everyone else is not a delivery.
+        assert_eq!(
+            seed.classify(r#"42["message",{"user":"管理员：","text":"u1进入了房间"}]"#.as_bytes()),
+            Incoming::Other
+        );
+        let list = br#"42["groupList",{"room-0":[{"name":"u1","room":"room-0","id":"a"},{"name":"u12","room":"room-0","id":"b"}]}]"#;
+        assert!(seed.joined(list, "u1"));
+        assert!(seed.joined(list, "u12"));
+        assert!(!seed.joined(list, "u2"));
+        assert!(!seed.joined(br#"42["message",{"text":""name":"u1""}]"#, "u1"));
+        assert!(!Proto::SocketIo.joined(list, "u1"));
+        assert!(!seed.acks() && Proto::SocketIo.acks() && Proto::Bare.acks());
+        assert_eq!(
+            seed.classify(br#"42["error",{"ok":false,"code":"rate_limited","message":"x","event":"message"}]"#),
+            Incoming::ErrorEvent(Some(b"rate_limited"))
+        );
+        assert_eq!(Proto::parse("seed002"), Some(Proto::Seed002));
+    }
+
+    #[test]
     fn bare_frames() {
         assert_eq!(
             Proto::Bare.classify(br#"{"t":"message","id":"1","room":"r","text":"b|0|1|2|3|"}"#),
@@ -312,8 +396,15 @@ mod tests {
     #[test]
     fn encoders() {
         let mut out = Vec::new();
-        Proto::SocketIo.message(&mut out, 7, "room-1", "b|x");
+        Proto::SocketIo.message(&mut out, 7, "room-1", "u1", "b|x");
         assert_eq!(out, br#"427["message",{"room":"room-1","text":"b|x"}]"#);
+        Proto::Seed002.message(&mut out, 7, "room-1", "u1", "b|x");
+        assert_eq!(
+            out,
+            br#"42["message",{"text":"b|x","room":"room-1","user":"u1"}]"#
+        );
+        Proto::Seed002.join(&mut out, 1, "room-1", "u1");
+        assert_eq!(out, br#"42["join",{"name":"u1","room":"room-1"}]"#);
         Proto::Bare.private(&mut out, 8, "u2", "hi");
         assert_eq!(out, br#"{"t":"private","id":8,"to":"u2","text":"hi"}"#);
     }

@@ -115,16 +115,35 @@ fn headline(
     report.servers.iter().find(|s| s.kind == kind).and_then(f)
 }
 
+/// Ratios to the Node Socket.IO server running the same app (the tutorial-style
+/// chat, or seed 002's app) and to the bare broadcaster (not for seed 002: its
+/// sizes and protocol differ).
 fn ratio_cells(
     report: &Report,
     kind: ServerKind,
     f: &dyn Fn(&ServerReport) -> Option<f64>,
 ) -> (String, String) {
     let own = headline(report, kind, f);
+    if kind.is_seed() {
+        return (
+            ratio(own, headline(report, ServerKind::Seed002Socketio, f)),
+            "—".into(),
+        );
+    }
     (
         ratio(own, headline(report, ServerKind::SocketioExpress, f)),
         ratio(own, headline(report, ServerKind::BareWs, f)),
     )
+}
+
+/// The fan-out of the bench's own chat servers (section a).
+fn chat_fanout(s: &ServerReport) -> Option<&Outcome<StepsOutcome>> {
+    s.fanout.as_ref().filter(|_| !s.kind.is_seed())
+}
+
+/// The fan-out of seed 002's app (section e).
+fn seed_fanout(s: &ServerReport) -> Option<&Outcome<StepsOutcome>> {
+    s.fanout.as_ref().filter(|_| s.kind.is_seed())
 }
 
 fn steps_section(
@@ -190,29 +209,35 @@ fn steps_section(
     for chart in charts {
         let _ = writeln!(md, "![{chart}]({chart})\n");
     }
+    steps_details(md, report, unit, pick);
+}
+
+/// Every step of every server, folded.
+fn steps_details(md: &mut String, report: &Report, unit: &str, pick: Pick) {
     let _ = writeln!(md, "<details><summary>Every step</summary>\n");
     for server in &report.servers {
         let Some(Ok(o)) = pick(server) else { continue };
         let _ = writeln!(
             md,
-            "**{}** ({} clients, rooms of {}; joined in {:.1} s)\n",
+            "**{}** ({} clients, rooms of {}; joined in {:.1} s, quiet {:.1} s later)\n",
             server.kind.name(),
             o.clients,
             o.room_size,
-            o.connect_seconds
+            o.connect_seconds,
+            o.settle_seconds
         );
         let _ = writeln!(
             md,
-            "| msg/s per client | offered {unit}/s | received {unit}/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | sent | expected | received | loss | refused | send lag ms | verdict |"
+            "| msg/s per client | offered {unit}/s | received {unit}/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | sent | expected | received | loss | refused | send lag ms | CPU % server / generator / other | verdict |"
         );
         let _ = writeln!(
             md,
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         );
         for s in &o.steps {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} / {:.0} / {:.0} | {} |",
                 s.rate_per_client,
                 human(s.offered_deliveries_per_s),
                 human(s.deliveries_per_s),
@@ -227,12 +252,176 @@ fn steps_section(
                 s.loss,
                 s.refused,
                 ms(s.max_send_lag_ms),
+                s.server_cpu_pct,
+                s.generator_cpu_pct,
+                s.other_cpu_pct,
                 one_line(&s.verdict)
             );
         }
         md.push('\n');
     }
     let _ = writeln!(md, "</details>\n");
+}
+
+/// Section (e): seed 002's app on `palaver/socket.io` and on Node Socket.IO.
+fn seed_section(md: &mut String, report: &Report) {
+    let Some(seed) = &report.plan.seed002 else {
+        return;
+    };
+    if !report.servers.iter().any(|s| s.kind.is_seed()) {
+        return;
+    }
+    let p = &report.plan;
+    let f = &seed.fanout;
+    let refine = match seed.refine_ratio {
+        Some(r) => format!(
+            "After the first failing step, steps at the geometric midpoint of the best \
+             passing and the lowest failing rate run until the two are within {:.0} % \
+             (each after a rest of at least 2 s once the previous step's backlog has \
+             drained: 1 s without a frame), \
+             so the knee is known to that precision.",
+            (r - 1.0) * 100.0
+        ),
+        None => "Stepping stops at the first failing step.".into(),
+    };
+    let _ = writeln!(
+        md,
+        "## (e) Seed 002: the tutorial room chat, moved by its import line\n\n\
+         `bench/servers/seed002-palaver.mjs` and `seed002-socketio.mjs` are seed 002's \
+         `app.js` (ESM, Express 4 + `node:http`, `new Server(server, {{cors: true}})`), \
+         identical but for `import {{ Server }} from \"palaver/socket.io\"` / \
+         `\"socket.io\"` (and the listening port). Its handlers run in JavaScript on both. \
+         `join {{name, room}}` (no ack) is answered with `groupList` (every room's members) \
+         to the joiner, and broadcasts `groupList` and a notice to everyone else; \
+         `message {{text, room, user}}` (no ack) reaches the room's other members as \
+         `message {{text, user}}`.\n\n\
+         **Fan-out.** {} clients in rooms of {}; a join is complete when the joiner \
+         receives the `groupList` naming it. Every join pushes the whole list to every \
+         client (O(N²) frames, O(N³) bytes), so N is in the hundreds; the load starts \
+         once the clients have received nothing for 1 s, so the join phase is not in the \
+         numbers. Then each client sends `message` at a fixed rate for {} s per step \
+         (coarse rates {}); each is due to the room's {} other members and carries its \
+         step, sender and sequence number in `text`. A step passes with zero loss (from \
+         deliveries: there are no acks), every sender's messages in order at every \
+         member, and p99 ≤ {} ms. {}\n\n\
+         **Connect rate.** {} connections, {} in flight, rooms of {}: TCP connect, \
+         WebSocket upgrade, Engine.IO open, Socket.IO connect, `join`, and the joiner's \
+         `groupList`; the connections stay open, and every join also pushes the list to \
+         all earlier ones, so the rate includes the app's O(N²) pushes.\n",
+        f.clients,
+        f.room_size,
+        f.step_secs,
+        f.rates
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        f.room_size.saturating_sub(1),
+        p.p99_limit_ms,
+        refine,
+        seed.connect_count,
+        seed.connect_concurrency,
+        f.room_size,
+    );
+    let best = |s: &ServerReport| {
+        seed_fanout(s)
+            .and_then(|o| o.as_ref().ok())
+            .and_then(best_step)
+            .map(|step| step.deliveries_per_s)
+    };
+    let rate = |s: &ServerReport| {
+        s.connect
+            .as_ref()
+            .filter(|_| s.kind.is_seed())
+            .and_then(|o| o.as_ref().ok())
+            .filter(|r| r.failed == 0)
+            .map(|r| r.per_second)
+    };
+    let _ = writeln!(
+        md,
+        "| server | best passing step (msg/s per client) | deliveries/s | p50 ms | p99 ms | \
+         vs Node | connections/s | connect p99 ms | vs Node | stepping ended |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for server in report.servers.iter().filter(|s| s.kind.is_seed()) {
+        let name = server.kind.name();
+        let fan = match seed_fanout(server) {
+            None => "— | — | — | — | —".to_string(),
+            Some(Err(_)) => "failed | — | — | — | —".to_string(),
+            Some(Ok(o)) => match best_step(o) {
+                Some(step) => format!(
+                    "{} | {} | {} | {}",
+                    step.rate_per_client,
+                    human(step.deliveries_per_s),
+                    ms(step.p50_ms),
+                    ms(step.p99_ms)
+                ),
+                None => "none passed | — | — | —".to_string(),
+            },
+        };
+        let fan_ratio = ratio_cells(report, server.kind, &best).0;
+        let conn = match &server.connect {
+            None => "— | —".to_string(),
+            Some(Err(_)) => "failed | —".to_string(),
+            Some(Ok(r)) if r.failed > 0 => {
+                format!("{} of {} joined | {}", r.ok, r.attempted, ms(r.p99_ms))
+            }
+            Some(Ok(r)) => format!("{} | {}", human(r.per_second), ms(r.p99_ms)),
+        };
+        let conn_ratio = ratio_cells(report, server.kind, &rate).0;
+        let ended = match seed_fanout(server) {
+            Some(Ok(o)) => one_line(&o.stopped),
+            Some(Err(e)) => one_line(e),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            md,
+            "| {name} | {fan} | {fan_ratio} | {conn} | {conn_ratio} | {ended} |"
+        );
+    }
+    md.push('\n');
+    let own = headline(report, ServerKind::Seed002Palaver, &best);
+    let node = headline(report, ServerKind::Seed002Socketio, &best);
+    if let (Some(own), Some(node)) = (own, node) {
+        let x = own / node;
+        let _ = writeln!(
+            md,
+            "Target (the ported app at least 5× Node Socket.IO's fan-out deliveries/s at \
+             p99 ≤ {} ms, zero loss): **{x:.2}×, {}**.\n",
+            p.p99_limit_ms,
+            if x >= 5.0 { "met" } else { "not met" }
+        );
+    }
+    let _ = writeln!(
+        md,
+        "Join phase of the fan-out run (pushed = what the joined clients received until \
+         the load started):\n"
+    );
+    let _ = writeln!(
+        md,
+        "| server | clients | joined in s | joins/s | quiet after s | frames pushed | MB pushed |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+    for server in report.servers.iter().filter(|s| s.kind.is_seed()) {
+        if let Some(Ok(o)) = seed_fanout(server) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.2} | {} | {:.1} | {} | {:.1} |",
+                server.kind.name(),
+                o.clients,
+                o.connect_seconds,
+                human(f64::from(o.clients) / o.connect_seconds.max(1e-9)),
+                o.settle_seconds,
+                o.join_frames,
+                o.join_bytes as f64 / 1e6
+            );
+        }
+    }
+    md.push('\n');
+    for chart in ["seed002-fanout-throughput.svg", "seed002-fanout-p99.svg"] {
+        let _ = writeln!(md, "![{chart}]({chart})\n");
+    }
+    steps_details(md, report, "deliveries", seed_fanout);
 }
 
 pub fn markdown(report: &Report, previous: Option<&str>) -> String {
@@ -308,7 +497,7 @@ pub fn markdown(report: &Report, previous: Option<&str>) -> String {
         ),
         "deliveries",
         &["fanout-throughput.svg", "fanout-p99.svg"],
-        |s| s.fanout.as_ref(),
+        chat_fanout,
     );
 
     // (b) idle
@@ -398,7 +587,7 @@ pub fn markdown(report: &Report, previous: Option<&str>) -> String {
     );
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for server in &report.servers {
-        let Some(outcome) = &server.connect else {
+        let Some(outcome) = server.connect.as_ref().filter(|_| !server.kind.is_seed()) else {
             continue;
         };
         let name = server.kind.name();
@@ -459,6 +648,8 @@ pub fn markdown(report: &Report, previous: Option<&str>) -> String {
         &["private-throughput.svg", "private-p99.svg"],
         |s| s.private.as_ref(),
     );
+
+    seed_section(&mut md, report);
 
     let _ = writeln!(md, "## Notes\n");
     let mut any = false;
@@ -537,11 +728,13 @@ pub fn markdown(report: &Report, previous: Option<&str>) -> String {
     md
 }
 
-const COLORS: [RGBColor; 4] = [
+const COLORS: [RGBColor; 6] = [
     RGBColor(0xd9, 0x4f, 0x00),
     RGBColor(0x7a, 0x3d, 0xb8),
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0x55, 0x55, 0x55),
+    RGBColor(0xd9, 0x4f, 0x00),
+    RGBColor(0x1f, 0x77, 0xb4),
 ];
 
 fn color_of(kind: ServerKind) -> RGBColor {
@@ -678,11 +871,13 @@ fn step_series(report: &Report, pick: Pick, y: fn(&StepResult) -> f64) -> Series
         .iter()
         .filter_map(|s| {
             let o = pick(s)?.as_ref().ok()?;
-            let points = o
+            let mut points = o
                 .steps
                 .iter()
                 .map(|step| (step.offered_deliveries_per_s, y(step), step.passed))
                 .collect::<Vec<_>>();
+            // Refined steps run out of order; the chart reads left to right.
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
             (!points.is_empty()).then_some((s.kind, points))
         })
         .collect()
@@ -692,13 +887,17 @@ fn step_series(report: &Report, pick: Pick, y: fn(&StepResult) -> f64) -> Series
 pub fn charts(report: &Report, dir: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     let limit = Some(report.plan.p99_limit_ms);
-    let jobs: [(&str, &str, &str, Pick); 2] = [
-        ("fanout", "Room fan-out", "deliveries", |s| {
-            s.fanout.as_ref()
-        }),
+    let jobs: [(&str, &str, &str, Pick); 3] = [
+        ("fanout", "Room fan-out", "deliveries", chat_fanout),
         ("private", "Private messages", "messages", |s| {
             s.private.as_ref()
         }),
+        (
+            "seed002-fanout",
+            "Seed 002 room chat fan-out",
+            "deliveries",
+            seed_fanout,
+        ),
     ];
     for (file, title, unit, pick) in jobs {
         let throughput = step_series(report, pick, |s| s.deliveries_per_s);

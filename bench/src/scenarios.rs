@@ -1,4 +1,5 @@
-//! The four scenarios, each against a freshly started server.
+//! The four scenarios, each against a freshly started server (seed 002's app
+//! runs two of them, fan-out and connect rate, at its own sizes).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -10,9 +11,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::client::{self, Identity, Target};
+use crate::client::{self, Identity, Target, Traffic};
 use crate::load::{self, Ctl, LoadClient, Mode, StepPlan, StepResult};
-use crate::proto::Proto;
 use crate::servers::{self, Paths, Server, ServerKind};
 
 /// A stepped scenario: clients in rooms, offered load raised step by step.
@@ -41,13 +41,49 @@ pub struct Plan {
     pub settle_secs: f64,
     /// Connections per idle worker process; `None`: as many as its fd limit allows.
     pub idle_per_worker: Option<u64>,
+    /// Seed 002's app (fan-out and connect rate at its own sizes); absent in
+    /// results written before it existed.
+    #[serde(default)]
+    pub seed002: Option<SeedPlan>,
 }
+
+/// Sizes for seed 002's room chat. Every join pushes the whole `groupList` (all
+/// members of all rooms) to every client, so a join phase of N clients costs
+/// O(N²) frames and O(N³) bytes: N stays in the hundreds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedPlan {
+    /// Coarse rates in `fanout.rates`, then refined (see `refine_ratio`).
+    pub fanout: StepsPlan,
+    /// After the first failing coarse step, steps between the best passing and the
+    /// first failing rate (geometric midpoints) until they are within this ratio
+    /// (1.1: the knee is known to 10 %). `None`: stop at the first failing step.
+    pub refine_ratio: Option<f64>,
+    pub connect_count: u64,
+    pub connect_concurrency: usize,
+}
+
+/// Loads the server until no client has read anything for this long (the join
+/// storm, or a failed step's backlog, has drained) ...
+const QUIET: Duration = Duration::from_millis(1000);
+/// ... or this long has passed.
+const MAX_QUIET_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepsOutcome {
     pub clients: u32,
     pub room_size: u32,
+    /// From the first connect to the last join.
     pub connect_seconds: f64,
+    /// From the last join until the clients stopped receiving (the join phase's
+    /// pushes delivered); the load starts after it.
+    #[serde(default)]
+    pub settle_seconds: f64,
+    /// Frames and bytes joined clients received while the others joined and until
+    /// the settle ended (join notices, room lists).
+    #[serde(default)]
+    pub join_frames: u64,
+    #[serde(default)]
+    pub join_bytes: u64,
     pub steps: Vec<StepResult>,
     /// Why the stepping ended.
     pub stopped: String,
@@ -116,14 +152,31 @@ fn cap(requested: u64, budget: u64) -> (u64, Option<String>) {
     }
 }
 
-/// Connects `clients` clients (names `u<i>`, rooms of `room_size`) for load.
+/// The join phase of a stepped scenario.
+struct Joined {
+    clients: Vec<LoadClient>,
+    connect_seconds: f64,
+    settle_seconds: f64,
+    frames: u64,
+    bytes: u64,
+}
+
+/// Connects `clients` clients (names `u<i>`, rooms of `room_size`) for load. Each
+/// keeps reading once joined; after the last join it waits `settle`, then until
+/// nothing has been received for `settle` or [`QUIET`] (the shorter), so what the
+/// joins pushed is delivered before the load starts and never counts in a step.
 async fn connect_load_clients(
     target: Target,
     clients: u32,
     room_size: u32,
     prefix: &str,
-) -> Result<Vec<LoadClient>, String> {
+    settle: Duration,
+) -> Result<Joined, String> {
     let permits = Arc::new(Semaphore::new(100));
+    let traffic = Arc::new(Traffic::default());
+    let (stop, stop_rx) = watch::channel(false);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let started = Instant::now();
     let mut set = JoinSet::new();
     for i in 0..clients {
         let permit = permits.clone().acquire_owned().await.expect("open");
@@ -132,12 +185,33 @@ async fn connect_load_clients(
             name: format!("u{i}"),
             room: format!("{prefix}-{}", i / room_size),
         };
+        let (traffic, stop_rx, done_tx) = (traffic.clone(), stop_rx.clone(), done_tx.clone());
         set.spawn(async move {
             let result = client::open(target, &who, OPEN_TIMEOUT).await;
             drop(permit);
+            let _ = done_tx.send(());
+            let result = match result {
+                Ok(conn) => client::keep_reading(conn, target.proto, stop_rx, &traffic).await,
+                Err(e) => Err(e),
+            };
             (i, who.room, result)
         });
     }
+    drop(done_tx);
+    for _ in 0..clients {
+        if done_rx.recv().await.is_none() {
+            break;
+        }
+    }
+    let connect_seconds = started.elapsed().as_secs_f64();
+    let joined = Instant::now();
+    tokio::time::sleep(settle).await;
+    let quiet = QUIET.min(settle).as_micros() as u64;
+    while traffic.quiet_us() < quiet && joined.elapsed() < MAX_QUIET_WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let settle_seconds = joined.elapsed().as_secs_f64();
+    let _ = stop.send(true);
     let mut out = Vec::with_capacity(clients as usize);
     let mut failures = Vec::new();
     while let Some(joined) = set.join_next().await {
@@ -155,7 +229,36 @@ async fn connect_load_clients(
         ));
     }
     out.sort_by_key(|c| c.index);
-    Ok(out)
+    Ok(Joined {
+        clients: out,
+        connect_seconds,
+        settle_seconds,
+        frames: traffic.frames.load(std::sync::atomic::Ordering::Relaxed),
+        bytes: traffic.bytes.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// Least rest after a failed step.
+const RECOVERY: Duration = Duration::from_secs(2);
+
+/// Waits [`RECOVERY`], then until the clients have read nothing for [`QUIET`] (a
+/// failed step's backlog delivered), at most [`MAX_QUIET_WAIT`].
+async fn wait_quiet(between: &Traffic) -> f64 {
+    let started = Instant::now();
+    // At least a short rest, so that no step starts right on the heels of an
+    // overloaded one.
+    tokio::time::sleep(RECOVERY).await;
+    while between.quiet_us() < QUIET.as_micros() as u64 && started.elapsed() < MAX_QUIET_WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// The geometric midpoint of two rates, to three significant digits.
+fn midpoint(lo: f64, hi: f64) -> f64 {
+    let mid = (lo * hi).sqrt();
+    let scale = 10f64.powi(2 - mid.log10().floor() as i32);
+    (mid * scale).round() / scale
 }
 
 /// Room fan-out (`private == false`) or private messages (`private == true`).
@@ -164,6 +267,7 @@ pub async fn stepped(
     plan: &Plan,
     steps: &StepsPlan,
     private: bool,
+    refine: Option<f64>,
 ) -> Result<StepsOutcome, String> {
     let target = Target {
         addr: server.addr,
@@ -173,18 +277,22 @@ pub async fn stepped(
     if clients < 2 {
         return Err("need at least two clients".into());
     }
-    let started = Instant::now();
-    let connected = connect_load_clients(
+    let joined = connect_load_clients(
         target,
         clients,
         steps.room_size,
         if private { "pm" } else { "room" },
+        Duration::from_secs_f64(plan.settle_secs),
     )
     .await?;
-    let connect_seconds = started.elapsed().as_secs_f64();
-    note(format!("{clients} clients joined in {connect_seconds:.1}s"));
-    // Join notices and room list pushes die down before the load starts.
-    tokio::time::sleep(Duration::from_secs_f64(plan.settle_secs)).await;
+    let connect_seconds = joined.connect_seconds;
+    note(format!(
+        "{clients} clients joined in {connect_seconds:.1}s; quiet {:.1}s later \
+         ({} frames, {:.1} MB pushed to them meanwhile)",
+        joined.settle_seconds,
+        joined.frames,
+        joined.bytes as f64 / 1e6
+    ));
 
     let mode = if private {
         Mode::Private { clients }
@@ -195,8 +303,9 @@ pub async fn stepped(
     };
     let (ctl, ctl_rx) = watch::channel(Ctl::Wait);
     let alive = Arc::new(AtomicU32::new(clients));
+    let between = Arc::new(Traffic::default());
     let mut tasks = JoinSet::new();
-    for c in connected {
+    for c in joined.clients {
         tasks.spawn(load::run_client(
             c,
             target.proto,
@@ -204,35 +313,82 @@ pub async fn stepped(
             clients,
             ctl_rx.clone(),
             alive.clone(),
+            between.clone(),
         ));
     }
     let mut results = Vec::new();
     let mut stopped = format!("step cap ({} steps)", steps.rates.len());
-    for (i, &rate) in steps.rates.iter().enumerate() {
+    // Coarse steps first, then (with `refine`) midpoints between the best passing
+    // and the lowest failing rate.
+    let mut coarse = steps.rates.iter().copied();
+    let (mut lo, mut hi): (Option<f64>, Option<f64>) = (None, None);
+    let mut id = 0u32;
+    loop {
+        let rate = match (hi, lo, refine) {
+            (None, _, _) => match coarse.next() {
+                Some(rate) => rate,
+                None => break,
+            },
+            (Some(hi), Some(lo), Some(ratio)) if hi / lo > ratio => {
+                let mid = midpoint(lo, hi);
+                if mid <= lo || mid >= hi {
+                    break;
+                }
+                mid
+            }
+            _ => break,
+        };
+        id += 1;
         let step_plan = StepPlan {
             rate_per_client: rate,
             duration: Duration::from_secs_f64(steps.step_secs),
             drain: Duration::from_secs_f64(steps.drain_secs),
             text_bytes: plan.text_bytes,
             p99_limit_ms: plan.p99_limit_ms,
+            server_pid: server.pid,
+            acks: target.proto.acks(),
         };
-        let result = load::run_step(&ctl, i as u32 + 1, step_plan, clients, mode, &alive).await;
+        let result = load::run_step(&ctl, id, step_plan, clients, mode, &alive).await;
         note(format!(
-            "{rate:>6} msg/s/client: {:>10.0} deliveries/s  p50 {:>7.2} ms  p99 {:>8.2} ms  loss {}  {}",
-            result.deliveries_per_s, result.p50_ms, result.p99_ms, result.loss, result.verdict
+            "{rate:>6} msg/s/client: {:>10.0} deliveries/s  p50 {:>7.2} ms  p99 {:>8.2} ms  loss {}  \
+             CPU server {:.0}% generator {:.0}% other {:.0}%  {}",
+            result.deliveries_per_s,
+            result.p50_ms,
+            result.p99_ms,
+            result.loss,
+            result.server_cpu_pct,
+            result.generator_cpu_pct,
+            result.other_cpu_pct,
+            result.verdict
         ));
         let passed = result.passed;
         let verdict = result.verdict.clone();
         results.push(result);
-        if !passed {
-            stopped = format!("step {} failed: {verdict}", i + 1);
-            break;
-        }
         if !server_alive(server) {
             stopped = "server exited".into();
             break;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        if passed {
+            lo = Some(lo.map_or(rate, |lo: f64| lo.max(rate)));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        if hi.is_none() {
+            stopped = format!("step {id} failed: {verdict}");
+        }
+        hi = Some(hi.map_or(rate, |hi: f64| hi.min(rate)));
+        if refine.is_none() || lo.is_none() {
+            break;
+        }
+        // What the failed step left queued is delivered before the next one.
+        let waited = wait_quiet(&between).await;
+        note(format!("backlog drained in {waited:.1}s"));
+    }
+    if let (Some(lo), Some(hi), Some(_)) = (lo, hi, refine) {
+        stopped = format!(
+            "{stopped}; refined: {lo} passed, {hi} failed ({:.0}% apart)",
+            (hi / lo - 1.0) * 100.0
+        );
     }
     ctl.send_replace(Ctl::Stop);
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
@@ -244,6 +400,9 @@ pub async fn stepped(
         clients,
         room_size: steps.room_size,
         connect_seconds,
+        settle_seconds: joined.settle_seconds,
+        join_frames: joined.frames,
+        join_bytes: joined.bytes,
         steps: results,
         stopped,
     })
@@ -254,19 +413,25 @@ fn server_alive(server: &Server) -> bool {
 }
 
 /// Connect rate: handshake plus join per second, `concurrency` in flight, all
-/// connections kept open until the end.
-pub async fn connect(server: &Server, plan: &Plan) -> Result<ConnectResult, String> {
+/// connections kept open until the end (`requested` connections in rooms of
+/// `room_size`).
+pub async fn connect(
+    server: &Server,
+    requested: u64,
+    concurrency: usize,
+    room_size: u32,
+) -> Result<ConnectResult, String> {
     let target = Target {
         addr: server.addr,
         proto: server.kind.proto(),
     };
-    let (count, capped) = cap(plan.connect_count, fd_budget());
-    let room_size = u64::from(plan.idle_room_size.max(1));
+    let (count, capped) = cap(requested, fd_budget());
+    let room_size = u64::from(room_size.max(1));
     let (stop, stop_rx) = watch::channel(false);
     let burst = client::burst(
         target,
         count,
-        plan.connect_concurrency,
+        concurrency,
         OPEN_TIMEOUT,
         |i| Identity {
             index: i,
@@ -298,10 +463,10 @@ pub async fn connect(server: &Server, plan: &Plan) -> Result<ConnectResult, Stri
         ms(0.99)
     ));
     Ok(ConnectResult {
-        requested: plan.connect_count,
+        requested,
         attempted: count,
         capped,
-        concurrency: plan.connect_concurrency,
+        concurrency,
         ok: burst.ok,
         failed: burst.failed,
         errors: burst.errors,
@@ -357,10 +522,7 @@ pub async fn idle(server: &Server, plan: &Plan, size: u64) -> Result<IdleResult,
         .max(1);
     let workers = attempted.div_ceil(per_worker).max(1);
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let proto = match server.kind.proto() {
-        Proto::SocketIo => "socketio",
-        Proto::Bare => "bare",
-    };
+    let proto = server.kind.proto().name();
     let concurrency = (plan.connect_concurrency as u64 / workers).max(10);
     let mut children = Vec::new();
     let mut first = 0;
@@ -588,5 +750,18 @@ where
             outcome
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refinement_midpoints() {
+        assert_eq!(midpoint(8.0, 16.0), 11.3);
+        assert_eq!(midpoint(11.3, 16.0), 13.4);
+        assert_eq!(midpoint(0.5, 1.0), 0.707);
+        assert_eq!(midpoint(64.0, 128.0), 90.5);
     }
 }

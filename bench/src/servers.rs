@@ -19,14 +19,22 @@ pub enum ServerKind {
     PalaverExpress,
     SocketioExpress,
     BareWs,
+    /// Seed 002's room-chat server file on `palaver/socket.io`.
+    #[serde(rename = "seed002-palaver")]
+    Seed002Palaver,
+    /// The same file on the Node Socket.IO server.
+    #[serde(rename = "seed002-socketio")]
+    Seed002Socketio,
 }
 
 impl ServerKind {
-    pub const ALL: [ServerKind; 4] = [
+    pub const ALL: [ServerKind; 6] = [
         ServerKind::Palaver,
         ServerKind::PalaverExpress,
         ServerKind::SocketioExpress,
         ServerKind::BareWs,
+        ServerKind::Seed002Palaver,
+        ServerKind::Seed002Socketio,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +43,8 @@ impl ServerKind {
             ServerKind::PalaverExpress => "palaver-express",
             ServerKind::SocketioExpress => "socketio-express",
             ServerKind::BareWs => "bare-ws",
+            ServerKind::Seed002Palaver => "seed002-palaver",
+            ServerKind::Seed002Socketio => "seed002-socketio",
         }
     }
 
@@ -44,6 +54,39 @@ impl ServerKind {
             ServerKind::PalaverExpress => "Palaver attached to Express through the Node addon",
             ServerKind::SocketioExpress => "Node Socket.IO 4.8 + Express, tutorial-style chat",
             ServerKind::BareWs => "bare tokio-tungstenite room broadcaster (no Socket.IO)",
+            ServerKind::Seed002Palaver => {
+                "seed 002's room-chat app.js, unchanged but for `import { Server } from \"palaver/socket.io\"` (handlers in JavaScript, transport and fan-out in Rust)"
+            }
+            ServerKind::Seed002Socketio => {
+                "seed 002's room-chat app.js on Node Socket.IO 4.8 (`import { Server } from \"socket.io\"`)"
+            }
+        }
+    }
+
+    /// Seed 002's app: its own protocol, sizes and section of the results.
+    pub fn is_seed(self) -> bool {
+        matches!(
+            self,
+            ServerKind::Seed002Palaver | ServerKind::Seed002Socketio
+        )
+    }
+
+    /// Whether the server runs Palaver inside Node (the addon).
+    pub fn uses_addon(self) -> bool {
+        matches!(
+            self,
+            ServerKind::PalaverExpress | ServerKind::Seed002Palaver
+        )
+    }
+
+    /// The Node script of a Node server, relative to bench/servers/.
+    pub fn script(self) -> Option<&'static str> {
+        match self {
+            ServerKind::PalaverExpress => Some("palaver-express.js"),
+            ServerKind::SocketioExpress => Some("socketio-express.js"),
+            ServerKind::Seed002Palaver => Some("seed002-palaver.mjs"),
+            ServerKind::Seed002Socketio => Some("seed002-socketio.mjs"),
+            ServerKind::Palaver | ServerKind::BareWs => None,
         }
     }
 
@@ -54,8 +97,19 @@ impl ServerKind {
     pub fn proto(self) -> Proto {
         match self {
             ServerKind::BareWs => Proto::Bare,
+            ServerKind::Seed002Palaver | ServerKind::Seed002Socketio => Proto::Seed002,
             _ => Proto::SocketIo,
         }
+    }
+}
+
+/// The release Node addon the bench builds for itself (bench/bench.mk), which
+/// the Node servers load instead of node/native/'s (whatever was built last).
+/// `BENCH_ADDON` names another one (e.g. a build with symbols, for `perf`).
+pub fn addon_path(repo: &std::path::Path) -> PathBuf {
+    match std::env::var_os("BENCH_ADDON") {
+        Some(path) => PathBuf::from(path),
+        None => repo.join("target/bench-addon/palaver.linux-x64-gnu.node"),
     }
 }
 
@@ -97,17 +151,27 @@ impl Server {
                     .env("RUST_LOG", "warn");
                 c
             }
-            ServerKind::PalaverExpress | ServerKind::SocketioExpress => {
-                let script = paths.repo.join("bench/servers").join(format!(
-                    "{}.js",
-                    if kind == ServerKind::PalaverExpress {
-                        "palaver-express"
-                    } else {
-                        "socketio-express"
-                    }
-                ));
+            ServerKind::PalaverExpress
+            | ServerKind::SocketioExpress
+            | ServerKind::Seed002Palaver
+            | ServerKind::Seed002Socketio => {
+                let servers = paths.repo.join("bench/servers");
                 let mut c = Command::new("node");
-                c.arg(script)
+                if kind.is_seed() {
+                    // The seed imports "express" and uses app.use("*"), which
+                    // Express 5 (the other servers') rejects: this hook gives the
+                    // seed files Express 4 (see express4-hook.mjs).
+                    c.arg("--import").arg(servers.join("express4-hook.mjs"));
+                }
+                if let Ok(flags) = std::env::var("BENCH_NODE_FLAGS") {
+                    // For profiling, e.g. BENCH_NODE_FLAGS=--perf-basic-prof and
+                    // `perf record -p <pid>` (the runner kills its servers, so
+                    // --cpu-prof, written at a clean exit, does not work here).
+                    c.args(flags.split_whitespace());
+                }
+                // The bench's own release addon (bench.mk), not node/native/'s.
+                c.env("NAPI_RS_NATIVE_LIBRARY_PATH", addon_path(&paths.repo));
+                c.arg(servers.join(kind.script().expect("a Node server")))
                     .env("BENCH_PORT", "0")
                     .env("BENCH_PALAVER_CONFIG", &paths.palaver_config)
                     .env("NODE_ENV", "production");

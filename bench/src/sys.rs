@@ -43,6 +43,77 @@ pub fn nofile() -> (u64, u64) {
     Resource::NOFILE.get().unwrap_or((1024, 1024))
 }
 
+/// CPU time, in clock ticks, of the whole machine (busy) and of two processes
+/// (the server under test and this generator), to tell during a step who used
+/// the CPU: the server, the generator, or something else on the machine.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSnapshot {
+    at: std::time::Instant,
+    machine_busy: u64,
+    server: u64,
+    generator: u64,
+}
+
+/// CPU used between two snapshots, in % of one core.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuUse {
+    pub server: f64,
+    pub generator: f64,
+    /// Everything else on the machine (other processes, and this machine's
+    /// interrupts not charged to either).
+    pub others: f64,
+}
+
+/// Busy clock ticks of all CPUs together (`/proc/stat`: all but idle and iowait).
+fn machine_busy_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().take(8).sum();
+    Some(total - fields.get(3)? - fields.get(4)?)
+}
+
+/// utime + stime of a process (all its threads), in clock ticks.
+fn process_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after it are fixed.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+impl CpuSnapshot {
+    pub fn take(server_pid: u32) -> Option<Self> {
+        Some(Self {
+            at: std::time::Instant::now(),
+            machine_busy: machine_busy_ticks()?,
+            server: process_ticks(&server_pid.to_string())?,
+            generator: process_ticks("self")?,
+        })
+    }
+
+    /// What was used from `self` to `later`.
+    pub fn until(&self, later: &Self) -> CpuUse {
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let secs = later.at.duration_since(self.at).as_secs_f64().max(1e-3);
+        let pct = |ticks: u64| ticks as f64 / hz / secs * 100.0;
+        let server = later.server.saturating_sub(self.server);
+        let generator = later.generator.saturating_sub(self.generator);
+        let busy = later.machine_busy.saturating_sub(self.machine_busy);
+        CpuUse {
+            server: pct(server),
+            generator: pct(generator),
+            others: pct(busy.saturating_sub(server + generator)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     pub cpu: String,
@@ -165,6 +236,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_snapshots() {
+        let first = CpuSnapshot::take(std::process::id()).expect("/proc readable");
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < std::time::Duration::from_millis(300) {
+            std::hint::black_box(0u64);
+        }
+        let used = first.until(&CpuSnapshot::take(std::process::id()).expect("again"));
+        // This process is both "server" and "generator" here.
+        assert!(used.server > 20.0 && used.generator > 20.0, "{used:?}");
+    }
 
     #[test]
     fn dates() {
