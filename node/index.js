@@ -24,6 +24,7 @@ class Server {
       onEvent: (json) => this._dispatch(json),
       onError: (error) => reportError(this._listeners, error),
       claims: (req) => isSocketIoPath(req),
+      kinds: () => this._listenedKinds(),
     });
   }
 
@@ -88,7 +89,12 @@ class Server {
   _syncListeners() {
     const engine = this._host.engine;
     if (!engine) return;
-    engine.listenTo(hostEventKinds().filter((type) => this._listeners.listenerCount(type) > 0));
+    engine.listenTo(this._listenedKinds());
+  }
+
+  /** The engine events with listeners. */
+  _listenedKinds() {
+    return hostEventKinds().filter((type) => this._listeners.listenerCount(type) > 0);
   }
 
   /** Emits an event to every client. */

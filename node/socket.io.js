@@ -161,6 +161,7 @@ class Server extends EventEmitter {
       onEvent: (json, buffers) => this._onEngineEvent(json, buffers),
       onError: (error) => reportError(this, error),
       claims: (req) => isSocketIoPath(req),
+      kinds: () => SOCKET_EVENTS,
     });
     this._batch = new CommandBatch(this._host, this);
     /** The main namespace (`io.sockets`, `io.of("/")`). */
@@ -411,7 +412,6 @@ class Server extends EventEmitter {
 
   /** Runs when the engine has started: namespaces and gates are registered. */
   _started() {
-    this._host.engine.listenTo(SOCKET_EVENTS);
     for (const nsp of this._nsps.values()) {
       if (nsp.name !== '/' || nsp._fns.length > 0) {
         this._command({ namespace: { ns: nsp.name, gated: nsp._fns.length > 0 } });

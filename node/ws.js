@@ -83,6 +83,7 @@ class WebSocketServer extends EventEmitter {
       onEvent: (json, buffers) => this._onEngineEvent(json, buffers),
       onError: (error) => reportError(this, error),
       claims: (req) => this._claims(req),
+      kinds: () => WS_EVENTS,
     });
     this._batch = new CommandBatch(this._host, this);
     if (server !== undefined) {
@@ -90,7 +91,6 @@ class WebSocketServer extends EventEmitter {
     } else {
       this._host.listen(port, host);
     }
-    this._host.engine.listenTo(WS_EVENTS);
     if (typeof callback === 'function') this.once('listening', callback);
     process.nextTick(() => this.emit('listening'));
   }

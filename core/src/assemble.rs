@@ -12,7 +12,7 @@ use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr
 use crate::chat::{self, ClusterFeeds};
 use crate::cluster::{Cluster, ClusterError, ResilientDriver};
 use crate::config::{Config, ConfigError};
-use crate::events::{EventBus, EventCallback, QueueBounds};
+use crate::events::{EventBus, HostEvents, QueueBounds};
 use crate::handle::ChatHandle;
 use crate::history::{History, HistoryError, RedisHistory};
 use crate::plain_ws::PlainSockets;
@@ -54,7 +54,7 @@ pub(crate) struct Assembled {
 /// Builds the chat on the current runtime.
 pub(crate) async fn assemble(
     config: Config,
-    on_event: Option<EventCallback>,
+    on_event: Option<HostEvents>,
 ) -> Result<Assembled, BuildError> {
     config.validate()?;
     let local_history = History::open(&config.history)?;
@@ -63,12 +63,12 @@ pub(crate) async fn assemble(
         None => None,
     };
     let events = match on_event {
-        Some(callback) => EventBus::start(
+        Some(host) => EventBus::start(
             QueueBounds {
                 events: config.event_queue_capacity,
                 bytes: config.event_queue_bytes,
             },
-            callback,
+            host,
         )
         .map_err(BuildError::EventThread)?,
         None => EventBus::disabled(),

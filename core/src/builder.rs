@@ -7,7 +7,7 @@ use axum::Router;
 use crate::assemble::{assemble, Assembled, BuildError};
 use crate::config::Config;
 use crate::engine::{Engine, StartError};
-use crate::events::{Event, EventCallback};
+use crate::events::{Event, EventCallback, EventKinds, HostEvents};
 use crate::handle::ChatHandle;
 use crate::service::ChatLayer;
 
@@ -28,6 +28,7 @@ impl Chat {
         ChatBuilder {
             config,
             on_event: None,
+            kinds: EventKinds::ALL,
             routes: Router::new(),
         }
     }
@@ -38,6 +39,7 @@ impl Chat {
 pub struct ChatBuilder {
     config: Config,
     on_event: Option<EventCallback>,
+    kinds: EventKinds,
     routes: Router,
 }
 
@@ -53,6 +55,15 @@ impl ChatBuilder {
         self
     }
 
+    /// The kinds of event the callback gets from the start (every kind by
+    /// default); [`ChatHandle::subscribe`] changes them later. Setting them here
+    /// means no event of another kind is built between the start and a later
+    /// `subscribe`.
+    pub fn subscribe(mut self, kinds: EventKinds) -> Self {
+        self.kinds = kinds;
+        self
+    }
+
     /// Routes the [`Engine`] serves besides Socket.IO (for example the chat page).
     /// Ignored by [`into_layer`](Self::into_layer), where the host owns its router.
     pub fn routes(mut self, routes: Router) -> Self {
@@ -60,9 +71,17 @@ impl ChatBuilder {
         self
     }
 
+    fn host_events(&mut self) -> Option<HostEvents> {
+        let kinds = self.kinds;
+        self.on_event
+            .take()
+            .map(|callback| HostEvents { callback, kinds })
+    }
+
     /// Binds and runs the chat on its own runtime. See [`Engine`].
-    pub fn start(self) -> Result<Engine, StartError> {
-        Engine::launch(self.config, self.on_event, self.routes)
+    pub fn start(mut self) -> Result<Engine, StartError> {
+        let host = self.host_events();
+        Engine::launch(self.config, host, self.routes)
     }
 
     /// Builds the chat as a tower layer for the host's own axum app, on the host's
@@ -85,8 +104,9 @@ impl ChatBuilder {
     /// .await?;
     /// # Ok(()) }
     /// ```
-    pub async fn into_layer(self) -> Result<(ChatLayer, ChatHandle), BuildError> {
-        let Assembled { layer, handle, .. } = assemble(self.config, self.on_event).await?;
+    pub async fn into_layer(mut self) -> Result<(ChatLayer, ChatHandle), BuildError> {
+        let host = self.host_events();
+        let Assembled { layer, handle, .. } = assemble(self.config, host).await?;
         Ok((layer, handle))
     }
 }

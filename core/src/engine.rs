@@ -15,7 +15,7 @@ use tower::ServiceExt;
 
 use crate::assemble::{assemble, Assembled, BuildError};
 use crate::config::Config;
-use crate::events::EventCallback;
+use crate::events::HostEvents;
 use crate::handle::ChatHandle;
 use crate::lifecycle::Phase;
 use crate::peer::PeerAddr;
@@ -89,7 +89,7 @@ impl Engine {
     /// starts the runtime and returns once clients can connect.
     pub(crate) fn launch(
         config: Config,
-        on_event: Option<EventCallback>,
+        on_event: Option<HostEvents>,
         routes: Router,
     ) -> Result<Self, StartError> {
         config.validate().map_err(BuildError::from)?;
@@ -368,7 +368,11 @@ mod tests {
             ..Config::default()
         };
         config.history.storage = HistoryStorage::Memory;
-        let engine = Engine::launch(config, Some(Box::new(|_| {})), Router::new()).unwrap();
+        let host = HostEvents {
+            callback: Box::new(|_| {}),
+            kinds: crate::EventKinds::ALL,
+        };
+        let engine = Engine::launch(config, Some(host), Router::new()).unwrap();
         let shared = std::sync::Arc::downgrade(engine.handle().shared());
         engine.stop(Duration::from_secs(1)).unwrap();
         drop(engine);

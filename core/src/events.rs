@@ -416,6 +416,12 @@ pub struct AckId(pub u64);
 /// The host's event callback.
 pub(crate) type EventCallback = Box<dyn FnMut(Event) + Send + 'static>;
 
+/// The host's callback and the kinds of event it takes from the start.
+pub(crate) struct HostEvents {
+    pub callback: EventCallback,
+    pub kinds: EventKinds,
+}
+
 enum Item {
     /// An event and the bytes it was counted as (boxed: a queued item is a
     /// pointer, whatever the event).
@@ -468,7 +474,11 @@ impl EventBus {
 
     /// Starts the dispatcher thread that calls `callback` for each event, in order.
     /// The queue takes memory only for the events in it.
-    pub(crate) fn start(bounds: QueueBounds, mut callback: EventCallback) -> std::io::Result<Self> {
+    pub(crate) fn start(bounds: QueueBounds, host: HostEvents) -> std::io::Result<Self> {
+        let HostEvents {
+            mut callback,
+            kinds,
+        } = host;
         let (tx, rx) = mpsc::channel::<Item>();
         let backlog = Arc::new(Backlog::default());
         let dispatcher = std::thread::Builder::new()
@@ -492,7 +502,7 @@ impl EventBus {
             tx: Some(tx),
             bounds,
             backlog,
-            subscribed: AtomicU16::new(EventKinds::ALL.0),
+            subscribed: AtomicU16::new(kinds.0),
             dropped: AtomicU64::new(0),
             dispatcher_thread: Some(dispatcher.thread().id()),
             dispatcher: Mutex::new(Some(dispatcher)),

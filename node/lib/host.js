@@ -45,9 +45,12 @@ class EngineHost {
    * @param {(error: Error) => void} options.onError a fault to report (never thrown)
    * @param {(req: http.IncomingMessage) => boolean} options.claims whether a request or
    *   upgrade on an attached server is the engine's
+   * @param {() => string[]} [options.kinds] the engine events to take from the start
+   *   (the engine builds and sends no other kind until `engine.listenTo`)
    */
-  constructor({ config, onEvent, onError, claims }) {
+  constructor({ config, onEvent, onError, claims, kinds = () => [] }) {
     this.config = config;
+    this._kinds = kinds;
     this._onEvent = onEvent;
     this._onError = onError;
     this._claims = claims;
@@ -150,7 +153,7 @@ class EngineHost {
     const generation = ++this._generation;
     const endOfEvents = marker();
     try {
-      this.engine = native().NativeEngine.start(JSON.stringify(config), (json, buffers) => {
+      this.engine = native().NativeEngine.start(JSON.stringify(config), this._kinds(), (json, buffers) => {
         if (json === END_OF_EVENTS) endOfEvents.reached();
         // Closed meanwhile: no event after close.
         else if (generation === this._generation) this._onEvent(json, buffers);

@@ -12,10 +12,10 @@ export declare class NativeEngine {
   /**
    * Starts an engine from a configuration JSON; `on_event` receives each event
    * as JSON text, with the binary attachments of a Socket.IO event or plain
-   * WebSocket message as a second argument. No event kind is subscribed until
-   * `listen_to`.
+   * WebSocket message as a second argument. Only the event kinds named in
+   * `kinds` are built and sent, from the start; `listen_to` changes them.
    */
-  static start(configJson: string, onEvent: (arg0: string, arg1?: Array<Buffer> | undefined | null) => void): NativeEngine
+  static start(configJson: string, kinds: Array<string>, onEvent: (arg0: string, arg1?: Array<Buffer> | undefined | null) => void): NativeEngine
   /**
    * Which event kinds JS listens to (`connected`, `message`, ...): the engine
    * builds and forwards only those (unknown names are ignored). Starts empty.

@@ -235,14 +235,15 @@ impl From<palaver_core::RoomInfo> for RoomInfo {
 impl NativeEngine {
     /// Starts an engine from a configuration JSON; `on_event` receives each event
     /// as JSON text, with the binary attachments of a Socket.IO event or plain
-    /// WebSocket message as a second argument. No event kind is subscribed until
-    /// `listen_to`.
+    /// WebSocket message as a second argument. Only the event kinds named in
+    /// `kinds` are built and sent, from the start; `listen_to` changes them.
     // The argument type is spelled out, not `EventArgs`: napi's generated
     // declarations read it from the signature.
     #[allow(clippy::type_complexity)]
     #[napi(factory, catch_unwind)]
     pub fn start(
         config_json: String,
+        kinds: Vec<String>,
         on_event: Function<FnArgs<(String, Option<Vec<Buffer>>)>, ()>,
     ) -> Result<NativeEngine> {
         let config = Config::from_json(&config_json).map_err(|e| js_error(e.code(), e))?;
@@ -273,10 +274,9 @@ impl NativeEngine {
                 // Blocking past EVENTS_IN_FLIGHT: see EventSink.
                 let _ = sink.call(message, ThreadsafeFunctionCallMode::Blocking);
             })
+            .subscribe(event_kinds_named(&kinds))
             .start()
             .map_err(|e| js_error(e.code(), e))?;
-        // A callback gets every kind by default; JS asks for the ones it listens to.
-        engine.handle().subscribe(EventKinds::NONE);
         let handle = engine.handle().clone();
         Ok(NativeEngine {
             engine: Arc::new(engine),
@@ -289,11 +289,7 @@ impl NativeEngine {
     /// builds and forwards only those (unknown names are ignored). Starts empty.
     #[napi(catch_unwind)]
     pub fn listen_to(&self, kinds: Vec<String>) {
-        let kinds = kinds
-            .iter()
-            .filter_map(|name| EventKind::from_name(name))
-            .collect();
-        self.handle.subscribe(kinds);
+        self.handle.subscribe(event_kinds_named(&kinds));
     }
 
     /// The bound port when the engine listens itself.
@@ -505,6 +501,14 @@ impl NativeEngine {
         .map_err(|e| js_error(HostErrorCode::Internal, e))?;
         Ok(status == Status::Ok)
     }
+}
+
+/// The kinds with these names (unknown names are ignored).
+fn event_kinds_named(names: &[String]) -> EventKinds {
+    names
+        .iter()
+        .filter_map(|name| EventKind::from_name(name))
+        .collect()
 }
 
 fn into_bytes(buffers: Option<Vec<Buffer>>) -> Vec<Bytes> {

@@ -29,9 +29,10 @@ function record(first) {
   }
 }
 const SpyEngine = {
-  start(config, onEvent, ...rest) {
+  start(config, kinds, onEvent, ...rest) {
     return binding.NativeEngine.start(
       config,
+      kinds,
       (...args) => {
         record(args[0]);
         return onEvent(...args);
