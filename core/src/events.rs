@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use socketioxide::socket::DisconnectReason;
 
-use crate::plain_ws::{PlainHandshake, PlainMessage};
+use crate::plain_ws::message::{PlainHandshake, PlainMessage};
 use crate::protocol::{ChatMessage, PrivateMessage, User};
 use crate::sockets::{Handshake, JsonArgs};
 

@@ -6,7 +6,16 @@ use std::ptr;
 use bytes::Bytes;
 use palaver_core::{Event, EventKind, Handshake, PlainHandshake, PlainMessage, User};
 
-use crate::sockets::palaver_bytes;
+/// A view of bytes someone else owns: `len` bytes at `data` (`data` may be NULL
+/// when `len` is 0). Used for binary attachments, in both directions.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct palaver_bytes {
+    /// The first byte.
+    pub data: *const u8,
+    /// How many bytes.
+    pub len: usize,
+}
 
 /// What happened.
 #[repr(C)]

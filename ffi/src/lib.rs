@@ -50,8 +50,8 @@ mod sockets;
 pub use config::{palaver_config, palaver_limit};
 pub use engine::{palaver_engine, palaver_stats};
 pub use error::palaver_result;
-pub use event::{palaver_event, palaver_event_callback, palaver_event_kind};
-pub use sockets::{palaver_bytes, palaver_target, palaver_target_flags};
+pub use event::{palaver_bytes, palaver_event, palaver_event_callback, palaver_event_kind};
+pub use sockets::{palaver_target, palaver_target_flags};
 
 /// The library version ("0.1.0"), a static NUL-terminated string; do not free it.
 #[no_mangle]

@@ -23,17 +23,7 @@ use crate::error::{
     boundary, boundary_void, bytes_arg, fail, fail_with, optional_str_arg, palaver_result, str_arg,
     text_arg, try_ffi,
 };
-
-/// A view of bytes someone else owns: `len` bytes at `data` (`data` may be NULL
-/// when `len` is 0). Used for binary attachments, in both directions.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct palaver_bytes {
-    /// The first byte.
-    pub data: *const u8,
-    /// How many bytes.
-    pub len: usize,
-}
+use crate::event::palaver_bytes;
 
 /// Bits of `palaver_target.flags`. The type is `uint32_t`.
 #[repr(u32)]

@@ -13,19 +13,21 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use parking_lot::RwLock;
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+
+pub(crate) mod message;
+
+pub use message::{PlainHandshake, PlainMessage};
 
 use crate::events::{Event, EventKind};
 use crate::headers::header_map;
@@ -41,45 +43,6 @@ const GOING_AWAY: u16 = 1001;
 const POLICY_VIOLATION: u16 = 1008;
 const MESSAGE_TOO_BIG: u16 = 1009;
 const TRY_AGAIN_LATER: u16 = 1013;
-
-/// What a plain WebSocket client sent with its upgrade request, in the shape of
-/// Node's `IncomingMessage` as `ws` hands it to `connection` listeners.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlainHandshake {
-    /// The request URL's path and query.
-    pub url: String,
-    /// Request headers, names in lower case; repeated headers joined with `", "`.
-    pub headers: std::collections::BTreeMap<String, String>,
-    /// Client IP address, when known.
-    pub address: Option<IpAddr>,
-    /// The subprotocol chosen (the client's first), if it asked for any.
-    pub protocol: Option<String>,
-}
-
-/// A message of a plain WebSocket connection.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PlainMessage {
-    /// A text frame.
-    Text(String),
-    /// A binary frame.
-    Binary(Bytes),
-}
-
-impl PlainMessage {
-    fn len(&self) -> usize {
-        match self {
-            Self::Text(text) => text.len(),
-            Self::Binary(bytes) => bytes.len(),
-        }
-    }
-
-    fn to_frame(&self) -> Message {
-        match self {
-            Self::Text(text) => Message::text(text.as_str()),
-            Self::Binary(bytes) => Message::binary(bytes.clone()),
-        }
-    }
-}
 
 enum Outgoing {
     Frame(Message, usize),
