@@ -35,8 +35,6 @@ const CLIENT_GOODBYE_GRACE: Duration = Duration::from_secs(1);
 /// No connection open for this long means the clients are gone: a polling client
 /// between two requests has no connection open for a moment only.
 const QUIET: Duration = Duration::from_millis(150);
-/// How long stop waits for socketioxide to close the transports left.
-const TRANSPORT_CLOSE_WAIT: Duration = Duration::from_millis(500);
 /// What every client is told at stop.
 const STOP_REASON: &str = "server_stopping";
 
@@ -103,11 +101,19 @@ impl<A: Adapter> Sessions for ChatNode<A> {
     }
 
     fn tell_all(&self, reason: &str) -> Told {
-        let mut all = HashSet::new();
+        // Every session is counted, so that the end of the stop closes each one
+        // whatever happens before; only the chat's clients are told: host
+        // namespaces' connections are closed with their transport, as socket.io's
+        // `io.close()` does, so that their clients reconnect to whatever serves
+        // next.
+        let mut all: HashSet<String> = self
+            .io
+            .nsps()
+            .into_iter()
+            .flat_map(|ns| ns.sockets())
+            .map(|socket| socket.transport_id().to_string())
+            .collect();
         let mut polling = HashSet::new();
-        // Only the chat's clients are told: host namespaces' connections are
-        // closed with their transport at the end, as socket.io's `io.close()`
-        // does, so that their clients reconnect to whatever serves next.
         for socket in self.chat_sockets() {
             all.insert(socket.transport_id().to_string());
             let _ = socket.emit("shutdown", &Goodbye { reason });
@@ -205,8 +211,8 @@ pub(crate) async fn run(plan: StopPlan, deadline: Instant) -> bool {
             lifecycle.goodbye.expect(sessions.disconnect_all());
         }
         // Host namespaces' connections, and chat clients that never took their
-        // goodbye, have their transport closed.
-        let _ = tokio::time::timeout(TRANSPORT_CLOSE_WAIT, sessions.clone().close()).await;
+        // goodbye, have their transport closed (within the stop's deadline).
+        sessions.clone().close().await;
         let _ = stop_accepting.send(true);
         control.close_idle();
         control.all_closed().await;

@@ -69,7 +69,8 @@ static inline bool http_request(uint16_t port, const char *method, const char *p
 
 /*
  * Opens an Engine.IO session and connects it to the namespace `/` (the engine then
- * reports a `connected` event). `auth_json` (or NULL) is the handshake's auth, for
+ * reports a `connected` event), and returns once the connect is answered (the
+ * packets of that poll are read). `auth_json` (or NULL) is the handshake's auth, for
  * example {"name":"Ada"}. Writes the Engine.IO session id into `sid`.
  */
 static inline bool polling_connect(uint16_t port, const char *auth_json, char *sid, size_t sid_len) {
@@ -93,7 +94,30 @@ static inline bool polling_connect(uint16_t port, const char *auth_json, char *s
     snprintf(connect_packet, sizeof connect_packet, "40%s", auth_json ? auth_json : "");
     char path[256];
     snprintf(path, sizeof path, "/socket.io/?EIO=4&transport=polling&sid=%s", sid);
-    return http_request(port, "POST", path, connect_packet, body, sizeof body);
+    if (!http_request(port, "POST", path, connect_packet, body, sizeof body)) {
+        return false;
+    }
+    /*
+     * Like socket.io-client, waits for the namespace's answer before sending
+     * anything to it: the server ignores packets for a namespace the session is
+     * not connected to yet. 40 is the connect, 44 a connect_error.
+     */
+    char poll[8192];
+    for (int polls = 0; polls < 10; polls++) {
+        if (!http_request(port, "GET", path, NULL, poll, sizeof poll)) {
+            return false;
+        }
+        for (char *packet = poll, *end; packet != NULL; packet = end ? end + 1 : NULL) {
+            end = strchr(packet, '\x1e');
+            if (strncmp(packet, "40", 2) == 0) {
+                return true;
+            }
+            if (strncmp(packet, "44", 2) == 0) {
+                return false;
+            }
+        }
+    }
+    return false;
 }
 
 /* Sends one Engine.IO packet, for example 42["event",{}] or 421["event",{}] (ack 1). */

@@ -240,6 +240,16 @@ impl<A: Adapter> Namespace<A> {
             // When closing the underlying transport, this will indirectly close the socket
             // Therefore there is no need to manually call `s.close()`.
             future::join_all(sockets.values().map(|s| s.close_underlying_transport())).await;
+            // A closed transport reaches the client's `on_disconnect` from a task
+            // of its own, which may run after the client has dropped its
+            // namespaces: it would then find none, and the socket would never be
+            // closed (no disconnect handler, and a socket <-> namespace cycle that
+            // leaks the whole server). The sockets still here are closed now;
+            // `Socket::close` runs the disconnect handler at most once.
+            let left: Vec<_> = self.sockets.read().unwrap().values().cloned().collect();
+            for s in left {
+                s.close(reason);
+            }
         } else {
             for s in sockets.into_values() {
                 let _sid = s.id;
