@@ -239,7 +239,7 @@ declare namespace palaver {
     to(room: string): Emitter;
     in(room: string): Emitter;
     toUser(userId: string): Emitter;
-    /** Resolves with the number of connections closed. */
+    /** Resolves with the number of connections closed, once this node has handled them (the user is out of its presence and rooms). */
     disconnectUser(userId: string, reason?: string): Promise<number>;
     rooms(): Promise<RoomInfo[]>;
     stats(): Stats;

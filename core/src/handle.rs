@@ -130,19 +130,45 @@ impl<A: Adapter> Commands for ChatNode<A> {
                 return Err(DisconnectError::UserOffline(user_id));
             }
             // Counted across the cluster (every node answers with its sockets).
-            let count = match self.io.within(user_key(&user_id)).fetch_sockets().await {
-                Ok(sockets) => sockets.len(),
+            let sockets = match self.io.within(user_key(&user_id)).fetch_sockets().await {
+                Ok(sockets) => sockets,
                 Err(e) => return Err(DisconnectError::Delivery(e.to_string())),
             };
-            if count == 0 {
+            if sockets.is_empty() {
                 // Online a moment ago, disconnecting right now.
                 return Err(DisconnectError::UserOffline(user_id));
             }
             kick(shared, &self.io, &user_id, &reason, Reach::Cluster)
                 .await
                 .map_err(DisconnectError::Delivery)?;
-            Ok(count)
+            // A socket's disconnect handling (presence, rooms, notices) runs after
+            // its client was told: this node's sockets are waited for, so that
+            // the host sees the user gone when the call returns.
+            let local = sockets.iter().map(|s| s.data().id);
+            wait_gone(&self.io, local.collect(), KICK_SETTLE).await;
+            Ok(sockets.len())
         })
+    }
+}
+
+/// How long `disconnect_user` waits for this node's kicked sockets to be gone.
+const KICK_SETTLE: Duration = Duration::from_secs(5);
+
+/// Waits until none of `sids` is a socket of this node's chat namespace any more,
+/// or `limit` has passed.
+async fn wait_gone<A: Adapter>(
+    io: &socketioxide::SocketIo<A>,
+    sids: Vec<socketioxide::socket::Sid>,
+    limit: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut pause = Duration::from_millis(1);
+    while sids.iter().any(|sid| io.get_socket(*sid).is_some()) {
+        if tokio::time::Instant::now() + pause > deadline {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 
@@ -252,7 +278,9 @@ impl ChatHandle {
     }
 
     /// Disconnects every connection of a user, after sending them
-    /// `kicked {reason}`. Returns how many connections were closed.
+    /// `kicked {reason}`. Returns how many connections were closed, once this
+    /// node's have been handled (the user is out of presence and rooms here;
+    /// other nodes of a cluster finish theirs on their own).
     pub fn disconnect_user(
         &self,
         user_id: &str,

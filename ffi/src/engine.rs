@@ -432,7 +432,8 @@ pub unsafe extern "C" fn palaver_engine_emit_to_user(
 
 /// Disconnects every connection of `user_id`, after sending them `kicked {reason}`
 /// (`reason` NULL: "disconnected by the server"). `*out_count` (if not NULL)
-/// receives the number of connections closed. `PALAVER_USER_OFFLINE` when none.
+/// receives the number of connections closed. Returns once this node has handled
+/// them (the user is out of its presence and rooms). `PALAVER_USER_OFFLINE` when none.
 ///
 /// # Safety
 /// `engine` was made by this library; strings are NUL-terminated (or NULL where
