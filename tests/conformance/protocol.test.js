@@ -620,10 +620,10 @@ for (const transport of TRANSPORTS) {
 
     // Protocol v5 made the Socket.IO id differ from the Engine.IO session id, so that
     // an id apps show to others (socket.id) cannot be used to poll or post on the
-    // session. socketioxide (and so Palaver) reuses the Engine.IO sid.
+    // session (released socketioxide reuses the Engine.IO sid; docs/UPSTREAM.md).
     test(
       'the CONNECT sid is not the Engine.IO session id',
-      { ...options, todo: REFERENCE ? false : 'socketioxide uses the Engine.IO sid as the Socket.IO id' },
+      options,
       async () => {
         const connection = await openSession(transport);
         await connection.send('40');
