@@ -239,6 +239,14 @@ pub struct Limits {
     /// Minimum time between two relayed `typing` notices of one connection, in
     /// milliseconds; notices in between are dropped silently. Defaults to `1000`.
     pub typing_interval_ms: u64,
+    /// Sustained rate of room changes of one connection: `join` of a room it is not
+    /// in, and `leave` (token bucket refill per second). Each change sends a notice
+    /// to the room and a room list to every client, so a change over the budget is
+    /// refused with `rate_limited` before anything changes. Defaults to `1`.
+    pub room_changes_per_second: u32,
+    /// Burst of room changes of one connection (token bucket size); enough to join
+    /// `max_rooms_per_connection` rooms at once. Defaults to `16`.
+    pub room_change_burst: u32,
 }
 
 impl Default for Limits {
@@ -256,6 +264,8 @@ impl Default for Limits {
             max_payload_bytes: 64 * 1024,
             max_connections_per_ip: 64,
             typing_interval_ms: 1_000,
+            room_changes_per_second: 1,
+            room_change_burst: 16,
         }
     }
 }
@@ -276,6 +286,13 @@ pub struct RoomListConfig {
     pub max_members_per_room: usize,
     /// Push the tutorial-compatible `groupList` event besides `rooms`. Defaults to `true`.
     pub group_list: bool,
+    /// Largest encoded `groupList`, in bytes: entries are listed (rooms in the
+    /// order above, members in join order) while they fit, and the rest are left
+    /// out; `rooms` still lists every room with its exact count. Names of up to
+    /// 32 four-byte characters make an entry about 500 bytes, so `max_rooms` and
+    /// `max_members_per_room` alone would allow about 200 KB per client per push.
+    /// Defaults to `20480`.
+    pub group_list_max_bytes: usize,
 }
 
 impl Default for RoomListConfig {
@@ -285,6 +302,7 @@ impl Default for RoomListConfig {
             max_rooms: 20,
             max_members_per_room: 20,
             group_list: true,
+            group_list_max_bytes: 20 * 1024,
         }
     }
 }
@@ -489,6 +507,18 @@ impl Config {
             ),
             (self.history.page_max as u64, "history.page_max"),
             (self.room_list.interval_ms, "room_list.interval_ms"),
+            (
+                self.limits.room_changes_per_second as u64,
+                "limits.room_changes_per_second",
+            ),
+            (
+                self.limits.room_change_burst as u64,
+                "limits.room_change_burst",
+            ),
+            (
+                self.room_list.group_list_max_bytes as u64,
+                "room_list.group_list_max_bytes",
+            ),
             (
                 self.transport.ping_interval_ms,
                 "transport.ping_interval_ms",

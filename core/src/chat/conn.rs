@@ -23,7 +23,12 @@ pub(crate) struct Conn {
     rooms: Mutex<Vec<Arc<str>>>,
     pub requests: Bucket,
     pub messages: Bucket,
+    /// `join` of a new room and `leave`: each fans out a notice and a room list.
+    pub room_changes: Bucket,
     typing_relayed_at: Mutex<Option<Instant>>,
+    /// Rooms where this connection's last relayed `typing` was `active: true`:
+    /// only there is a stop worth telling.
+    typing_in: Mutex<Vec<Arc<str>>>,
     pub sequencer: Sequencer,
     closed: AtomicBool,
     _ip_slot: Option<IpSlot>,
@@ -45,7 +50,9 @@ impl Conn {
             rooms: Mutex::new(Vec::new()),
             requests: Bucket::new(limits.requests_per_second, limits.request_burst),
             messages: Bucket::new(limits.messages_per_second, limits.message_burst),
+            room_changes: Bucket::new(limits.room_changes_per_second, limits.room_change_burst),
             typing_relayed_at: Mutex::new(None),
+            typing_in: Mutex::new(Vec::new()),
             sequencer: Sequencer::default(),
             closed: AtomicBool::new(false),
             _ip_slot: ip_slot,
@@ -88,17 +95,32 @@ impl Conn {
 
     pub(crate) fn remove_room(&self, room: &str) {
         self.rooms.lock().retain(|r| &**r != room);
+        self.typing_in.lock().retain(|r| &**r != room);
     }
 
-    /// Whether a `typing` notice may be relayed now (at most one per interval).
-    pub(crate) fn typing_allowed(&self, interval: Duration) -> bool {
+    /// Whether a `typing` start in `room` may be relayed now (at most one per
+    /// interval); a relayed one makes the next stop in `room` worth relaying.
+    pub(crate) fn typing_start_allowed(&self, room: &Arc<str>, interval: Duration) -> bool {
         let mut last = self.typing_relayed_at.lock();
         let now = Instant::now();
         if last.is_some_and(|at| now.duration_since(at) < interval) {
             return false;
         }
         *last = Some(now);
+        let mut typing_in = self.typing_in.lock();
+        if !typing_in.contains(room) {
+            typing_in.push(room.clone());
+        }
         true
+    }
+
+    /// Whether a `typing` stop in `room` may be relayed: only once after a
+    /// relayed start, so stops cannot be sent to the room at the request rate.
+    pub(crate) fn typing_stop_allowed(&self, room: &str) -> bool {
+        let mut typing_in = self.typing_in.lock();
+        let before = typing_in.len();
+        typing_in.retain(|r| &**r != room);
+        typing_in.len() != before
     }
 
     pub(crate) fn is_closed(&self) -> bool {

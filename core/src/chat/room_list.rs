@@ -14,7 +14,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::SocketIo;
 
-use crate::protocol::RoomCount;
+use crate::protocol::{RoomCount, RoomInfo};
 use crate::shared::Shared;
 use crate::stats::Counters;
 
@@ -49,25 +49,9 @@ async fn build(shared: &Shared) -> RoomLists {
         .presence
         .rooms(config.max_rooms, config.max_members_per_room)
         .await;
-    let group_list = config.group_list.then(|| {
-        listed
-            .iter()
-            .map(|room| {
-                let members = room
-                    .members
-                    .iter()
-                    .map(|member| {
-                        serde_json::json!({
-                            "name": member.name,
-                            "room": room.room,
-                            "id": member.id,
-                        })
-                    })
-                    .collect();
-                (room.room.to_string(), Value::Array(members))
-            })
-            .collect()
-    });
+    let group_list = config
+        .group_list
+        .then(|| group_list(&listed, config.group_list_max_bytes));
     RoomLists {
         rooms: listed
             .into_iter()
@@ -78,6 +62,42 @@ async fn build(shared: &Shared) -> RoomLists {
             .collect(),
         group_list,
     }
+}
+
+/// The tutorial's `{"<room>": [{name, room, id}, ...]}`, at most `max_bytes`
+/// encoded: rooms in their listed order, members in join order, while the next
+/// entry fits; the rest is left out (a room without a listed entry too).
+fn group_list(listed: &[RoomInfo], max_bytes: usize) -> Map<String, Value> {
+    // `{}`, then per room `"<room>":[]` plus a comma, per entry its encoding plus
+    // a comma: counted the way serde_json writes them (compact).
+    let mut size = 2;
+    let mut list = Map::new();
+    'rooms: for room in listed {
+        let key = Value::String(room.room.to_string()).to_string();
+        let mut members = Vec::new();
+        let mut room_size = key.len() + 1 + 2 + usize::from(!list.is_empty());
+        for member in &room.members {
+            let entry = serde_json::json!({
+                "name": member.name,
+                "room": room.room,
+                "id": member.id,
+            });
+            let entry_size = entry.to_string().len() + usize::from(!members.is_empty());
+            if size + room_size + entry_size > max_bytes {
+                if !members.is_empty() {
+                    list.insert(room.room.to_string(), Value::Array(members));
+                }
+                break 'rooms;
+            }
+            room_size += entry_size;
+            members.push(entry);
+        }
+        if !members.is_empty() {
+            size += room_size;
+            list.insert(room.room.to_string(), Value::Array(members));
+        }
+    }
+    list
 }
 
 /// Pushes the current lists to every client of this node.

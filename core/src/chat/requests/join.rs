@@ -36,22 +36,33 @@ pub(super) async fn handle<A: Adapter>(
             ),
         ));
     }
-    let user = match conn.identity() {
-        Some(user) => user,
-        // The tutorial's page logs in by joining with a name.
+    // The tutorial's page logs in by joining with a name.
+    let login_claim = match conn.identity() {
+        Some(_) => None,
         None if shared.auth.mode() == IdentityMode::Open && request.name.is_some() => {
-            let claim = login::check(
+            Some(login::check(
                 ctx,
                 LoginRequest {
                     name: request.name,
                     token: None,
                 },
-            )?;
+            )?)
+        }
+        None => return Err(require_identity(conn).unwrap_err()),
+    };
+    // Taken before any change (the login included), so a refused join leaves no
+    // trace.
+    if !already_member {
+        conn.room_changes.take("room changes")?;
+    }
+    let user = match (conn.identity(), login_claim) {
+        (Some(user), _) => user,
+        (None, Some(claim)) => {
             let user = take_identity(shared, socket, conn, claim).await;
             send_session(shared, socket, Some(&user));
             user
         }
-        None => return Err(require_identity(conn).unwrap_err()),
+        (None, None) => return Err(require_identity(conn).unwrap_err()),
     };
 
     if !already_member {

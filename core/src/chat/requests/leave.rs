@@ -1,5 +1,6 @@
 //! `leave {room}`: the connection leaves a room; the user leaves it (with a
-//! notice to the room) when this was their last connection in it.
+//! notice to the room) when this was their last connection in it. Leaving takes
+//! a room-change token, as joining does.
 
 use serde_json::json;
 use socketioxide::adapter::Adapter;
@@ -14,6 +15,7 @@ pub(super) async fn handle<A: Adapter>(
 ) -> Result<Outcome, ChatError> {
     let user = require_identity(ctx.conn)?;
     let room = require_member(ctx.shared, ctx.conn, &request.room)?;
+    ctx.conn.room_changes.take("room changes")?;
     leave_room(ctx.shared, ctx.socket, ctx.conn, &user, &room).await;
     Ok(Outcome::Answer(json!({ "room": room })))
 }

@@ -1,5 +1,5 @@
 //! `typing {room, active?}`: a volatile indicator to the room's other members, at
-//! most one start per `limits.typing_interval_ms`.
+//! most one start per `limits.typing_interval_ms`, and one stop per relayed start.
 
 use std::time::Duration;
 
@@ -22,8 +22,13 @@ pub(super) async fn handle<A: Adapter>(
     let user = require_identity(conn)?;
     let room = require_member(shared, conn, &request.room)?;
     let interval = Duration::from_millis(shared.config.limits.typing_interval_ms);
-    // Stopping is always relayed so that indicators do not linger.
-    let relayed = !request.active || conn.typing_allowed(interval);
+    // A stop is relayed once after each relayed start, so indicators do not
+    // linger, and stops cost the room no more than starts do.
+    let relayed = if request.active {
+        conn.typing_start_allowed(&room, interval)
+    } else {
+        conn.typing_stop_allowed(&room)
+    };
     if relayed {
         let notice = TypingNotice {
             room: &room,
