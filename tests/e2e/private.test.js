@@ -135,3 +135,24 @@ test('empty and whitespace-only private texts are refused with empty_text', asyn
   assert.deepEqual(await bob.wait('private'), withoutOk(ok));
   assert.equal(bob.of('private').length, 1);
 });
+
+test('probing who is online costs a message token: rate_limited before the lookup', async (t) => {
+  const clients = pool(t, open.url);
+  const prober = await clients.member('Prober');
+  const target = await clients.member('Probed Target');
+  // limits.message_burst (20): every probe takes a token, offline or not.
+  const codes = [];
+  for (let i = 0; i < 25; i++) {
+    const reply = await prober.request('private', { to: `nobody-${i}`, text: 'are you there' });
+    codes.push(reply.code);
+    if (reply.code === 'rate_limited') assertRefused(reply, 'rate_limited', `probe ${i}`);
+  }
+  assert.deepEqual(codes.slice(0, 20), Array(20).fill('user_offline'));
+  assert.ok(codes.slice(20).every((c) => c === 'rate_limited'), JSON.stringify(codes.slice(20)));
+  // Over the budget an online user looks the same as an offline one, and gets nothing.
+  const from = target.mark();
+  assertRefused(await prober.request('private', { to: 'Probed Target', text: 'hi' }), 'rate_limited');
+  await clients.member('Probe Marker').then((m) => m.request('private', { to: 'Probed Target', text: 'marker' }));
+  await target.wait('private', (p) => p.text === 'marker', { from });
+  assert.deepEqual(target.of('private', from).map((p) => p.text), ['marker']);
+});

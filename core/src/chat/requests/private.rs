@@ -1,4 +1,6 @@
-//! `private {to, text}`: a message to every connection of one online user.
+//! `private {to, text}`: a message to every connection of one online user. Each
+//! request takes a message token before the recipient is looked up, delivered
+//! or not.
 
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
@@ -27,13 +29,15 @@ pub(super) async fn handle<A: Adapter>(
             "cannot send a private message to yourself",
         ));
     }
+    // Before the lookup: each answer says whether `to` is online, so probing
+    // costs what sending does.
+    conn.messages.take("messages")?;
     let to = shared.presence.online(&request.to).await.ok_or_else(|| {
         ChatError::new(
             ErrorCode::UserOffline,
             format!("{:?} is not online", request.to),
         )
     })?;
-    conn.messages.take("messages")?;
     let message = PrivateMessage {
         id: shared.ids.private_id(),
         from,
