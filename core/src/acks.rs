@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use socketioxide::socket::Sid;
 
 use crate::events::AckId;
 use crate::protocol::ChatError;
@@ -37,8 +38,29 @@ pub enum AckError {
 
 pub(crate) struct PendingAcks {
     next_id: AtomicU64,
-    pending: Mutex<HashMap<u64, (Instant, AckResponder)>>,
+    pending: Mutex<Pending>,
     timeout: Duration,
+}
+
+/// The acknowledgements waiting, and which connection asked for each: a
+/// connection's are dropped when it closes, as nobody is left to answer.
+#[derive(Default)]
+struct Pending {
+    by_id: HashMap<u64, (Instant, Sid, AckResponder)>,
+    by_connection: HashMap<Sid, Vec<u64>>,
+}
+
+impl Pending {
+    fn remove(&mut self, id: u64) -> Option<AckResponder> {
+        let (_, sid, responder) = self.by_id.remove(&id)?;
+        if let Some(ids) = self.by_connection.get_mut(&sid) {
+            ids.retain(|other| *other != id);
+            if ids.is_empty() {
+                self.by_connection.remove(&sid);
+            }
+        }
+        Some(responder)
+    }
 }
 
 impl PendingAcks {
@@ -50,16 +72,34 @@ impl PendingAcks {
         }
     }
 
-    pub(crate) fn insert(&self, responder: AckResponder) -> AckId {
+    /// Keeps `responder` until the host answers, the timeout, or the close of
+    /// the connection `sid` that asked.
+    pub(crate) fn insert(&self, sid: Sid, responder: AckResponder) -> AckId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(id, (Instant::now(), responder));
+        let mut pending = self.lock();
+        pending.by_id.insert(id, (Instant::now(), sid, responder));
+        pending.by_connection.entry(sid).or_default().push(id);
         AckId(id)
     }
 
     pub(crate) fn answer(&self, id: AckId, answer: AckAnswer) -> Result<(), AckError> {
-        let (_, responder) = self.lock().remove(&id.0).ok_or(AckError::Unknown(id.0))?;
+        let responder = self.lock().remove(id.0).ok_or(AckError::Unknown(id.0))?;
         responder(answer);
         Ok(())
+    }
+
+    /// Drops the acknowledgements of a closed connection: a later answer to
+    /// one of them is [`AckError::Unknown`].
+    pub(crate) fn connection_closed(&self, sid: Sid) {
+        let dropped: Vec<AckResponder> = {
+            let mut pending = self.lock();
+            let ids = pending.by_connection.remove(&sid).unwrap_or_default();
+            ids.iter()
+                .filter_map(|id| pending.by_id.remove(id).map(|(_, _, r)| r))
+                .collect()
+        };
+        // Dropped outside the lock: a responder holds the connection's socket.
+        drop(dropped);
     }
 
     /// Refuses one acknowledgement with `error`.
@@ -73,13 +113,12 @@ impl PendingAcks {
         let expired: Vec<AckResponder> = {
             let mut pending = self.lock();
             let ids: Vec<u64> = pending
+                .by_id
                 .iter()
-                .filter(|(_, (since, _))| now.duration_since(*since) >= self.timeout)
+                .filter(|(_, (since, _, _))| now.duration_since(*since) >= self.timeout)
                 .map(|(id, _)| *id)
                 .collect();
-            ids.iter()
-                .filter_map(|id| pending.remove(id).map(|(_, r)| r))
-                .collect()
+            ids.iter().filter_map(|id| pending.remove(*id)).collect()
         };
         for responder in expired {
             responder(AckAnswer::Expired);
@@ -88,17 +127,21 @@ impl PendingAcks {
 
     /// Refuses everything still pending (the engine is stopping).
     pub(crate) fn refuse_all(&self, error: &ChatError) {
-        let all: Vec<AckResponder> = self.lock().drain().map(|(_, (_, r))| r).collect();
+        let all: Vec<AckResponder> = {
+            let mut pending = self.lock();
+            pending.by_connection.clear();
+            pending.by_id.drain().map(|(_, (_, _, r))| r).collect()
+        };
         for responder in all {
             responder(AckAnswer::Refused(error.clone()));
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().by_id.len()
     }
 
-    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<u64, (Instant, AckResponder)>> {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Pending> {
         self.pending.lock()
     }
 }
@@ -113,7 +156,10 @@ mod tests {
         let acks = PendingAcks::new(Duration::from_secs(60));
         let got = Arc::new(Mutex::new(None));
         let sink = got.clone();
-        let id = acks.insert(Box::new(move |r| *sink.lock().unwrap() = Some(r)));
+        let id = acks.insert(
+            Sid::ZERO,
+            Box::new(move |r| *sink.lock().unwrap() = Some(r)),
+        );
         acks.answer(id, AckAnswer::Value(serde_json::json!(1)))
             .unwrap();
         assert!(matches!(
@@ -131,12 +177,31 @@ mod tests {
         let acks = PendingAcks::new(Duration::ZERO);
         let got = Arc::new(Mutex::new(None));
         let sink = got.clone();
-        acks.insert(Box::new(move |r| *sink.lock().unwrap() = Some(r)));
+        acks.insert(
+            Sid::ZERO,
+            Box::new(move |r| *sink.lock().unwrap() = Some(r)),
+        );
         acks.expire();
         assert!(matches!(
             got.lock().unwrap().take(),
             Some(AckAnswer::Expired)
         ));
         assert_eq!(acks.len(), 0);
+    }
+
+    #[test]
+    fn a_closed_connection_leaves_no_acks() {
+        let acks = PendingAcks::new(Duration::from_secs(60));
+        let (gone, staying) = (Sid::new(), Sid::new());
+        let id = acks.insert(gone, Box::new(|_| panic!("nobody is left to answer")));
+        let kept = acks.insert(staying, Box::new(|_| {}));
+        acks.connection_closed(gone);
+        assert_eq!(
+            acks.answer(id, AckAnswer::Value(serde_json::json!(1))),
+            Err(AckError::Unknown(id.0))
+        );
+        assert_eq!(acks.len(), 1);
+        acks.answer(kept, AckAnswer::Value(serde_json::json!(1)))
+            .unwrap();
     }
 }

@@ -387,3 +387,35 @@ async fn subscribed_kinds_only_and_unknown_event_without_custom() {
     assert_eq!(pending.await.unwrap(), json!({"ok": true}));
     host.stop().await;
 }
+
+/// An acknowledgement whose connection closed is gone: nobody is left to get
+/// the answer, so answering it is `Unknown`, as the error documents.
+#[tokio::test]
+async fn acks_of_a_closed_connection_are_unknown() {
+    let mut host = start_with_events(test_config()).await;
+    let addr = host.engine.local_addr().unwrap();
+    let chat = host.engine.handle().clone();
+    let asking = tokio::spawn({
+        let mut ada = Client::named(addr, "Ada").await;
+        async move { ada.request("dice", json!({"sides": 6})).await }
+    });
+    let Event::Custom { ack, sid, .. } = host.next_of("custom").await else {
+        unreachable!()
+    };
+    // Dropping the task drops its client, which closes the WebSocket.
+    asking.abort();
+    let _ = asking.await;
+    loop {
+        if let Event::Disconnected { sid: gone, .. } = host.next_of("disconnected").await {
+            if gone == sid {
+                break;
+            }
+        }
+    }
+    let ack = ack.expect("the client asked for an ack");
+    assert_eq!(
+        chat.ack(ack, json!({"rolled": 4})),
+        Err(AckError::Unknown(ack.0))
+    );
+    host.stop().await;
+}

@@ -309,6 +309,18 @@ test('raw malformed Socket.IO packets over WebSocket crash nothing and disturb n
   );
 });
 
+test('an ack for an unknown id is ignored, as the reference server does: the connection stays up', async (t) => {
+  const raw = await rawSocket(server.url);
+  t.after(() => raw.ws.terminate());
+  // ACK packets (type 3) for ids the server never asked about, one with data.
+  raw.ws.send('31234[]');
+  raw.ws.send('35["late answer"]');
+  raw.ws.send('429["rooms"]');
+  const ack = await raw.next((f) => f.startsWith('439['));
+  assert.equal(JSON.parse(ack.slice(3))[0].ok, true, 'answered after the stray acks');
+  assert.equal(raw.ws.readyState, WebSocket.OPEN);
+});
+
 test('raw malformed packets over long-polling crash nothing', async (t) => {
   const clients = pool(t, server.url);
   const room = 'raw-poll-room';

@@ -241,6 +241,7 @@ async fn disconnected<A: Adapter>(
         drop_identity(shared, socket, conn, user).await;
     }
     shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
+    shared.host.acks.connection_closed(socket.id);
     shared
         .host
         .events

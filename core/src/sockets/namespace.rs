@@ -212,17 +212,20 @@ impl<A: Adapter> MessageHandler<A, HostHandlers> for OnEvent {
         }
         let counters = shared.counters.clone();
         let ack = ack_id.map(|_| {
-            shared.host.acks.insert(Box::new(move |answer| {
-                let sent = match answer {
-                    AckAnswer::Args(args) => ack.send(&args),
-                    AckAnswer::Value(value) => ack.send(&value),
-                    AckAnswer::Refused(error) => ack.send(&ErrorBody::new(&error, None)),
-                    // As in socket.io: a listener that never calls back leaves its
-                    // client waiting for its own timeout.
-                    AckAnswer::Expired => Ok(()),
-                };
-                count_unsent(sent, &counters);
-            }))
+            shared.host.acks.insert(
+                socket.id,
+                Box::new(move |answer| {
+                    let sent = match answer {
+                        AckAnswer::Args(args) => ack.send(&args),
+                        AckAnswer::Value(value) => ack.send(&value),
+                        AckAnswer::Refused(error) => ack.send(&ErrorBody::new(&error, None)),
+                        // As in socket.io: a listener that never calls back leaves its
+                        // client waiting for its own timeout.
+                        AckAnswer::Expired => Ok(()),
+                    };
+                    count_unsent(sent, &counters);
+                }),
+            )
         });
         let name = event.name;
         let queued = shared
@@ -299,6 +302,7 @@ impl<A: Adapter> DisconnectHandler<A, HostHandlers> for OnDisconnect {
     ) {
         let shared = &self.shared;
         shared.counters.connections.fetch_sub(1, Ordering::Relaxed);
+        shared.host.acks.connection_closed(socket.id);
         shared
             .host
             .events

@@ -27,10 +27,9 @@ pub(super) fn handle<A: Adapter>(
     };
     let counters = shared.counters.clone();
     let ack = reply.wants_ack().then(|| {
-        shared
-            .host
-            .acks
-            .insert(Box::new(move |answer| match answer {
+        shared.host.acks.insert(
+            reply.socket().id,
+            Box::new(move |answer| match answer {
                 AckAnswer::Value(value) => reply.raw(&value, &counters),
                 AckAnswer::Args(args) => reply.args(&args, &counters),
                 AckAnswer::Refused(error) => reply.fail(&error, &counters),
@@ -38,7 +37,8 @@ pub(super) fn handle<A: Adapter>(
                     &ChatError::new(ErrorCode::HostTimeout, "the server did not answer in time"),
                     &counters,
                 ),
-            }))
+            }),
+        )
     });
     let queued = shared
         .host
