@@ -116,6 +116,9 @@ pub enum ErrorCode {
     NotMember,
     /// The connection is already in `limits.max_rooms_per_connection` rooms.
     TooManyRooms,
+    /// Open mode, cluster mode: the name and every suffixed form of it tried
+    /// (`name-2` … `name-1000`) are taken by users online somewhere in the cluster.
+    NameTaken,
     /// A rate limit was exceeded; `retry_after_ms` says when to try again.
     RateLimited,
     /// Too many requests of this connection are still being processed.
@@ -161,6 +164,7 @@ impl ErrorCode {
             Self::AlreadyLoggedIn => "already_logged_in",
             Self::NotMember => "not_member",
             Self::TooManyRooms => "too_many_rooms",
+            Self::NameTaken => "name_taken",
             Self::RateLimited => "rate_limited",
             Self::Busy => "busy",
             Self::UserOffline => "user_offline",

@@ -290,6 +290,41 @@ test('open-mode names are unique across the cluster, and free again after a disc
   assert.deepEqual(await f.wait('session'), session('ada-2'));
 });
 
+test('an online user\'s name is never given away: with every numbered form taken, name_taken', async (t) => {
+  const c = await startCluster(t, { redis, nodes: 2, name: 'nametaken' });
+  // The real Ada, on node 1.
+  const ada = await c.clients[1].member('Ada', []);
+  assert.deepEqual((await ada.wait('session')).user, ident('Ada'));
+  // Every numbered form an attacker could hold (ada-2 ... ada-1000), reserved the
+  // way nodes reserve names.
+  const held = ['HSET', c.key('names')];
+  for (let n = 2; n <= 1000; n++) held.push(`ada-${n}`, `elsewhere|ada-${n}`);
+  await redis.command(...held);
+  // On node 0: by handshake, by login, by the tutorial's join with a name.
+  const byHandshake = await c.clients[0].connect({ auth: { name: 'ada' } });
+  const refusal = await byHandshake.wait('error');
+  assert.deepEqual(
+    { ok: refusal.ok, code: refusal.code, event: refusal.event },
+    { ok: false, code: 'name_taken', event: 'connect' },
+    JSON.stringify(refusal),
+  );
+  assert.deepEqual(await byHandshake.wait('session'), { user: null, mode: 'open' });
+  assert.equal(byHandshake.connected, true, 'the connection stays, without an identity');
+  assertRefused(await byHandshake.request('login', { name: 'ADA' }), 'name_taken');
+  assertRefused(await byHandshake.request('join', { room: 'r', name: 'Ada' }), 'name_taken');
+  assertRefused(await byHandshake.request('members', { room: 'r' }), 'not_logged_in');
+  // Nothing was half-applied: the name is still Ada's alone, and so are her messages.
+  const bob = await c.clients[0].member('bob', []);
+  const fromAda = ada.mark();
+  const sent = await bob.request('private', { to: 'Ada', text: 'for ada only' });
+  assert.deepEqual(sent.to, ident('Ada'));
+  assert.equal((await ada.wait('private', () => true, { from: fromAda })).text, 'for ada only');
+  assert.deepEqual(byHandshake.of('private'), []);
+  assert.equal(await redis.command('HGET', c.key('names'), 'ada').then((v) => String(v).endsWith('|Ada')), true);
+  // Another name still works on that connection.
+  assert.deepEqual(await byHandshake.request('login', { name: 'eve' }), { ok: true, user: ident('eve') });
+});
+
 test('private messages reach a user on another node; user_offline for a user online nowhere', async (t) => {
   const c = await startCluster(t, { redis, nodes: 3, name: 'private' });
   const ada = await c.clients[0].member('ada', []);

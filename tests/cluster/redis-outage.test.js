@@ -50,6 +50,8 @@ test('Redis outage: local chat goes on from the journal, history is unavailable,
   const a3 = await n0.member('a3', ['ops']);
   const b1 = await n1.member('b1', ['ops'], TRANSPORTS.websocket);
   const b2 = await n1.member('b2', ['ops'], TRANSPORTS.polling);
+  // Open-mode names are reserved in Redis only: a4 takes its name before the outage.
+  const a4 = await n0.member('a4', []);
   const acked = [];
 
   // Before: cross-node as usual.
@@ -91,8 +93,14 @@ test('Redis outage: local chat goes on from the journal, history is unavailable,
   const fromA1 = a1.mark();
   await a3.request('leave', { room: 'ops' });
   assertNotice(await a1.wait('message', (m) => m.kind === 'leave', { from: fromA1 }), { room: 'ops', kind: 'leave' });
-  const a4 = await n0.member('a4', ['ops']);
+  assert.equal((await a4.request('join', { room: 'ops' })).ok, true);
   assertNotice(await a1.wait('message', (m) => m.kind === 'join', { from: fromA1 }), { room: 'ops', kind: 'join' });
+  // A new name cannot be reserved cluster-wide now: refused, never claimed on one node.
+  const late = await n0.connect({ auth: { name: 'a5' } });
+  const refusal = await late.wait('error');
+  assert.deepEqual([refusal.code, refusal.event], ['unavailable', 'connect'], JSON.stringify(refusal));
+  assert.deepEqual(await late.wait('session'), { user: null, mode: 'open' });
+  assertRefused(await late.request('login', { name: 'a5' }), 'unavailable');
   const privately = await a1.request('private', { to: 'a4', text: 'local private' });
   assert.equal(privately.ok, true, JSON.stringify(privately));
   assert.equal((await a4.wait('private')).text, 'local private');

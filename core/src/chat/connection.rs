@@ -22,7 +22,7 @@ use crate::events::{reason_code, Event, EventKind};
 use crate::identity::Claim;
 use crate::lifecycle::InFlight;
 use crate::peer::peer_ip;
-use crate::protocol::{ChatError, ErrorCode, HandshakeAuth};
+use crate::protocol::{ChatError, ErrorBody, ErrorCode, HandshakeAuth};
 use crate::shared::Shared;
 use crate::sockets::RawEvent;
 use crate::stats::Counters;
@@ -207,7 +207,15 @@ async fn connected<A: Adapter>(context: &ChatContext<A>, socket: SocketRef<A>) {
     let _turn = conn.sequencer.wait(0).await;
     let claim = conn.take_handshake_identity();
     let user = match claim {
-        Some(claim) => Some(take_identity(shared, &socket, &conn, claim).await),
+        Some(claim) => match take_identity(shared, &socket, &conn, claim).await {
+            Ok(user) => Some(user),
+            // The connection is up already: it stays, without an identity, and
+            // learns why from an `error` event naming `connect`.
+            Err(error) => {
+                let _ = socket.emit("error", &ErrorBody::new(&error, Some("connect")));
+                None
+            }
+        },
         None => None,
     };
     Counters::add(&shared.counters.connections, 1);

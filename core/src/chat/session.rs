@@ -12,23 +12,24 @@ use super::fanout::{room_key, user_key};
 use super::notices::{announce_presence, Change};
 use crate::events::{Event, EventKind};
 use crate::identity::Claim;
-use crate::protocol::{SessionNotice, User};
+use crate::protocol::{ChatError, SessionNotice, User};
 use crate::shared::Shared;
 
 /// Gives the connection the identity a checked claim names: a unique name in
 /// open mode (cluster-wide in cluster mode), the token's user in token mode.
+/// Refused (nothing changed) when a cluster-wide name cannot be reserved.
 pub(super) async fn take_identity<A: Adapter>(
     shared: &Shared,
     socket: &SocketRef<A>,
     conn: &Conn,
     claim: Claim,
-) -> User {
+) -> Result<User, ChatError> {
     let user = match claim {
         Claim::OpenName(name) => {
             shared
                 .presence
                 .claim_name(&name, shared.config.limits.max_name_chars)
-                .await
+                .await?
         }
         Claim::Token(user) => {
             shared.presence.connect(&user).await;
@@ -37,7 +38,7 @@ pub(super) async fn take_identity<A: Adapter>(
     };
     socket.join(user_key(&user.id));
     conn.set_identity(Some(user.clone()));
-    user
+    Ok(user)
 }
 
 /// The connection leaves every room and gives up its identity (logout,

@@ -12,7 +12,31 @@ pub(crate) use self::local::{JoinOutcome, LeaveOutcome, LocalPresence};
 pub(crate) use self::redis::Departure;
 
 use crate::cluster::Cluster;
-use crate::protocol::{Member, RoomCount, RoomInfo, User};
+use crate::protocol::{ChatError, ErrorCode, Member, RoomCount, RoomInfo, User};
+
+/// Why an open-mode name could not be claimed. Only in cluster mode: a single
+/// node always finds a free suffixed name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ClaimError {
+    /// The name and every suffixed form tried are held across the cluster.
+    #[error("that name and its numbered forms are taken; choose another name")]
+    Taken,
+    /// Redis is unreachable, so the name cannot be reserved cluster-wide, and a
+    /// claim on this node alone could give away the name of a user online on
+    /// another node.
+    #[error("names cannot be reserved while the cluster store is unreachable; retry later")]
+    Unavailable,
+}
+
+impl From<ClaimError> for ChatError {
+    fn from(error: ClaimError) -> Self {
+        let code = match error {
+            ClaimError::Taken => ErrorCode::NameTaken,
+            ClaimError::Unavailable => ErrorCode::Unavailable,
+        };
+        ChatError::new(code, error.to_string())
+    }
+}
 
 pub(crate) struct Presence {
     pub local: LocalPresence,
@@ -33,15 +57,20 @@ impl Presence {
         self.cluster.as_ref()
     }
 
-    /// Open mode: a unique name for a new identity (cluster-wide in cluster mode).
-    pub(crate) async fn claim_name(&self, requested: &str, max_chars: usize) -> User {
+    /// Open mode: a unique name for a new identity (cluster-wide in cluster mode,
+    /// where it is reserved in Redis or refused, never claimed on this node alone).
+    pub(crate) async fn claim_name(
+        &self,
+        requested: &str,
+        max_chars: usize,
+    ) -> Result<User, ClaimError> {
         match &self.cluster {
             Some(cluster) => {
-                let user = redis::claim_name(cluster, &self.local, requested, max_chars).await;
+                let user = redis::claim_name(cluster, &self.local, requested, max_chars).await?;
                 redis::user_online(cluster, &user).await;
-                user
+                Ok(user)
             }
-            None => self.local.claim_name(requested, max_chars),
+            None => Ok(self.local.claim_name(requested, max_chars)),
         }
     }
 

@@ -16,10 +16,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::local::{suffixed, JoinOutcome, LeaveOutcome, LocalPresence, Snapshot};
+use super::ClaimError;
 use crate::cluster::Cluster;
 use crate::protocol::{now_ms, Member, RoomCount, RoomInfo, User};
 
-/// Bounded search for a free name.
+/// Bounded search for a free name; past it the claim is refused.
 const MAX_NAME_ATTEMPTS: u32 = 1_000;
 
 #[derive(Serialize, Deserialize)]
@@ -55,45 +56,47 @@ pub(crate) async fn claim_name(
     local: &LocalPresence,
     requested: &str,
     max_chars: usize,
-) -> User {
-    if cluster.is_up() {
-        for n in 1..=MAX_NAME_ATTEMPTS {
-            let candidate = suffixed(requested, n, max_chars);
-            let Some(user) = local.try_claim_exact(&candidate) else {
-                continue;
-            };
-            let claimed: Result<i64, _> = cluster
-                .run(
-                    "claim name",
-                    redis::cmd("HSETNX")
-                        .arg(cluster.key(&["names"]))
-                        .arg(candidate.to_lowercase())
-                        .arg(field(&cluster.node_id, &user.id))
-                        .clone(),
-                )
-                .await;
-            match claimed {
-                Ok(1) => {
-                    let _: Result<i64, _> = cluster
-                        .run(
-                            "index name",
-                            redis::cmd("SADD")
-                                .arg(cluster.key(&["node", &cluster.node_id, "names"]))
-                                .arg(candidate.to_lowercase())
-                                .clone(),
-                        )
-                        .await;
-                    return user;
-                }
-                Ok(_) => local.disconnect(&user),
-                // Redis just failed: keep the local claim, uniqueness is best effort
-                // during an outage.
-                Err(_) => return user,
+) -> Result<User, ClaimError> {
+    if !cluster.is_up() {
+        return Err(ClaimError::Unavailable);
+    }
+    for n in 1..=MAX_NAME_ATTEMPTS {
+        let candidate = suffixed(requested, n, max_chars);
+        let Some(user) = local.try_claim_exact(&candidate) else {
+            continue;
+        };
+        let claimed: Result<i64, _> = cluster
+            .run(
+                "claim name",
+                redis::cmd("EVAL")
+                    .arg(CLAIM_NAME_SCRIPT)
+                    .arg(2)
+                    .arg(cluster.key(&["names"]))
+                    .arg(cluster.key(&["node", &cluster.node_id, "names"]))
+                    .arg(candidate.to_lowercase())
+                    .arg(field(&cluster.node_id, &user.id))
+                    .clone(),
+            )
+            .await;
+        match claimed {
+            Ok(1) => return Ok(user),
+            Ok(_) => local.disconnect(&user),
+            // Redis just failed: whether another node holds the name is unknown.
+            Err(_) => {
+                local.disconnect(&user);
+                return Err(ClaimError::Unavailable);
             }
         }
     }
-    local.claim_name(requested, max_chars)
+    Err(ClaimError::Taken)
 }
+
+/// Reserves an open-mode name for this node's user, and indexes it under the node
+/// (so that a sweep of the node frees it), in one step. KEYS: names, node's
+/// names. ARGV: lowercased name, claim. Returns 1 when reserved, 0 when taken.
+const CLAIM_NAME_SCRIPT: &str = "if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then \
+       redis.call('SADD', KEYS[2], ARGV[1]) return 1 end \
+     return 0";
 
 /// Deletes an open-mode name claim only when it is this node's own: another node
 /// may have taken the name since. KEYS: names, node's names. ARGV: lowercased

@@ -62,6 +62,7 @@
     already_logged_in: 'You are already signed in.',
     not_member: 'You are not a member of that room.',
     too_many_rooms: 'You are in too many rooms; leave one first.',
+    name_taken: 'That name and its numbered forms are taken; choose another name.',
     rate_limited: 'Slow down a little.',
     busy: 'Too many requests in progress.',
     user_offline: 'That user is not online.',

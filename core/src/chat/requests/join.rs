@@ -58,7 +58,7 @@ pub(super) async fn handle<A: Adapter>(
     let user = match (conn.identity(), login_claim) {
         (Some(user), _) => user,
         (None, Some(claim)) => {
-            let user = take_identity(shared, socket, conn, claim).await;
+            let user = take_identity(shared, socket, conn, claim).await?;
             send_session(shared, socket, Some(&user));
             user
         }

@@ -20,7 +20,7 @@ pub(super) async fn handle<A: Adapter>(
         ));
     }
     let claim = check(ctx, request)?;
-    let user = take_identity(ctx.shared, ctx.socket, ctx.conn, claim).await;
+    let user = take_identity(ctx.shared, ctx.socket, ctx.conn, claim).await?;
     send_session(ctx.shared, ctx.socket, Some(&user));
     Ok(Outcome::Answer(json!({ "user": user })))
 }
