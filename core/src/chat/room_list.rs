@@ -121,3 +121,40 @@ pub(super) async fn push_to<A: Adapter>(shared: &Shared, socket: &SocketRef<A>) 
         let _ = socket.emit("groupList", group_list);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Member;
+
+    fn room(name: &str, members: usize) -> RoomInfo {
+        RoomInfo {
+            room: name.into(),
+            count: members,
+            members: (0..members)
+                .map(|i| Member {
+                    id: format!("user-{i}").into(),
+                    name: format!("user-{i}").into(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Whole entries while they fit, in order; the encoding never passes the bound.
+    #[test]
+    fn group_list_is_bounded_in_bytes() {
+        let listed = [room("a", 5), room("b", 5)];
+        let whole = group_list(&listed, usize::MAX);
+        let whole_size = Value::Object(whole.clone()).to_string().len();
+        assert_eq!(group_list(&listed, whole_size), whole);
+        for max in 0..whole_size {
+            let list = group_list(&listed, max);
+            let size = Value::Object(list.clone()).to_string().len();
+            assert!(size <= max.max(2), "{size} bytes over {max}");
+            // A prefix of the whole list, room by room and member by member.
+            let entries: Vec<&Value> = list.values().flat_map(|v| v.as_array().unwrap()).collect();
+            let all: Vec<&Value> = whole.values().flat_map(|v| v.as_array().unwrap()).collect();
+            assert_eq!(entries, all[..entries.len()]);
+        }
+    }
+}
