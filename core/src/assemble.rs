@@ -14,6 +14,7 @@ use crate::cluster::{Cluster, ClusterError, ResilientDriver};
 use crate::config::{Config, ConfigError};
 use crate::events::{EventBus, HostEvents, QueueBounds};
 use crate::handle::ChatHandle;
+use crate::handshake_limit::HandshakeLimit;
 use crate::history::{History, HistoryError, RedisHistory};
 use crate::plain_ws::PlainSockets;
 use crate::service::{ChatLayer, SOCKET_IO_PATH};
@@ -161,6 +162,10 @@ where
         &shared.config.cors_origins,
         shared.lifecycle.goodbye.clone(),
         plain.clone(),
+        HandshakeLimit {
+            sessions: shared.sessions.clone(),
+            counters: shared.counters.clone(),
+        },
     );
     let node = Arc::new(node);
     let handle = ChatHandle::new(

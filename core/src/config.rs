@@ -236,6 +236,13 @@ pub struct Limits {
     pub max_payload_bytes: u64,
     /// Concurrent Socket.IO connections from one IP address. Defaults to `64`.
     pub max_connections_per_ip: usize,
+    /// Concurrent Engine.IO sessions from one IP address, counted from the
+    /// handshake on, before (or without) any Socket.IO connect: a handshake past
+    /// it is refused with HTTP 429 and `{"code": "too_many_connections"}`. Keep it
+    /// above `max_connections_per_ip`, so that a client over that limit gets the
+    /// Socket.IO refusal with its code rather than a failed handshake.
+    /// Defaults to `128`.
+    pub max_sessions_per_ip: usize,
     /// Minimum time between two relayed `typing` notices of one connection, in
     /// milliseconds; notices in between are dropped silently. Defaults to `1000`.
     pub typing_interval_ms: u64,
@@ -247,6 +254,21 @@ pub struct Limits {
     /// Burst of room changes of one connection (token bucket size); enough to join
     /// `max_rooms_per_connection` rooms at once. Defaults to `16`.
     pub room_change_burst: u32,
+    /// Open TCP connections from one IP address to the server's own listener
+    /// (and connections handed over with [`Engine::adopt`](crate::Engine::adopt)),
+    /// idle ones included; one past it is closed as soon as it is accepted. A
+    /// long-polling client uses up to two. Defaults to `256`.
+    pub max_sockets_per_ip: usize,
+    /// Open TCP connections of all addresses together, as above; `0` takes the
+    /// process's open-file limit (`RLIMIT_NOFILE`) less an eighth of it, so that
+    /// history, Redis and the host keep file descriptors to work with.
+    /// Defaults to `0`.
+    pub max_sockets: usize,
+    /// IPv6 clients are counted per network of this many leading bits by the
+    /// per-address limits (`max_connections_per_ip`, `max_sockets_per_ip`): one
+    /// client usually holds a whole /64. `128` counts each address. At most `128`.
+    /// Defaults to `64`.
+    pub ipv6_prefix_len: u8,
 }
 
 impl Default for Limits {
@@ -263,9 +285,13 @@ impl Default for Limits {
             max_pending_requests: 64,
             max_payload_bytes: 64 * 1024,
             max_connections_per_ip: 64,
+            max_sessions_per_ip: 128,
             typing_interval_ms: 1_000,
             room_changes_per_second: 1,
             room_change_burst: 16,
+            max_sockets_per_ip: 256,
+            max_sockets: 0,
+            ipv6_prefix_len: 64,
         }
     }
 }
@@ -343,7 +369,8 @@ pub struct TransportConfig {
     /// Time a client has to answer a ping, in milliseconds. Defaults to `20000`.
     pub ping_timeout_ms: u64,
     /// Time a client has to join the namespace after the Engine.IO handshake, in
-    /// milliseconds. Defaults to `10000`.
+    /// milliseconds; a session that has not joined by then is closed. Stock
+    /// clients join right after the handshake. Defaults to `5000`.
     pub connect_timeout_ms: u64,
     /// Packets queued per connection before further packets to it are dropped (a
     /// client too slow to read; counted in `Stats::packets_dropped`). The queue
@@ -358,6 +385,11 @@ pub struct TransportConfig {
     pub websocket: bool,
     /// Accept the HTTP long-polling transport. Defaults to `true`.
     pub polling: bool,
+    /// Time a connection has to send a request's headers, counted from when the
+    /// server waits for them (so an idle keep-alive connection is closed after it
+    /// too), in milliseconds. Connections the host's own server accepts are the
+    /// host's to time out. Defaults to `10000`.
+    pub header_timeout_ms: u64,
 }
 
 impl Default for TransportConfig {
@@ -365,11 +397,12 @@ impl Default for TransportConfig {
         Self {
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
-            connect_timeout_ms: 10_000,
+            connect_timeout_ms: 5_000,
             max_buffer_size: 1024,
             websocket_read_buffer_bytes: 1024,
             websocket: true,
             polling: true,
+            header_timeout_ms: 10_000,
         }
     }
 }
@@ -449,6 +482,19 @@ pub enum ConfigError {
 
 /// The largest `event_queue_capacity` accepted.
 const MAX_EVENT_QUEUE_CAPACITY: usize = 1 << 24;
+/// The longest duration setting accepted: a day, in milliseconds.
+const MAX_DURATION_MS: u64 = 86_400_000;
+/// The largest `transport.max_buffer_size` accepted (packets per connection).
+const MAX_BUFFER_SIZE: u64 = 1 << 20;
+/// The largest `transport.websocket_read_buffer_bytes` accepted: 16 MiB, allocated
+/// per connection.
+const MAX_WEBSOCKET_READ_BUFFER_BYTES: u64 = 16 << 20;
+/// The largest `limits.max_payload_bytes` accepted: 256 MiB.
+const MAX_PAYLOAD_BYTES: u64 = 256 << 20;
+/// The largest `limits.max_pending_requests` accepted.
+const MAX_PENDING_REQUESTS: u64 = 1 << 20;
+/// The largest `history.on_join` and `history.page_max` accepted.
+const MAX_HISTORY_PAGE: u64 = 100_000;
 
 impl Config {
     /// Parses a configuration from JSON; missing fields take their defaults.
@@ -550,9 +596,28 @@ impl Config {
                 self.cluster.history_max_per_room as u64,
                 "cluster.history_max_per_room",
             ),
+            (
+                self.limits.max_sockets_per_ip as u64,
+                "limits.max_sockets_per_ip",
+            ),
+            (
+                self.limits.max_sessions_per_ip as u64,
+                "limits.max_sessions_per_ip",
+            ),
+            (
+                u64::from(self.limits.ipv6_prefix_len),
+                "limits.ipv6_prefix_len",
+            ),
+            (
+                self.transport.header_timeout_ms,
+                "transport.header_timeout_ms",
+            ),
         ];
         if let Some((_, name)) = positive.iter().find(|(value, _)| *value == 0) {
             return Err(ConfigError::Zero(name));
+        }
+        if let Some((name, max)) = self.over_maximum() {
+            return Err(ConfigError::TooLarge(name, max));
         }
         if let Some(url) = &self.cluster.redis_url {
             if !url.starts_with("redis://") || redis::Client::open(url.as_str()).is_err() {
@@ -583,6 +648,85 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The first value above its maximum, with that maximum. Durations are capped
+    /// at a day (timers, deadlines and sums of them then cannot overflow), sizes
+    /// that are allocated or queued at once at what memory can sensibly hold.
+    fn over_maximum(&self) -> Option<(&'static str, u64)> {
+        let durations_ms = [
+            (self.room_list.interval_ms, "room_list.interval_ms"),
+            (
+                self.transport.ping_interval_ms,
+                "transport.ping_interval_ms",
+            ),
+            (self.transport.ping_timeout_ms, "transport.ping_timeout_ms"),
+            (
+                self.transport.connect_timeout_ms,
+                "transport.connect_timeout_ms",
+            ),
+            (
+                self.transport.header_timeout_ms,
+                "transport.header_timeout_ms",
+            ),
+            (self.limits.typing_interval_ms, "limits.typing_interval_ms"),
+            (self.host_ack_timeout_ms, "host_ack_timeout_ms"),
+            (self.stop_timeout_ms, "stop_timeout_ms"),
+            (self.cluster.heartbeat_ms, "cluster.heartbeat_ms"),
+            (self.cluster.node_timeout_ms, "cluster.node_timeout_ms"),
+            (self.cluster.redis_timeout_ms, "cluster.redis_timeout_ms"),
+            (
+                self.identity.token_leeway_secs.saturating_mul(1000),
+                "identity.token_leeway_secs (in ms)",
+            ),
+        ];
+        let sizes = [
+            (
+                self.transport.max_buffer_size as u64,
+                MAX_BUFFER_SIZE,
+                "transport.max_buffer_size",
+            ),
+            (
+                self.transport.websocket_read_buffer_bytes as u64,
+                MAX_WEBSOCKET_READ_BUFFER_BYTES,
+                "transport.websocket_read_buffer_bytes",
+            ),
+            (
+                self.limits.max_payload_bytes,
+                MAX_PAYLOAD_BYTES,
+                "limits.max_payload_bytes",
+            ),
+            (
+                self.limits.max_pending_requests as u64,
+                MAX_PENDING_REQUESTS,
+                "limits.max_pending_requests",
+            ),
+            (
+                self.history.on_join as u64,
+                MAX_HISTORY_PAGE,
+                "history.on_join",
+            ),
+            (
+                self.history.page_max as u64,
+                MAX_HISTORY_PAGE,
+                "history.page_max",
+            ),
+            (
+                u64::from(self.limits.ipv6_prefix_len),
+                128,
+                "limits.ipv6_prefix_len",
+            ),
+        ];
+        durations_ms
+            .into_iter()
+            .find(|(value, _)| *value > MAX_DURATION_MS)
+            .map(|(_, name)| (name, MAX_DURATION_MS))
+            .or_else(|| {
+                sizes
+                    .into_iter()
+                    .find(|(value, max, _)| value > max)
+                    .map(|(_, max, name)| (name, max))
+            })
     }
 
     pub(crate) fn stop_timeout(&self) -> Duration {
@@ -652,5 +796,47 @@ mod tests {
             config.validate(),
             Err(ConfigError::Zero("limits.max_rooms_per_connection"))
         );
+    }
+
+    #[test]
+    fn oversized_durations_and_sizes_are_rejected() {
+        let err = Config::from_json(r#"{"cluster": {"heartbeat_ms": 18446744073709551615}}"#)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::TooLarge("cluster.heartbeat_ms", MAX_DURATION_MS)
+        );
+        let mut config = Config::default();
+        config.transport.ping_interval_ms = MAX_DURATION_MS;
+        config.validate().unwrap();
+        config.transport.ping_interval_ms = MAX_DURATION_MS + 1;
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::TooLarge(
+                "transport.ping_interval_ms",
+                MAX_DURATION_MS
+            ))
+        );
+        let mut config = Config::default();
+        config.identity.token_leeway_secs = u64::MAX;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooLarge(
+                "identity.token_leeway_secs (in ms)",
+                _
+            ))
+        ));
+        let mut config = Config::default();
+        config.transport.max_buffer_size = usize::MAX;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooLarge("transport.max_buffer_size", _))
+        ));
+        let mut config = Config::default();
+        config.limits.ipv6_prefix_len = 129;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooLarge("limits.ipv6_prefix_len", 128))
+        ));
     }
 }

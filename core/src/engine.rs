@@ -20,7 +20,7 @@ use crate::handle::ChatHandle;
 use crate::lifecycle::Phase;
 use crate::peer::PeerAddr;
 use crate::protocol::{ChatError, ErrorCode};
-use crate::server::{Connections, Rewind};
+use crate::server::{AcceptLimits, Connections, Rewind};
 use crate::shutdown::{self, StopError, StopOnce, StopPlan, StopReport, Turn};
 
 /// Why [`ChatBuilder::start`](crate::ChatBuilder::start) failed. Nothing is left
@@ -119,7 +119,13 @@ impl Engine {
         })
         .map_err(|_| StartError::Runtime(std::io::Error::other("building the chat panicked")))??;
         let entered = runtime.enter();
-        let (connections, control) = Connections::new(routes.layer(layer));
+        let shared = handle.shared();
+        let accept_limits = AcceptLimits {
+            sockets: shared.sockets.clone(),
+            counters: shared.counters.clone(),
+            header_timeout: Duration::from_millis(shared.config.transport.header_timeout_ms),
+        };
+        let (connections, control) = Connections::new(routes.layer(layer), accept_limits);
         let (stop_accepting, stop_rx) = watch::channel(false);
         let local_addr = match listener {
             Some(listener) => {

@@ -74,6 +74,7 @@ mod events;
 mod gates;
 mod goodbye;
 mod handle;
+mod handshake_limit;
 mod headers;
 mod history;
 mod host_error;

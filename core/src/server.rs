@@ -22,10 +22,18 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tower::ServiceExt;
 
+use crate::limits::{IpCounter, IpSlot};
 use crate::peer::PeerAddr;
+use crate::stats::Counters;
 
-/// How long a client may take to send request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// What bounds the connections the engine serves itself: how many per address
+/// and in all (`limits.max_sockets_per_ip`, `limits.max_sockets`), and how long
+/// one may wait before sending a request's headers (`transport.header_timeout_ms`).
+pub(crate) struct AcceptLimits {
+    pub sockets: Arc<IpCounter>,
+    pub counters: Arc<Counters>,
+    pub header_timeout: Duration,
+}
 
 /// Tells connections when to wind down, and counts those still open.
 #[derive(Clone)]
@@ -37,6 +45,7 @@ pub(crate) struct Connections {
     /// Cancelled when stop gives up waiting: every connection then reads end of
     /// stream, so the Engine.IO sessions on it close themselves.
     cut: CancellationToken,
+    limits: Arc<AcceptLimits>,
 }
 
 pub(crate) struct ConnectionsControl {
@@ -54,7 +63,7 @@ struct OpenCount {
 }
 
 impl Connections {
-    pub(crate) fn new(app: Router) -> (Self, ConnectionsControl) {
+    pub(crate) fn new(app: Router, limits: AcceptLimits) -> (Self, ConnectionsControl) {
         let (closing_tx, closing) = watch::channel(false);
         let open = Arc::new(OpenCount::default());
         let cut = CancellationToken::new();
@@ -64,6 +73,7 @@ impl Connections {
                 closing,
                 open: open.clone(),
                 cut: cut.clone(),
+                limits: Arc::new(limits),
             },
             ConnectionsControl {
                 closing: closing_tx,
@@ -82,15 +92,28 @@ impl Connections {
         &self.app
     }
 
-    /// Serves one connection on the current runtime.
+    /// Serves one connection on the current runtime, or closes it at once when
+    /// its address, or the server, has its most connections open.
     pub(crate) fn serve<I>(&self, io: I, peer: Option<SocketAddr>)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let io = Tracked::new(io, self.open.clone(), &self.cut);
         // `::ffff:1.2.3.4` (a dual-stack listener) is the client 1.2.3.4, whatever
         // path its connection took, so that per-address limits count it once.
         let peer = peer.map(|peer| SocketAddr::new(peer.ip().to_canonical(), peer.port()));
+        // Closing at once frees the file descriptor: an idle flood from one address
+        // cannot use up the process's descriptors and starve everyone else.
+        let slot = match peer.map(|peer| self.limits.sockets.acquire(peer.ip())) {
+            Some(Err(refusal)) => {
+                Counters::add(&self.limits.counters.sockets_refused, 1);
+                tracing::debug!("connection closed at accept: {}", refusal.message);
+                return;
+            }
+            Some(Ok(slot)) => Some(slot),
+            None => None,
+        };
+        let io = Tracked::new(io, self.open.clone(), &self.cut, slot);
+        let header_timeout = self.limits.header_timeout;
         let app = self.app.clone();
         let mut closing = self.closing.clone();
         tokio::spawn(async move {
@@ -103,7 +126,7 @@ impl Connections {
                 });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(io), service)
                 .with_upgrades();
             tokio::pin!(connection);
@@ -196,15 +219,18 @@ struct Tracked<I> {
     inner: I,
     open: Arc<OpenCount>,
     cut: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// Its place in the per-address count, given back with the connection.
+    _slot: Option<IpSlot>,
 }
 
 impl<I> Tracked<I> {
-    fn new(inner: I, open: Arc<OpenCount>, cut: &CancellationToken) -> Self {
+    fn new(inner: I, open: Arc<OpenCount>, cut: &CancellationToken, slot: Option<IpSlot>) -> Self {
         open.count.fetch_add(1, Ordering::AcqRel);
         Self {
             inner,
             open,
             cut: Box::pin(cut.clone().cancelled_owned()),
+            _slot: slot,
         }
     }
 

@@ -16,6 +16,7 @@ use tower::{Layer, Service, ServiceExt};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::goodbye::GoodbyeTracker;
+use crate::handshake_limit::HandshakeLimit;
 use crate::plain_ws::PlainSockets;
 
 /// Where Socket.IO lives, as in the Node server.
@@ -38,6 +39,7 @@ pub struct ChatLayer {
     origins: Arc<OriginPolicy>,
     goodbye: Arc<GoodbyeTracker>,
     plain: Arc<PlainSockets>,
+    handshakes: Arc<HandshakeLimit>,
 }
 
 impl ChatLayer {
@@ -46,6 +48,7 @@ impl ChatLayer {
         cors_origins: &[String],
         goodbye: Arc<GoodbyeTracker>,
         plain: Arc<PlainSockets>,
+        handshakes: HandshakeLimit,
     ) -> Self
     where
         S: Service<Request<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
@@ -61,6 +64,7 @@ impl ChatLayer {
             origins,
             goodbye,
             plain,
+            handshakes: Arc::new(handshakes),
         }
     }
 }
@@ -75,6 +79,7 @@ impl<S> Layer<S> for ChatLayer {
             origins: self.origins.clone(),
             goodbye: self.goodbye.clone(),
             plain: self.plain.clone(),
+            handshakes: self.handshakes.clone(),
         }
     }
 }
@@ -87,6 +92,7 @@ pub struct ChatService<S> {
     origins: Arc<OriginPolicy>,
     goodbye: Arc<GoodbyeTracker>,
     plain: Arc<PlainSockets>,
+    handshakes: Arc<HandshakeLimit>,
 }
 
 impl<S> Service<Request<Body>> for ChatService<S>
@@ -104,7 +110,7 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         if self.plain.claims(&request) {
             // Browsers apply no CORS to WebSocket upgrades: the origin check
             // keeps other web sites out.
@@ -128,6 +134,9 @@ where
         }
         if let Some(script) = client_script(&request) {
             return Box::pin(async move { Ok(script) });
+        }
+        if let Some(refusal) = self.handshakes.refuse(&mut request) {
+            return Box::pin(async move { Ok(refusal) });
         }
         let poll = polling_sid(&request);
         let response = self

@@ -33,6 +33,10 @@ pub(crate) struct Shared {
     /// Running or stopping, and the requests in flight.
     pub lifecycle: Arc<Lifecycle>,
     pub ips: Arc<IpCounter>,
+    /// Engine.IO sessions per address, from the handshake on (`handshake_limit`).
+    pub sessions: Arc<IpCounter>,
+    /// TCP connections per address and in all, from accept on (`server`).
+    pub sockets: Arc<IpCounter>,
     /// Membership changed: the room list task pushes new lists.
     pub room_list_changed: Notify,
     pub ids: IdSource,
@@ -92,7 +96,22 @@ impl Shared {
             },
             counters: Arc::default(),
             lifecycle: Arc::default(),
-            ips: IpCounter::new(config.limits.max_connections_per_ip),
+            ips: IpCounter::new(
+                config.limits.max_connections_per_ip,
+                config.limits.ipv6_prefix_len,
+            ),
+            sessions: IpCounter::with_total(
+                config.limits.max_sessions_per_ip,
+                usize::MAX,
+                config.limits.ipv6_prefix_len,
+                "sessions",
+            ),
+            sockets: IpCounter::with_total(
+                config.limits.max_sockets_per_ip,
+                crate::limits::socket_cap(config.limits.max_sockets),
+                config.limits.ipv6_prefix_len,
+                "sockets",
+            ),
             room_list_changed: Notify::new(),
             ids: IdSource::new(),
             history,
@@ -137,6 +156,9 @@ impl Shared {
             pending_host_acks: self.host.acks.len() as u64,
             pending_gates: self.host.gates.len() as u64,
             uptime_ms: c.uptime_ms(),
+            sessions: self.sessions.open() as u64,
+            sockets: self.sockets.open() as u64,
+            sockets_refused: Counters::get(&c.sockets_refused),
             cluster: self.cluster().map(|cluster| cluster.stats()),
         }
     }

@@ -12,7 +12,8 @@ pub struct Stats {
     pub connections: u64,
     /// Connections accepted since start.
     pub connections_total: u64,
-    /// Connections refused at connect (bad token, per-IP limit, stopping).
+    /// Connections refused at connect (bad token, per-IP limit, stopping), and
+    /// Engine.IO handshakes refused for the per-IP session limit.
     pub connections_refused: u64,
     /// Distinct users online now.
     pub users_online: u64,
@@ -41,6 +42,14 @@ pub struct Stats {
     pub pending_gates: u64,
     /// Milliseconds since start.
     pub uptime_ms: u64,
+    /// Engine.IO sessions open now, from their handshake on (whether or not they
+    /// joined a namespace yet).
+    pub sessions: u64,
+    /// TCP connections open now on the engine's own listener and adopted ones.
+    pub sockets: u64,
+    /// TCP connections closed at accept for `limits.max_sockets_per_ip` or
+    /// `limits.max_sockets`, since start.
+    pub sockets_refused: u64,
     /// Cluster mode only: Redis connection and node state.
     pub cluster: Option<crate::cluster::ClusterStats>,
 }
@@ -54,6 +63,7 @@ pub(crate) struct Counters {
     pub private_messages: AtomicU64,
     pub requests_rejected: AtomicU64,
     pub packets_dropped: AtomicU64,
+    pub sockets_refused: AtomicU64,
 }
 
 impl Default for Counters {
@@ -67,6 +77,7 @@ impl Default for Counters {
             private_messages: AtomicU64::default(),
             requests_rejected: AtomicU64::default(),
             packets_dropped: AtomicU64::default(),
+            sockets_refused: AtomicU64::default(),
         }
     }
 }
