@@ -61,7 +61,7 @@ pub struct Config {
     /// Defaults to [`ClusterConfig::default`] (off).
     pub cluster: ClusterConfig,
     /// Worker threads of the engine's own runtime; `0` means one per CPU core.
-    /// Only used by [`Engine`](crate::Engine). Defaults to `0`.
+    /// Only used by [`Engine`](crate::Engine). At most `1024`. Defaults to `0`.
     pub worker_threads: usize,
     /// Most [`Event`](crate::Event)s queued for the host callback. When the host falls
     /// this far behind, further events are dropped and counted in
@@ -495,6 +495,8 @@ const MAX_PAYLOAD_BYTES: u64 = 256 << 20;
 const MAX_PENDING_REQUESTS: u64 = 1 << 20;
 /// The largest `history.on_join` and `history.page_max` accepted.
 const MAX_HISTORY_PAGE: u64 = 100_000;
+/// The most `worker_threads` accepted (each is an OS thread started at once).
+const MAX_WORKER_THREADS: u64 = 1024;
 
 impl Config {
     /// Parses a configuration from JSON; missing fields take their defaults.
@@ -505,7 +507,9 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks that the settings can work together.
+    /// Checks that the settings can work together, and that each is in its range:
+    /// every duration (`*_ms`, `identity.token_leeway_secs`) at most a day, sizes
+    /// at their documented maximum ([`ConfigError::TooLarge`]).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.host.parse::<std::net::IpAddr>().is_err() {
             return Err(ConfigError::BadHost(self.host.clone()));
@@ -716,6 +720,11 @@ impl Config {
                 128,
                 "limits.ipv6_prefix_len",
             ),
+            (
+                self.worker_threads as u64,
+                MAX_WORKER_THREADS,
+                "worker_threads",
+            ),
         ];
         durations_ms
             .into_iter()
@@ -831,6 +840,14 @@ mod tests {
         assert!(matches!(
             config.validate(),
             Err(ConfigError::TooLarge("transport.max_buffer_size", _))
+        ));
+        let config = Config {
+            worker_threads: usize::MAX,
+            ..Config::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooLarge("worker_threads", 1024))
         ));
         let mut config = Config::default();
         config.limits.ipv6_prefix_len = 129;

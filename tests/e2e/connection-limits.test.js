@@ -201,6 +201,7 @@ test('an oversized duration or size in the configuration stops the start with a 
     [{ cluster: { heartbeat_ms: 1e19 } }, 'cluster.heartbeat_ms'],
     [{ transport: { max_buffer_size: 1e19 } }, 'transport.max_buffer_size'],
     [{ limits: { ipv6_prefix_len: 129 } }, 'limits.ipv6_prefix_len'],
+    [{ worker_threads: 1e19 }, 'worker_threads'],
   ]) {
     await assert.rejects(startServer({ config }), (err) => {
       assert.match(err.message, new RegExp(`${name.replace('.', '\\.')} must be at most`), err.message);
