@@ -46,6 +46,10 @@ declare namespace palaver {
       maxPayloadBytes?: number;
       maxConnectionsPerIp?: number;
       typingIntervalMs?: number;
+      maxSessionsPerIp?: number;
+      maxSocketsPerIp?: number;
+      maxSockets?: number;
+      ipv6PrefixLen?: number;
     };
     roomList?: {
       intervalMs?: number;
@@ -61,6 +65,7 @@ declare namespace palaver {
       websocketReadBufferBytes?: number;
       websocket?: boolean;
       polling?: boolean;
+      headerTimeoutMs?: number;
     };
     /** Cluster mode over Redis (docs/CLUSTER.md); on when `redisUrl` is set. */
     cluster?: {
@@ -191,6 +196,12 @@ declare namespace palaver {
     events_dropped: number;
     pending_host_acks: number;
     uptime_ms: number;
+    /** Engine.IO sessions open now, from their handshake on (connected or not). */
+    sessions: number;
+    /** TCP connections open now that the engine serves (those handed over to it). */
+    sockets: number;
+    /** TCP connections closed at hand-over for `limits.maxSocketsPerIp` or `limits.maxSockets`. */
+    sockets_refused: number;
     /** Cluster mode only (null otherwise). */
     cluster?: ClusterStats | null;
   }

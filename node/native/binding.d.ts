@@ -131,6 +131,12 @@ export interface Stats {
   pending_host_acks: number
   pending_gates: number
   uptime_ms: number
+  /** Engine.IO sessions open now, from their handshake on. */
+  sessions: number
+  /** TCP connections open now that the engine serves (handed over ones). */
+  sockets: number
+  /** TCP connections closed at hand-over for the per-address or total cap. */
+  sockets_refused: number
   /** Cluster mode only (null otherwise). */
   cluster: ClusterStats | null
 }

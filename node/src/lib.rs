@@ -160,6 +160,13 @@ pub struct Stats {
     pub pending_gates: i64,
     #[napi(js_name = "uptime_ms")]
     pub uptime_ms: i64,
+    /// Engine.IO sessions open now, from their handshake on.
+    pub sessions: i64,
+    /// TCP connections open now that the engine serves (handed over ones).
+    pub sockets: i64,
+    /// TCP connections closed at hand-over for the per-address or total cap.
+    #[napi(js_name = "sockets_refused")]
+    pub sockets_refused: i64,
     /// Cluster mode only (null otherwise).
     pub cluster: Option<ClusterStats>,
 }
@@ -203,6 +210,9 @@ impl From<palaver_core::Stats> for Stats {
             pending_host_acks: number(stats.pending_host_acks),
             pending_gates: number(stats.pending_gates),
             uptime_ms: number(stats.uptime_ms),
+            sessions: number(stats.sessions),
+            sockets: number(stats.sockets),
+            sockets_refused: number(stats.sockets_refused),
             cluster: stats.cluster.map(|cluster| ClusterStats {
                 node_id: cluster.node_id,
                 redis_connected: cluster.redis_connected,
