@@ -318,7 +318,7 @@ declare namespace createServer {
     /**
      * How long a client may take to connect to a namespace (the engine's
      * `transport.connectTimeoutMs`).
-     * @default 10000 (socket.io: 45000)
+     * @default 5000 (socket.io: 45000)
      */
     connectTimeout?: number;
     /** Ignored: there are no dynamic (child) namespaces. */
