@@ -7,7 +7,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use crate::config::{IdentityConfig, IdentityMode, Limits};
-use crate::protocol::{ChatError, ErrorCode, User};
+use crate::lookalike;
+use crate::protocol::{ChatError, ErrorCode, User, SYSTEM_USER};
 use crate::validate;
 
 /// Longest accepted `sub` claim, in bytes.
@@ -107,10 +108,16 @@ impl Authenticator {
             })?
             .claims;
         let sub = claims.sub;
-        if sub.is_empty() || sub.len() > MAX_SUBJECT_BYTES || sub.chars().any(char::is_control) {
+        if sub.is_empty()
+            || sub.len() > MAX_SUBJECT_BYTES
+            || sub
+                .chars()
+                .any(|c| c.is_control() || validate::is_bidi_control(c))
+        {
             return Err(ChatError::new(
                 ErrorCode::AuthInvalid,
-                "the token's sub claim is empty, too long or has control characters",
+                "the token's sub claim is empty, too long or has control or bidirectional \
+                 override characters",
             ));
         }
         let name = match claims.name.as_deref() {
@@ -120,9 +127,25 @@ impl Authenticator {
                     format!("the token's name claim is unusable: {}", e.message),
                 )
             })?,
-            // The issuer's subject, whatever its characters (`auth0|abc`), shortened
-            // to a display name's length.
-            None => sub.chars().take(limits.max_name_chars).collect(),
+            // The issuer's subject, whatever its characters (`auth0|abc`), in its
+            // NFKC form and shortened to a display name's length. It must not pass
+            // for the server's notices: the issuer can give such a user a `name`.
+            None => {
+                let name: String = lookalike::display_form(&sub)
+                    .chars()
+                    .take(limits.max_name_chars)
+                    .collect();
+                if lookalike::is_reserved(&name) {
+                    return Err(ChatError::new(
+                        ErrorCode::AuthInvalid,
+                        format!(
+                            "the token's sub claim looks like {SYSTEM_USER:?} and there is no \
+                             name claim to show instead"
+                        ),
+                    ));
+                }
+                name
+            }
         };
         Ok(User {
             id: Arc::from(sub),
@@ -182,6 +205,16 @@ mod tests {
     }
 
     #[test]
+    fn reserved_looking_subject_with_a_name_is_fine() {
+        let token = sign(
+            json!({"sub": "system", "name": "Sys Admin", "exp": now() + 60}),
+            "0123456789abcdef0123456789abcdef",
+        );
+        let user = token_auth().verify(&token, &Limits::default()).unwrap();
+        assert_eq!((&*user.id, &*user.name), ("system", "Sys Admin"));
+    }
+
+    #[test]
     fn bad_tokens() {
         let auth = token_auth();
         let limits = Limits::default();
@@ -211,6 +244,14 @@ mod tests {
                     json!({"sub": "u1", "name": "<b>", "exp": now() + 60}),
                     secret,
                 ),
+                ErrorCode::AuthInvalid,
+            ),
+            (
+                sign(json!({"sub": "\u{455}ystem", "exp": now() + 60}), secret),
+                ErrorCode::AuthInvalid,
+            ),
+            (
+                sign(json!({"sub": "u\u{202e}1", "exp": now() + 60}), secret),
                 ErrorCode::AuthInvalid,
             ),
         ];

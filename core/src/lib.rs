@@ -81,6 +81,7 @@ mod host_error;
 mod identity;
 mod lifecycle;
 mod limits;
+mod lookalike;
 mod peer;
 mod plain_ws;
 mod presence;

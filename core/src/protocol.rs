@@ -108,6 +108,9 @@ pub enum ErrorCode {
     EmptyText,
     /// A message text is longer than `limits.max_text_chars`.
     TextTooLong,
+    /// A message text has a control character other than tab and line breaks,
+    /// or a bidirectional embedding, override or isolate.
+    InvalidText,
     /// The request needs an identity and the connection has none yet.
     NotLoggedIn,
     /// `login` on a connection that already has an identity.
@@ -160,6 +163,7 @@ impl ErrorCode {
             Self::InvalidName => "invalid_name",
             Self::EmptyText => "empty_text",
             Self::TextTooLong => "text_too_long",
+            Self::InvalidText => "invalid_text",
             Self::NotLoggedIn => "not_logged_in",
             Self::AlreadyLoggedIn => "already_logged_in",
             Self::NotMember => "not_member",

@@ -71,9 +71,11 @@ pub enum palaver_event_kind {
 ///
 /// Strings: each string field is UTF-8 with its length in bytes in the field
 /// named `<field>_len` (the NUL not counted), followed by a NUL, or NULL with
-/// length 0 when the field does not apply to this kind. A text may contain a NUL
-/// character (a client may send one): it is complete within its length, while C
-/// string functions see it cut at that NUL. The JSON fields (`data_json`,
+/// length 0 when the field does not apply to this kind. Chat texts (`message`,
+/// `private`) never contain a NUL nor another control character but tab and line
+/// breaks: the chat refuses such texts (`invalid_text`, docs/PROTOCOL.md). A plain
+/// WebSocket text message may contain a NUL: it is complete within its length,
+/// while C string functions see it cut at that NUL. The JSON fields (`data_json`,
 /// `args_json`, `handshake_json`, `json`) never contain one. The lengths of the
 /// older fields come after the newer fields, so that programs built against
 /// earlier headers keep working.

@@ -325,6 +325,35 @@ test('an online user\'s name is never given away: with every numbered form taken
   assert.deepEqual(await byHandshake.request('login', { name: 'eve' }), { ok: true, user: ident('eve') });
 });
 
+test('look-alike open-mode names are one name across the cluster', async (t) => {
+  const c = await startCluster(t, { redis, nodes: 3, name: 'lookalike' });
+  const session = (name) => ({ user: ident(name), mode: 'open' });
+  const cyrillic = 'v\u0435ra'; // Cyrillic ie for e
+  const a = await c.clients[0].connect({ auth: { name: 'vera' } });
+  assert.deepEqual(await a.wait('session'), session('vera'));
+  const b = await c.clients[1].connect({ auth: { name: cyrillic } });
+  assert.deepEqual(await b.wait('session'), session(`${cyrillic}-2`));
+  // Fullwidth letters are shown as plain ones, and are taken twice over.
+  const d = await c.clients[2].connect();
+  await d.wait('session');
+  assert.deepEqual(await d.request('login', { name: '\uFF36\uFF25\uFF32\uFF21' }), {
+    ok: true,
+    user: ident('VERA-3'),
+  });
+  // Look-alikes of the reserved name are refused on every node.
+  for (const client of c.clients) {
+    assert.equal(await client.refused({ auth: { name: '\u0455ystem' } }), 'invalid_name');
+  }
+  // Once the holder is gone, the look-alike is free under its own spelling.
+  a.close();
+  await eventually(async () => {
+    const again = await c.clients[2].connect({ auth: { name: cyrillic } });
+    const { user } = await again.wait('session');
+    again.close();
+    assert.equal(user.name, cyrillic);
+  });
+});
+
 test('private messages reach a user on another node; user_offline for a user online nowhere', async (t) => {
   const c = await startCluster(t, { redis, nodes: 3, name: 'private' });
   const ada = await c.clients[0].member('ada', []);

@@ -121,6 +121,35 @@ test('a taken name gets the next free -2, -3 suffix, case-insensitively', async 
   assert.deepEqual(await e.wait('session'), session(ident('TAKEN-2-2')));
 });
 
+test('look-alikes of system are reserved; display names are NFKC; a look-alike of an online name gets a suffix', async (t) => {
+  const clients = pool(t, server.url);
+  const lookAlikes = [
+    ['\u0455ystem', 'Cyrillic dze for s'],
+    ['\uFF53\uFF59\uFF53\uFF54\uFF45\uFF4D', 'fullwidth letters'],
+    ['SY\u0405TEM', 'Cyrillic capital dze'],
+    ['sys\u200Btem', 'a zero-width space inside'],
+  ];
+  for (const [name, why] of lookAlikes) {
+    assert.equal(await clients.refused({ auth: { name } }), 'invalid_name', `handshake: ${why}`);
+  }
+  const a = await clients.connect();
+  await a.wait('session');
+  for (const [name, why] of lookAlikes) {
+    assertRefused(await a.request('login', { name }), 'invalid_name', `login: ${why}`);
+  }
+  // Fullwidth letters are shown as the letters they stand for.
+  assert.deepEqual(await a.request('login', { name: '\uFF2C\uFF4F\uFF4F\uFF4B Alike' }), {
+    ok: true,
+    user: ident('Look Alike'),
+  });
+  // Cyrillic o's look like the online Look Alike: the newcomer gets a suffix.
+  const cyrillic = 'L\u043E\u043Ek Alike';
+  const b = await clients.connect({ auth: { name: cyrillic } });
+  assert.deepEqual(await b.wait('session'), session(ident(`${cyrillic}-2`)));
+  const c = await clients.connect({ auth: { name: 'LOOK ALIKE' } });
+  assert.deepEqual(await c.wait('session'), session(ident('LOOK ALIKE-3')));
+});
+
 test('a name is free again after its connection disconnects', async (t) => {
   const clients = pool(t, server.url);
   const watcher = await clients.member('Freed Watcher', ['freed']);

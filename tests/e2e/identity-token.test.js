@@ -45,6 +45,30 @@ test('without a name claim the name is the sub', async (t) => {
   assert.deepEqual(await a.wait('session'), session({ id: 'just-sub', name: 'just-sub' }));
 });
 
+test('a sub that looks like system needs a name claim; name claims are NFKC and not look-alikes of system', async (t) => {
+  const clients = pool(t, server.url);
+  const refusedSubs = [
+    ['system', 'the reserved name itself'],
+    ['System', 'another case'],
+    ['\u0455ystem', 'Cyrillic dze for s'],
+    ['\uFF53\uFF59\uFF53\uFF54\uFF45\uFF4D', 'fullwidth letters'],
+    ['u\u202E1', 'a right-to-left override'],
+  ];
+  for (const [sub, why] of refusedSubs) {
+    assert.equal(await clients.refused({ auth: { token: token({ sub }) } }), 'auth_invalid', `sub: ${why}`);
+  }
+  for (const name of ['\u0455ystem', '\uFF53\uFF59\uFF53\uFF54\uFF45\uFF4D']) {
+    assert.equal(await clients.refused({ auth: { token: token({ sub: 'u-look', name }) } }), 'auth_invalid', name);
+  }
+  // With a name claim to show, the issuer's "system" is an ordinary user id.
+  const admin = await clients.connect({ auth: { token: token({ sub: 'system', name: 'Sys Admin' }) } });
+  assert.deepEqual(await admin.wait('session'), session({ id: 'system', name: 'Sys Admin' }));
+  const wide = await clients.connect({ auth: { token: token({ sub: 'u-wide', name: '\uFF37\uFF49\uFF44\uFF45' }) } });
+  assert.deepEqual(await wide.wait('session'), session({ id: 'u-wide', name: 'Wide' }));
+  const wideSub = await clients.connect({ auth: { token: token({ sub: '\uFF57\uFF53\uFF55\uFF42' }) } });
+  assert.deepEqual(await wideSub.wait('session'), session({ id: '\uFF57\uFF53\uFF55\uFF42', name: 'wsub' }));
+});
+
 test('a missing token is refused with auth_required', async (t) => {
   const clients = pool(t, server.url);
   assert.equal(await clients.refused(), 'auth_required');

@@ -161,6 +161,43 @@ bothTransports('text is kept exactly', async (t, transport, tn) => {
   assert.deepEqual(history.messages.map((m) => m.text), texts);
 });
 
+bothTransports('text with NUL, control or bidi override characters is refused with invalid_text and reaches no one', async (t, transport, tn) => {
+  const clients = pool(t, server.url);
+  const room = `hidden-${tn}`;
+  const ada = await clients.member(`Hidden Ada ${tn}`, [room], transport);
+  const bob = await clients.member(`Hidden Bob ${tn}`, [room], transport);
+  const from = bob.mark();
+  const bad = [
+    ['a NUL', 'filtered\u0000hidden'],
+    ['a bell', 'ding\u0007'],
+    ['escape (terminal sequences)', '\u001b[31mred'],
+    ['DEL', 'x\u007f'],
+    ['a C1 control', 'next\u0085line'],
+    ['right-to-left override', 'invoice_\u202Etxt.exe'],
+    ['left-to-right embedding', '\u202Aa'],
+    ['pop directional formatting', 'a\u202C'],
+    ['first strong isolate', 'a\u2068b\u2069'],
+  ];
+  for (const [why, text] of bad) {
+    assertRefused(await ada.request('message', { room, text }), 'invalid_text', why);
+    assertRefused(await ada.request('private', { to: `Hidden Bob ${tn}`, text }), 'invalid_text', `private: ${why}`);
+  }
+  // Tab, line breaks and the right-to-left mark are text; they pass.
+  const fine = 'line one\r\nline\ttwo \u200F\u05E2\u05D1\u05E8\u05D9\u05EA';
+  const reply = await ada.request('message', { room, text: fine });
+  assert.equal(reply.ok, true, JSON.stringify(reply));
+  const got = await bob.wait('message', (m) => m.kind === 'chat', { from });
+  assert.equal(got.text, fine);
+  assert.deepEqual(bob.of('private', from), [], 'no refused private message arrived');
+  assert.deepEqual(
+    bob.of('message', from).filter((m) => m.kind === 'chat').map((m) => m.text),
+    [fine],
+    'only the accepted text reached Bob',
+  );
+  const history = await bob.request('history', { room });
+  assert.deepEqual(history.messages.map((m) => m.text), [fine]);
+});
+
 test('a connection\'s requests apply in order: join then message without waiting', async (t) => {
   const clients = pool(t, server.url);
   const room = 'pipelined';

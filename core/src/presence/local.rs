@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::lookalike::name_key;
 use crate::protocol::{Member, RoomCount, RoomInfo, User};
 
 /// Online users, name claims and room membership, counted per connection so that a
@@ -18,7 +19,7 @@ pub(crate) struct LocalPresence {
 struct Inner {
     /// user id -> the user and their number of connections
     users: HashMap<Arc<str>, (User, u32)>,
-    /// lowercased name -> user id, for open-mode uniqueness
+    /// name key (`lookalike::name_key`) -> user id, for open-mode uniqueness
     names: HashMap<String, Arc<str>>,
     rooms: HashMap<Arc<str>, RoomMembers>,
     next_seq: u64,
@@ -80,22 +81,22 @@ impl LocalPresence {
         let mut inner = self.lock();
         let name = (1..)
             .map(|n| suffixed(requested, n, max_chars))
-            .find(|candidate| !inner.names.contains_key(&candidate.to_lowercase()))
+            .find(|candidate| !inner.names.contains_key(&name_key(candidate)))
             .expect("an unbounded range always yields a free name");
         let user = User {
             id: Arc::from(name.as_str()),
             name: Arc::from(name.as_str()),
         };
-        inner.names.insert(name.to_lowercase(), user.id.clone());
+        inner.names.insert(name_key(&name), user.id.clone());
         inner.users.insert(user.id.clone(), (user.clone(), 1));
         user
     }
 
     /// Claims exactly `name` (id and display name) when no one online here has it
-    /// (compared case-insensitively).
+    /// (compared by look, see `lookalike::name_key`).
     pub(crate) fn try_claim_exact(&self, name: &str) -> Option<User> {
         let mut inner = self.lock();
-        let key = name.to_lowercase();
+        let key = name_key(name);
         if inner.names.contains_key(&key) {
             return None;
         }
@@ -152,7 +153,7 @@ impl LocalPresence {
         *connections -= 1;
         if *connections == 0 {
             inner.users.remove(&user.id);
-            let key = user.name.to_lowercase();
+            let key = name_key(&user.name);
             if inner.names.get(&key) == Some(&user.id) {
                 inner.names.remove(&key);
             }

@@ -4,7 +4,8 @@
 //! - `{p}:room:{room}` hash: field `{node}|{user id}` → `{"n": name, "t": joined ms}`
 //! - `{p}:rooms` set: rooms with members
 //! - `{p}:user:{user id}` hash: field `{node}` → name (who is online where)
-//! - `{p}:names` hash: lowercased open-mode name → `{node}|{user id}` (unique names)
+//! - `{p}:names` hash: open-mode name key (`lookalike::name_key`: what the name
+//!   looks like, case and confusables folded) → `{node}|{user id}` (unique names)
 //! - `{p}:node:{node}:rooms|users|names` sets: what to remove when the node dies
 //! - `{p}:nodes` sorted set: node → last heartbeat (ms)
 //!
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::local::{suffixed, JoinOutcome, LeaveOutcome, LocalPresence, Snapshot};
 use super::ClaimError;
 use crate::cluster::Cluster;
+use crate::lookalike::name_key;
 use crate::protocol::{now_ms, Member, RoomCount, RoomInfo, User};
 
 /// Bounded search for a free name; past it the claim is refused.
@@ -73,7 +75,7 @@ pub(crate) async fn claim_name(
                     .arg(2)
                     .arg(cluster.key(&["names"]))
                     .arg(cluster.key(&["node", &cluster.node_id, "names"]))
-                    .arg(candidate.to_lowercase())
+                    .arg(name_key(&candidate))
                     .arg(field(&cluster.node_id, &user.id))
                     .clone(),
             )
@@ -93,21 +95,21 @@ pub(crate) async fn claim_name(
 
 /// Reserves an open-mode name for this node's user, and indexes it under the node
 /// (so that a sweep of the node frees it), in one step. KEYS: names, node's
-/// names. ARGV: lowercased name, claim. Returns 1 when reserved, 0 when taken.
+/// names. ARGV: name key, claim. Returns 1 when reserved, 0 when taken.
 const CLAIM_NAME_SCRIPT: &str = "if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then \
        redis.call('SADD', KEYS[2], ARGV[1]) return 1 end \
      return 0";
 
 /// Deletes an open-mode name claim only when it is this node's own: another node
-/// may have taken the name since. KEYS: names, node's names. ARGV: lowercased
-/// name, claim.
+/// may have taken the name since. KEYS: names, node's names. ARGV: name key,
+/// claim.
 const RELEASE_NAME_SCRIPT: &str = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then \
        redis.call('HDEL', KEYS[1], ARGV[1]) end \
      redis.call('SREM', KEYS[2], ARGV[1]) return 1";
 
 /// Frees an open-mode name (if this node still holds it).
 pub(crate) async fn release_name(cluster: &Cluster, user: &User) {
-    let lower = user.name.to_lowercase();
+    let key = name_key(&user.name);
     let _: Result<i64, _> = cluster
         .run(
             "release name",
@@ -116,7 +118,7 @@ pub(crate) async fn release_name(cluster: &Cluster, user: &User) {
                 .arg(2)
                 .arg(cluster.key(&["names"]))
                 .arg(cluster.key(&["node", &cluster.node_id, "names"]))
-                .arg(&lower)
+                .arg(&key)
                 .arg(field(&cluster.node_id, &user.id))
                 .clone(),
         )
@@ -434,7 +436,7 @@ pub(crate) async fn room_counts(cluster: &Cluster, max_rooms: usize) -> Option<V
 
 /// Claims this node's open-mode names again after an outage or after other nodes
 /// took it for dead: frees the names it holds but no longer uses, takes back the
-/// ones still free, and returns the lowercased names someone else holds now.
+/// ones still free, and returns the name keys someone else holds now.
 const NAMES_SCRIPT: &str = r#"
 local ours = ARGV[1]
 local wanted = {}
@@ -482,14 +484,12 @@ pub(crate) async fn resync(
             .arg(cluster.key(&["node", node, "names"]))
             .arg(format!("{node}|"));
         for user in &users {
-            names
-                .arg(user.name.to_lowercase())
-                .arg(field(node, &user.id));
+            names.arg(name_key(&user.name)).arg(field(node, &user.id));
         }
         let taken: Vec<String> = cluster.run("reclaim names", names).await?;
         taken_by_others = users
             .iter()
-            .filter(|user| taken.contains(&user.name.to_lowercase()))
+            .filter(|user| taken.contains(&name_key(&user.name)))
             .cloned()
             .collect();
     }
