@@ -754,6 +754,20 @@ palaver_result palaver_config_add_cors_origin(palaver_config *config,
                                               const char *origin);
 
 /**
+ * Allows one more host name the chat answers to ("chat.example.com"), the
+ * subdomains of one ("*.example.com"), or every name with "*". IP addresses,
+ * "localhost" and names under ".localhost" are always allowed; requests sent
+ * to other names are refused with HTTP 403 `host_not_allowed` (DNS
+ * rebinding, docs/PROTOCOL.md). A scheme, port or path is
+ * `PALAVER_INVALID_ARG`.
+ *
+ * # Safety
+ * `config` was made by this library; `host` is a NUL-terminated string.
+ */
+palaver_result palaver_config_add_allowed_host(palaver_config *config,
+                                               const char *host);
+
+/**
  * Sets one limit (`limit` is a `palaver_limit`; any other number is
  * `PALAVER_INVALID_ARG`). Zero and out-of-range values are `PALAVER_INVALID_ARG`.
  *

@@ -33,6 +33,10 @@ declare namespace palaver {
       pageMax?: number;
     };
     corsOrigins?: string[];
+    /** Host names the chat answers to besides IP addresses and localhost names
+     * ("chat.example.com", "*.example.com", or "*" for any); requests sent to
+     * other names are refused with 403 host_not_allowed (DNS rebinding). Default []. */
+    allowedHosts?: string[];
     limits?: {
       maxTextChars?: number;
       maxNameChars?: number;

@@ -160,6 +160,7 @@ where
     let layer = ChatLayer::new(
         service,
         &shared.config.cors_origins,
+        &shared.config.allowed_hosts,
         shared.lifecycle.goodbye.clone(),
         plain.clone(),
         HandshakeLimit {

@@ -47,6 +47,17 @@ pub struct Config {
     /// origins, WebSocket upgrades included, are refused with HTTP 403.
     /// Defaults to empty: same origin only.
     pub cors_origins: Vec<String>,
+    /// Host names (the `Host` header, port ignored) the chat answers to besides
+    /// the ones always allowed: IP addresses, `localhost` and names under
+    /// `.localhost`. Requests under `/socket.io/` (and plain WebSocket upgrades)
+    /// sent to another name are refused with HTTP 403 `host_not_allowed`: this
+    /// stops DNS rebinding, where a web page's own name is pointed at this server
+    /// so that the browser treats the chat as the page's origin. An entry is a
+    /// host name (`"chat.example.com"`), `"*."` and a name for its subdomains
+    /// (`"*.example.com"`), or `"*"` to allow every name. Serving the chat under
+    /// a domain name (`https://chat.example.com`) needs that name here.
+    /// Defaults to empty: IP addresses and localhost names only.
+    pub allowed_hosts: Vec<String>,
     /// Input limits and flood protection. Defaults to [`Limits::default`].
     pub limits: Limits,
     /// The pushed room list (`rooms` and the tutorial's `groupList`). Defaults to
@@ -98,6 +109,7 @@ impl Default for Config {
             identity: IdentityConfig::default(),
             history: HistoryConfig::default(),
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             limits: Limits::default(),
             room_list: RoomListConfig::default(),
             transport: TransportConfig::default(),
@@ -461,6 +473,12 @@ pub enum ConfigError {
     /// The host is not an IP address.
     #[error("host {0:?} is not an IP address")]
     BadHost(String),
+    /// An `allowed_hosts` entry that is not `*`, a host name nor `*.` and a host name.
+    #[error(
+        "allowed_hosts entry {0:?} is not \"*\", a host name like \"chat.example.com\" \
+         nor \"*.\" and a host name (no scheme, port or path)"
+    )]
+    BadAllowedHost(String),
     /// The cluster's Redis URL cannot be parsed.
     #[error("cluster.redis_url {0:?} is not a redis:// URL")]
     BadRedisUrl(String),
@@ -651,6 +669,13 @@ impl Config {
                 return Err(ConfigError::BadOrigin(origin.clone()));
             }
         }
+        if let Some(host) = self
+            .allowed_hosts
+            .iter()
+            .find(|host| !crate::allowed_hosts::is_allowed_host_entry(host))
+        {
+            return Err(ConfigError::BadAllowedHost(host.clone()));
+        }
         Ok(())
     }
 
@@ -795,6 +820,26 @@ mod tests {
         assert!(matches!(config.validate(), Err(ConfigError::BadOrigin(_))));
         config.cors_origins = vec!["https://chat.example.com/path".into()];
         assert!(matches!(config.validate(), Err(ConfigError::BadOrigin(_))));
+    }
+
+    #[test]
+    fn allowed_hosts_are_checked() {
+        let mut config = Config {
+            allowed_hosts: vec![
+                "chat.example.com".into(),
+                "*.example.org".into(),
+                "*".into(),
+            ],
+            ..Config::default()
+        };
+        config.validate().unwrap();
+        for bad in ["https://chat.example.com", "chat.example.com:443", ""] {
+            config.allowed_hosts = vec![bad.into()];
+            assert_eq!(
+                config.validate(),
+                Err(ConfigError::BadAllowedHost(bad.into()))
+            );
+        }
     }
 
     #[test]

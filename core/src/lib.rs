@@ -64,6 +64,7 @@
 #![warn(missing_docs)]
 
 mod acks;
+mod allowed_hosts;
 mod assemble;
 mod builder;
 mod chat;

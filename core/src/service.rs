@@ -15,6 +15,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceExt};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::allowed_hosts::HostPolicy;
 use crate::goodbye::GoodbyeTracker;
 use crate::handshake_limit::HandshakeLimit;
 use crate::plain_ws::PlainSockets;
@@ -36,6 +37,7 @@ type SocketIoService = BoxCloneSyncService<Request<Body>, Response<Body>, Infall
 #[derive(Clone)]
 pub struct ChatLayer {
     socket_io: SocketIoService,
+    hosts: Arc<HostPolicy>,
     origins: Arc<OriginPolicy>,
     goodbye: Arc<GoodbyeTracker>,
     plain: Arc<PlainSockets>,
@@ -46,6 +48,7 @@ impl ChatLayer {
     pub(crate) fn new<S>(
         socket_io: S,
         cors_origins: &[String],
+        allowed_hosts: &[String],
         goodbye: Arc<GoodbyeTracker>,
         plain: Arc<PlainSockets>,
         handshakes: HandshakeLimit,
@@ -61,6 +64,7 @@ impl ChatLayer {
             .layer(socket_io.map_response(IntoResponse::into_response));
         Self {
             socket_io: BoxCloneSyncService::new(socket_io),
+            hosts: Arc::new(HostPolicy::new(allowed_hosts)),
             origins,
             goodbye,
             plain,
@@ -76,6 +80,7 @@ impl<S> Layer<S> for ChatLayer {
         ChatService {
             inner,
             socket_io: self.socket_io.clone(),
+            hosts: self.hosts.clone(),
             origins: self.origins.clone(),
             goodbye: self.goodbye.clone(),
             plain: self.plain.clone(),
@@ -89,6 +94,7 @@ impl<S> Layer<S> for ChatLayer {
 pub struct ChatService<S> {
     inner: S,
     socket_io: SocketIoService,
+    hosts: Arc<HostPolicy>,
     origins: Arc<OriginPolicy>,
     goodbye: Arc<GoodbyeTracker>,
     plain: Arc<PlainSockets>,
@@ -112,9 +118,13 @@ where
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         if self.plain.claims(&request) {
-            // Browsers apply no CORS to WebSocket upgrades: the origin check
-            // keeps other web sites out.
-            let response = match self.origins.refuse(&request) {
+            // Browsers apply no CORS to WebSocket upgrades: the host and origin
+            // checks keep other web sites out.
+            let refusal = self
+                .hosts
+                .refuse(&request)
+                .or_else(|| self.origins.refuse(&request));
+            let response = match refusal {
                 Some(refusal) => refusal,
                 None => self.plain.upgrade(request),
             };
@@ -129,7 +139,11 @@ where
                 Ok(response.into_response())
             });
         }
-        if let Some(refusal) = self.origins.refuse(&request) {
+        if let Some(refusal) = self
+            .hosts
+            .refuse(&request)
+            .or_else(|| self.origins.refuse(&request))
+        {
             return Box::pin(async move { Ok(refusal) });
         }
         if let Some(script) = client_script(&request) {

@@ -303,6 +303,35 @@ pub unsafe extern "C" fn palaver_config_add_cors_origin(
     }
 }
 
+/// Allows one more host name the chat answers to ("chat.example.com"), the
+/// subdomains of one ("*.example.com"), or every name with "*". IP addresses,
+/// "localhost" and names under ".localhost" are always allowed; requests sent
+/// to other names are refused with HTTP 403 `host_not_allowed` (DNS
+/// rebinding, docs/PROTOCOL.md). A scheme, port or path is
+/// `PALAVER_INVALID_ARG`.
+///
+/// # Safety
+/// `config` was made by this library; `host` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn palaver_config_add_allowed_host(
+    config: *mut palaver_config,
+    host: *const c_char,
+) -> palaver_result {
+    boundary! {
+        // SAFETY: forwarded contract.
+        let config = try_ffi!(unsafe { config_mut(config) });
+        // SAFETY: forwarded contract.
+        let host = try_ffi!(unsafe { str_arg(host, "host") });
+        let mut candidate = config.clone();
+        candidate.allowed_hosts.push(host.to_string());
+        if let Err(e) = candidate.validate() {
+            return fail(palaver_result::PALAVER_INVALID_ARG, e.to_string());
+        }
+        *config = candidate;
+        palaver_result::PALAVER_OK
+    }
+}
+
 /// Sets one limit (`limit` is a `palaver_limit`; any other number is
 /// `PALAVER_INVALID_ARG`). Zero and out-of-range values are `PALAVER_INVALID_ARG`.
 ///

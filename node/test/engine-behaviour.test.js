@@ -8,7 +8,27 @@ const http = require('node:http');
 const { once } = require('node:events');
 const { test } = require('node:test');
 const palaver = require('..');
-const { TEST_OPTIONS, HostLog, closeServer, connect, listen, sleep, waitFor } = require('./helpers');
+const { TEST_OPTIONS, HostLog, closeServer, connect, listen, request, sleep, waitFor } = require('./helpers');
+
+test('allowedHosts: a request sent to another host name is refused (DNS rebinding)', { timeout: 15_000 }, async () => {
+  const server = http.createServer();
+  const chat = palaver(server, { ...TEST_OPTIONS, allowedHosts: ['chat.example.com'] });
+  const port = await listen(server);
+  // The client script is behind the same checks as the transport and opens no session.
+  const script = (host) =>
+    request(port, 'GET', '/socket.io/socket.io.js', { headers: { Host: host, Origin: `http://${host}` } });
+  try {
+    const rebound = await script(`attacker.example:${port}`);
+    assert.equal(rebound.status, 403);
+    assert.equal(JSON.parse(rebound.body).code, 'host_not_allowed');
+    assert.equal((await script(`chat.example.com:${port}`)).status, 200);
+    assert.equal((await script(`localhost:${port}`)).status, 200);
+    assert.equal((await script(`127.0.0.1:${port}`)).status, 200);
+  } finally {
+    await chat.close();
+    await closeServer(server);
+  }
+});
 
 test(
   'close(): a polling client is told goodbye like a WebSocket one ("io server disconnect")',

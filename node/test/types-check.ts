@@ -19,6 +19,7 @@ const options: ServerOptions = {
   identity: { mode: 'token', tokenSecret: 'secret', tokenLeewaySecs: 30 },
   history: { storage: 'memory', memoryMaxPerRoom: 100, onJoin: 20, pageMax: 50 },
   corsOrigins: ['https://example.com'],
+  allowedHosts: ['chat.example.com', '*.example.org'],
   limits: { maxTextChars: 500, messagesPerSecond: 5, maxConnectionsPerIp: 10 },
   roomList: { intervalMs: 100, groupList: false },
   transport: { pingIntervalMs: 10_000, websocket: true, polling: true },

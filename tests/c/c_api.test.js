@@ -8,6 +8,7 @@
 const assert = require('node:assert/strict');
 const { test, before, after } = require('node:test');
 const { connect, nextEvent, record, sleep } = require('../support/server.js');
+const { httpRequest } = require('../support/e2e.js');
 const { bin, buildCPrograms, run, tail, Driver } = require('./harness.js');
 
 let driver;
@@ -38,6 +39,19 @@ test('the driver starts and reports its port', { timeout: 30000 }, async () => {
   driver = await Driver.start({ config: { port: 0, history: { storage: 'memory' }, room_list: { interval_ms: 50 } } });
   assert.ok(driver.lines[0].ready);
   assert.equal(driver.lines[0].version, '0.1.0');
+});
+
+test('DNS rebinding: the C engine refuses a request sent to a host name it was not given', { timeout: 20000 }, async () => {
+  // The client script is served after the same checks as the transport, and opens no session.
+  const script = `${driver.url}/socket.io/socket.io.js`;
+  const port = new URL(driver.url).port;
+  const rebound = await httpRequest(script, {
+    headers: { Host: `attacker.example:${port}`, Origin: `http://attacker.example:${port}` },
+  });
+  assert.equal(rebound.status, 403);
+  assert.equal(JSON.parse(rebound.body.toString('utf8')).code, 'host_not_allowed');
+  const local = await httpRequest(script, { headers: { Host: `localhost:${port}`, Origin: `http://localhost:${port}` } });
+  assert.equal(local.status, 200);
 });
 
 test('connected: the struct fields match the JSON and the client', { timeout: 20000 }, async () => {

@@ -299,12 +299,14 @@ static void check_config_null_args(void) {
     EXPECT(palaver_config_set_token_secret(NULL, "secret"), PALAVER_INVALID_ARG);
     EXPECT(palaver_config_set_history_file(NULL, "x.db"), PALAVER_INVALID_ARG);
     EXPECT(palaver_config_add_cors_origin(NULL, "*"), PALAVER_INVALID_ARG);
+    EXPECT(palaver_config_add_allowed_host(NULL, "*"), PALAVER_INVALID_ARG);
     EXPECT(palaver_config_set_limit(NULL, PALAVER_LIMIT_MAX_TEXT_CHARS, 10), PALAVER_INVALID_ARG);
 
     EXPECT(palaver_config_new(&config), PALAVER_OK);
     REQUIRE(config != NULL, "palaver_config_new gave NULL");
     EXPECT(palaver_config_set_host(config, NULL), PALAVER_INVALID_ARG);
     EXPECT(palaver_config_add_cors_origin(config, NULL), PALAVER_INVALID_ARG);
+    EXPECT(palaver_config_add_allowed_host(config, NULL), PALAVER_INVALID_ARG);
     /* Documented NULLs: open mode, history in memory. */
     EXPECT(palaver_config_set_token_secret(config, NULL), PALAVER_OK);
     EXPECT(palaver_config_set_history_file(config, NULL), PALAVER_OK);
@@ -334,6 +336,12 @@ static void check_config_values(void) {
     EXPECT(palaver_config_add_cors_origin(config, "https://chat.example.com/path"), PALAVER_INVALID_ARG);
     EXPECT(palaver_config_add_cors_origin(config, "https://chat.example.com"), PALAVER_OK);
     EXPECT(palaver_config_add_cors_origin(config, "*"), PALAVER_OK);
+    EXPECT(palaver_config_add_allowed_host(config, "https://chat.example.com"), PALAVER_INVALID_ARG);
+    EXPECT(palaver_config_add_allowed_host(config, "chat.example.com:443"), PALAVER_INVALID_ARG);
+    EXPECT(palaver_config_add_allowed_host(config, ""), PALAVER_INVALID_ARG);
+    EXPECT(palaver_config_add_allowed_host(config, "chat.example.com"), PALAVER_OK);
+    EXPECT(palaver_config_add_allowed_host(config, "*.example.org"), PALAVER_OK);
+    EXPECT(palaver_config_add_allowed_host(config, "*"), PALAVER_OK);
 
     /* Limits: ids 0..9 exist; zero and out-of-range values are refused. */
     for (uint32_t limit = PALAVER_LIMIT_MAX_TEXT_CHARS; limit <= PALAVER_LIMIT_MAX_CONNECTIONS_PER_IP; limit++) {

@@ -188,6 +188,65 @@ test('requests without an Origin (non-browser clients) are not affected', async 
   assert.deepEqual(open.upgrades, ['websocket']);
 });
 
+test('DNS rebinding: a Host name that is not allowed is refused with 403 host_not_allowed', async (t) => {
+  const port = new URL(server.url).port;
+  const hostNotAllowed = async (url, headers, why) => {
+    const res = await httpRequest(url + HANDSHAKE, { headers });
+    assert.equal(res.status, 403, why);
+    assert.equal(JSON.parse(res.body.toString('utf8')).code, 'host_not_allowed', why);
+  };
+  const accepted = async (url, headers, why) => {
+    const res = await httpRequest(url + HANDSHAKE, { headers });
+    assert.equal(res.status, 200, `${why}: ${res.body}`);
+    assert.match(res.body.toString('utf8'), /^0\{"sid":"[^"]+"/, why);
+  };
+  // A page at attacker.example whose name now resolves to this server: its Origin
+  // names the Host it was sent to, and same-origin requests carry no Origin at all.
+  const rebound = `attacker.example:${port}`;
+  await hostNotAllowed(server.url, { Host: rebound, Origin: `http://${rebound}` }, 'rebound, with Origin');
+  await hostNotAllowed(server.url, { Host: rebound }, 'rebound, without Origin');
+  const wsStatus = await new Promise((resolve) => {
+    const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`, {
+      headers: { Host: rebound },
+      origin: `http://${rebound}`,
+    });
+    ws.on('unexpected-response', (req, res) => {
+      resolve(res.statusCode);
+      req.destroy();
+    });
+    ws.on('open', () => {
+      ws.close();
+      resolve('open');
+    });
+    ws.on('error', () => {});
+  });
+  assert.equal(wsStatus, 403, 'rebound WebSocket upgrade');
+  // Allowed by default: IP addresses, localhost and names under .localhost.
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `app.localhost:${port}`, `[::1]:${port}`, 'LOCALHOST']) {
+    await accepted(server.url, { Host: host, Origin: `http://${host}` }, host);
+  }
+  // allowed_hosts adds names (a leading "*." for subdomains); "*" allows every host.
+  const named = await startServer({ config: { allowed_hosts: ['chat.example', '*.corp.example'] } });
+  t.after(() => named.stop());
+  const namedPort = new URL(named.url).port;
+  for (const host of ['chat.example', 'Chat.Example', 'a.corp.example', 'b.a.corp.example']) {
+    const withPort = `${host}:${namedPort}`;
+    await accepted(named.url, { Host: withPort, Origin: `http://${withPort}` }, host);
+  }
+  for (const host of ['corp.example', 'chat.example.evil', 'attacker.example']) {
+    await hostNotAllowed(named.url, { Host: `${host}:${namedPort}` }, host);
+  }
+  const any = await startServer({ config: { allowed_hosts: ['*'] } });
+  t.after(() => any.stop());
+  await accepted(any.url, { Host: 'attacker.example', Origin: 'http://attacker.example' }, 'allowed_hosts ["*"]');
+});
+
+test('allowed_hosts entries must be host names, "*." names or "*"', async () => {
+  for (const bad of ['http://chat.example', 'chat.example:3000', 'chat.example/path', '', '*.']) {
+    await assert.rejects(startServer({ config: { allowed_hosts: [bad] } }), /allowed_hosts entry/, JSON.stringify(bad));
+  }
+});
+
 test('cors_origins ["*"] allows every origin', async (t) => {
   const open = await startServer({ config: { cors_origins: ['*'] } });
   t.after(() => open.stop());

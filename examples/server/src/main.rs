@@ -41,6 +41,15 @@ struct Args {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+    /// Extra host name the chat answers to (repeatable, or comma separated), e.g.
+    /// chat.example.com, *.example.com, or * for any; IP addresses and localhost
+    /// always work. Other names are refused (DNS rebinding).
+    #[arg(
+        long = "allowed-host",
+        env = "PALAVER_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
     /// Cluster mode: share rooms, presence and history with other nodes through
     /// this Redis, e.g. redis://127.0.0.1:6379.
     #[arg(long, env = "PALAVER_REDIS")]
@@ -102,6 +111,9 @@ fn config(args: &Args) -> Result<Config, Box<dyn std::error::Error>> {
     config
         .cors_origins
         .extend(args.cors_origins.iter().filter(|o| !o.is_empty()).cloned());
+    config
+        .allowed_hosts
+        .extend(args.allowed_hosts.iter().filter(|h| !h.is_empty()).cloned());
     Ok(config)
 }
 
