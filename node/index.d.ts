@@ -23,6 +23,9 @@ declare namespace palaver {
       mode?: 'open' | 'token';
       tokenSecret?: string | null;
       tokenLeewaySecs?: number;
+      tokenSecrets?: string[];
+      tokenIssuer?: string | null;
+      tokenAudience?: string | null;
     };
     history?: {
       storage?: 'sqlite' | 'memory';

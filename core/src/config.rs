@@ -147,8 +147,34 @@ pub struct IdentityConfig {
     /// HS256 secret for [`IdentityMode::Token`]; required (non-empty) in that mode.
     /// Defaults to `None`.
     pub token_secret: Option<String>,
-    /// Clock skew tolerated when checking a token's `exp`, in seconds. Defaults to `30`.
+    /// Clock skew tolerated when checking a token's `exp` and `nbf`, in seconds.
+    /// Defaults to `30`.
     pub token_leeway_secs: u64,
+    /// More HS256 secrets accepted besides `token_secret`, for key rotation: a token
+    /// signed with any of them is accepted. To rotate, add the new secret here, sign
+    /// new tokens with it, and remove the old one once its tokens have expired.
+    /// Each must be non-empty. Defaults to `[]`.
+    pub token_secrets: Vec<String>,
+    /// When set, a token must have an `iss` claim equal to it. Defaults to `None`
+    /// (`iss` is not checked).
+    pub token_issuer: Option<String>,
+    /// When set, a token must have an `aud` claim (a string, or an array of
+    /// strings) that contains it. When not set, a token that has an `aud` claim
+    /// is refused, because it was issued for some other service (RFC 7519, 4.1.3).
+    /// Defaults to `None`.
+    pub token_audience: Option<String>,
+}
+
+impl IdentityConfig {
+    /// Every secret a token may be signed with: `token_secret` first, then
+    /// `token_secrets`.
+    pub(crate) fn accepted_secrets(&self) -> impl Iterator<Item = &str> {
+        self.token_secret
+            .iter()
+            .chain(&self.token_secrets)
+            .map(String::as_str)
+            .filter(|secret| !secret.is_empty())
+    }
 }
 
 impl Default for IdentityConfig {
@@ -157,6 +183,9 @@ impl Default for IdentityConfig {
             mode: IdentityMode::Open,
             token_secret: None,
             token_leeway_secs: 30,
+            token_secrets: Vec::new(),
+            token_issuer: None,
+            token_audience: None,
         }
     }
 }
@@ -459,8 +488,14 @@ impl Default for ClusterConfig {
 #[non_exhaustive]
 pub enum ConfigError {
     /// Token mode without a secret.
-    #[error("identity.mode is \"token\" but identity.token_secret is missing or empty")]
+    #[error(
+        "identity.mode is \"token\" but no secret is set (identity.token_secret or identity.token_secrets)"
+    )]
     MissingTokenSecret,
+    /// A setting that must not be an empty string is one (an entry of
+    /// `identity.token_secrets`, `identity.token_issuer`, `identity.token_audience`).
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
     /// A limit or size that must be positive is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
@@ -533,14 +568,26 @@ impl Config {
             return Err(ConfigError::BadHost(self.host.clone()));
         }
         if self.identity.mode == IdentityMode::Token
-            && self
-                .identity
-                .token_secret
-                .as_deref()
-                .unwrap_or("")
-                .is_empty()
+            && self.identity.accepted_secrets().next().is_none()
         {
             return Err(ConfigError::MissingTokenSecret);
+        }
+        let not_empty = [
+            (
+                self.identity.token_secrets.iter().any(String::is_empty),
+                "an entry of identity.token_secrets",
+            ),
+            (
+                self.identity.token_issuer.as_deref() == Some(""),
+                "identity.token_issuer",
+            ),
+            (
+                self.identity.token_audience.as_deref() == Some(""),
+                "identity.token_audience",
+            ),
+        ];
+        if let Some((_, name)) = not_empty.iter().find(|(empty, _)| *empty) {
+            return Err(ConfigError::Empty(name));
         }
         let positive = [
             (self.limits.max_text_chars as u64, "limits.max_text_chars"),
@@ -807,6 +854,28 @@ mod tests {
     fn token_mode_needs_a_secret() {
         let err = Config::from_json(r#"{"identity": {"mode": "token"}}"#).unwrap_err();
         assert_eq!(err, ConfigError::MissingTokenSecret);
+    }
+
+    #[test]
+    fn token_mode_accepts_rotated_secrets_alone() {
+        let config = Config::from_json(
+            r#"{"identity": {"mode": "token", "token_secrets": ["next", "previous"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.identity.accepted_secrets().collect::<Vec<_>>(),
+            ["next", "previous"]
+        );
+        let err = Config::from_json(
+            r#"{"identity": {"mode": "token", "token_secret": "s", "token_secrets": [""]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Empty("an entry of identity.token_secrets")
+        );
+        let err = Config::from_json(r#"{"identity": {"token_issuer": ""}}"#).unwrap_err();
+        assert_eq!(err, ConfigError::Empty("identity.token_issuer"));
     }
 
     #[test]

@@ -18,8 +18,11 @@ const MAX_SUBJECT_BYTES: usize = 128;
 pub(crate) enum Authenticator {
     Open,
     Token {
-        key: DecodingKey,
+        /// Every accepted secret's key, `token_secret` first (key rotation).
+        keys: Vec<DecodingKey>,
         validation: Box<Validation>,
+        /// Whether tokens must name an audience (`token_audience` is set).
+        audience: bool,
     },
 }
 
@@ -44,13 +47,27 @@ impl Authenticator {
         match config.mode {
             IdentityMode::Open => Self::Open,
             IdentityMode::Token => {
-                let secret = config.token_secret.as_deref().unwrap_or_default();
+                let keys = config
+                    .accepted_secrets()
+                    .map(|secret| DecodingKey::from_secret(secret.as_bytes()))
+                    .collect();
                 let mut validation = Validation::new(Algorithm::HS256);
                 validation.leeway = config.token_leeway_secs;
-                validation.set_required_spec_claims(&["exp", "sub"]);
+                validation.validate_nbf = true;
+                let mut required = vec!["exp", "sub"];
+                if let Some(issuer) = &config.token_issuer {
+                    validation.set_issuer(&[issuer]);
+                    required.push("iss");
+                }
+                if let Some(audience) = &config.token_audience {
+                    validation.set_audience(&[audience]);
+                    required.push("aud");
+                }
+                validation.set_required_spec_claims(&required);
                 Self::Token {
-                    key: DecodingKey::from_secret(secret.as_bytes()),
+                    keys,
                     validation: Box::new(validation),
+                    audience: config.token_audience.is_some(),
                 }
             }
         }
@@ -86,7 +103,12 @@ impl Authenticator {
 
     /// Checks a token and returns the user it names.
     pub(crate) fn verify(&self, token: &str, limits: &Limits) -> Result<User, ChatError> {
-        let Self::Token { key, validation } = self else {
+        let Self::Token {
+            keys,
+            validation,
+            audience,
+        } = self
+        else {
             return Err(ChatError::new(
                 ErrorCode::AuthInvalid,
                 "this server does not use tokens",
@@ -99,13 +121,8 @@ impl Authenticator {
                 "a token is required",
             ));
         }
-        let claims = jsonwebtoken::decode::<Claims>(token, key, validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => {
-                    ChatError::new(ErrorCode::AuthExpired, "the token has expired")
-                }
-                _ => ChatError::new(ErrorCode::AuthInvalid, format!("invalid token: {e}")),
-            })?
+        let claims = decode(token, keys, validation)
+            .map_err(|e| refusal(&e, *audience))?
             .claims;
         let sub = claims.sub;
         if sub.is_empty()
@@ -154,6 +171,41 @@ impl Authenticator {
     }
 }
 
+/// Decodes with the first key whose signature matches; the other checks are made
+/// with that key only, so an expired token is `auth_expired` whichever key signed it.
+fn decode(
+    token: &str,
+    keys: &[DecodingKey],
+    validation: &Validation,
+) -> jsonwebtoken::errors::Result<jsonwebtoken::TokenData<Claims>> {
+    let mut last = None;
+    for key in keys {
+        match jsonwebtoken::decode::<Claims>(token, key, validation) {
+            Err(e) if *e.kind() == ErrorKind::InvalidSignature => last = Some(e),
+            result => return result,
+        }
+    }
+    Err(last.unwrap_or_else(|| ErrorKind::InvalidSignature.into()))
+}
+
+/// The client's error for a token the JWT checks refused.
+fn refusal(error: &jsonwebtoken::errors::Error, audience: bool) -> ChatError {
+    match error.kind() {
+        ErrorKind::ExpiredSignature => {
+            ChatError::new(ErrorCode::AuthExpired, "the token has expired")
+        }
+        ErrorKind::ImmatureSignature => ChatError::new(
+            ErrorCode::AuthNotYetValid,
+            "the token is not valid yet (nbf)",
+        ),
+        ErrorKind::InvalidAudience if !audience => ChatError::new(
+            ErrorCode::AuthInvalid,
+            "the token is meant for an audience (aud) and this server has none configured",
+        ),
+        _ => ChatError::new(ErrorCode::AuthInvalid, format!("invalid token: {error}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +217,7 @@ mod tests {
             mode: IdentityMode::Token,
             token_secret: Some("0123456789abcdef0123456789abcdef".into()),
             token_leeway_secs: 0,
+            ..IdentityConfig::default()
         })
     }
 
@@ -262,5 +315,73 @@ mod tests {
                 "{token}"
             );
         }
+    }
+
+    #[test]
+    fn claims_beyond_the_signature() {
+        let auth = Authenticator::new(&IdentityConfig {
+            mode: IdentityMode::Token,
+            token_secret: Some("current".into()),
+            token_secrets: vec!["previous".into()],
+            token_issuer: Some("issuer".into()),
+            token_audience: Some("chat".into()),
+            token_leeway_secs: 0,
+        });
+        let limits = Limits::default();
+        let code = |claims: serde_json::Value, secret: &str| {
+            auth.verify(&sign(claims, secret), &limits)
+                .err()
+                .map(|e| e.code)
+        };
+        let exp = now() + 60;
+        let good = json!({"sub": "u1", "exp": exp, "iss": "issuer", "aud": "chat"});
+        assert_eq!(code(good.clone(), "current"), None);
+        assert_eq!(code(good, "previous"), None);
+        let cases = [
+            (
+                json!({"sub": "u1", "exp": exp, "aud": "chat"}),
+                ErrorCode::AuthInvalid,
+            ),
+            (
+                json!({"sub": "u1", "exp": exp, "iss": "other", "aud": "chat"}),
+                ErrorCode::AuthInvalid,
+            ),
+            (
+                json!({"sub": "u1", "exp": exp, "iss": "issuer"}),
+                ErrorCode::AuthInvalid,
+            ),
+            (
+                json!({"sub": "u1", "exp": exp, "iss": "issuer", "aud": ["x", "y"]}),
+                ErrorCode::AuthInvalid,
+            ),
+            (
+                json!({"sub": "u1", "exp": exp, "iss": "issuer", "aud": "chat", "nbf": now() + 60}),
+                ErrorCode::AuthNotYetValid,
+            ),
+            (
+                json!({"sub": "u1", "exp": now() - 5, "iss": "issuer", "aud": "chat"}),
+                ErrorCode::AuthExpired,
+            ),
+        ];
+        for (claims, expected) in cases {
+            assert_eq!(code(claims.clone(), "previous"), Some(expected), "{claims}");
+        }
+        assert_eq!(
+            code(
+                json!({"sub": "u1", "exp": exp, "iss": "issuer", "aud": "chat"}),
+                "other"
+            ),
+            Some(ErrorCode::AuthInvalid)
+        );
+    }
+
+    #[test]
+    fn an_audience_is_refused_when_none_is_configured() {
+        let token = sign(
+            json!({"sub": "u1", "exp": now() + 60, "aud": "elsewhere"}),
+            "0123456789abcdef0123456789abcdef",
+        );
+        let err = token_auth().verify(&token, &Limits::default()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::AuthInvalid);
     }
 }

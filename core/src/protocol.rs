@@ -148,6 +148,8 @@ pub enum ErrorCode {
     AuthInvalid,
     /// The token's `exp` has passed.
     AuthExpired,
+    /// The token's `nbf` has not come yet.
+    AuthNotYetValid,
     /// The client's IP address already has `limits.max_connections_per_ip` connections.
     TooManyConnections,
     /// An unexpected server fault; the request was not applied.
@@ -182,6 +184,7 @@ impl ErrorCode {
             Self::AuthRequired => "auth_required",
             Self::AuthInvalid => "auth_invalid",
             Self::AuthExpired => "auth_expired",
+            Self::AuthNotYetValid => "auth_not_yet_valid",
             Self::TooManyConnections => "too_many_connections",
             Self::Internal => "internal",
         }
