@@ -343,7 +343,7 @@ test('private messages between two pages; user_offline is shown', async () => {
 
 test('token mode: the page asks for a token and shows auth refusals', async () => {
   const secret = 'browser-test-secret';
-  const tokenServer = await startServer({ args: ['--token-secret', secret] });
+  const tokenServer = await startServer({ env: { PALAVER_TOKEN_SECRET: secret } });
   const p = await openPage(browser, tokenServer.url + '/');
   try {
     // The anonymous first connection is refused with auth_required: token field.

@@ -4,6 +4,8 @@
 //! cargo run --release -p palaver-server -- --port 3000
 //! ```
 
+mod secret;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
@@ -25,8 +27,14 @@ struct Args {
     /// Port for the page and Socket.IO; 0 picks a free one [default: 3000].
     #[arg(long, env = "PALAVER_PORT")]
     port: Option<u16>,
-    /// HS256 secret; when set, clients must present a signed token (`auth.token`).
-    #[arg(long, env = "PALAVER_TOKEN_SECRET", hide_env_values = true)]
+    /// File of HS256 secrets, one per line; when given, clients must present a token
+    /// signed with one of them (`auth.token`), and new tokens should be signed with the
+    /// first. Instead of a file, one secret can be given in the environment variable
+    /// PALAVER_TOKEN_SECRET. Never on the command line: every user can read that (ps).
+    #[arg(long, env = "PALAVER_TOKEN_SECRET_FILE", value_name = "PATH")]
+    token_secret_file: Option<PathBuf>,
+    /// Refused with a message pointing to --token-secret-file (see there).
+    #[arg(long, hide = true, value_name = "SECRET")]
     token_secret: Option<String>,
     /// SQLite history file [default: palaver-history.db].
     #[arg(long, env = "PALAVER_HISTORY")]
@@ -94,9 +102,15 @@ fn config(args: &Args) -> Result<Config, Box<dyn std::error::Error>> {
     if let Some(port) = args.port {
         config.port = port;
     }
-    if let Some(secret) = &args.token_secret {
+    let secrets = secret::token_secrets(
+        args.token_secret.is_some(),
+        args.token_secret_file.as_deref(),
+    )?;
+    if let Some(mut secrets) = secrets {
         config.identity.mode = IdentityMode::Token;
-        config.identity.token_secret = Some(secret.clone());
+        config.identity.token_secret = Some(secrets.remove(0));
+        config.identity.token_secrets = secrets;
+        config.validate()?;
     }
     if let Some(path) = &args.history {
         config.history.storage = HistoryStorage::Sqlite;
