@@ -26,6 +26,7 @@ declare namespace palaver {
       tokenSecrets?: string[];
       tokenIssuer?: string | null;
       tokenAudience?: string | null;
+      tokenExpiryNoticeSecs?: number;
     };
     history?: {
       storage?: 'sqlite' | 'memory';

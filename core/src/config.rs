@@ -163,6 +163,12 @@ pub struct IdentityConfig {
     /// is refused, because it was issued for some other service (RFC 7519, 4.1.3).
     /// Defaults to `None`.
     pub token_audience: Option<String>,
+    /// How long before a connection's token stops being accepted (its `exp` plus
+    /// `token_leeway_secs`) the connection is sent `token_expiring {expires_at}`, in
+    /// seconds, so that the client can renew it with `login {token}`; at
+    /// `expires_at` the connection gets `kicked {reason: "auth_expired"}` and is
+    /// disconnected. `0` sends no notice. Defaults to `60`.
+    pub token_expiry_notice_secs: u64,
 }
 
 impl IdentityConfig {
@@ -186,6 +192,7 @@ impl Default for IdentityConfig {
             token_secrets: Vec::new(),
             token_issuer: None,
             token_audience: None,
+            token_expiry_notice_secs: 60,
         }
     }
 }

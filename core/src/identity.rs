@@ -31,13 +31,23 @@ pub(crate) enum Authenticator {
 pub(crate) enum Claim {
     /// Open mode: this (valid) name, or a free variant of it.
     OpenName(String),
-    /// Token mode: the user the token names.
-    Token(User),
+    /// Token mode: the user the token names, and until when.
+    Token(TokenIdentity),
+}
+
+/// A checked token: who it names and how long a connection may use it.
+#[derive(Debug)]
+pub(crate) struct TokenIdentity {
+    pub user: User,
+    /// The last moment the token is accepted (its `exp` plus the leeway), in
+    /// milliseconds since the epoch.
+    pub ends_at_ms: i64,
 }
 
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    exp: u64,
     #[serde(default)]
     name: Option<String>,
 }
@@ -102,7 +112,7 @@ impl Authenticator {
     }
 
     /// Checks a token and returns the user it names.
-    pub(crate) fn verify(&self, token: &str, limits: &Limits) -> Result<User, ChatError> {
+    pub(crate) fn verify(&self, token: &str, limits: &Limits) -> Result<TokenIdentity, ChatError> {
         let Self::Token {
             keys,
             validation,
@@ -164,9 +174,13 @@ impl Authenticator {
                 name
             }
         };
-        Ok(User {
-            id: Arc::from(sub),
-            name: Arc::from(name),
+        let ends_at_secs = claims.exp.saturating_add(validation.leeway);
+        Ok(TokenIdentity {
+            user: User {
+                id: Arc::from(sub),
+                name: Arc::from(name),
+            },
+            ends_at_ms: i64::try_from(ends_at_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         })
     }
 }
@@ -240,7 +254,10 @@ mod tests {
             json!({"sub": "u1", "name": "Ada", "exp": now() + 60}),
             "0123456789abcdef0123456789abcdef",
         );
-        let user = token_auth().verify(&token, &Limits::default()).unwrap();
+        let user = token_auth()
+            .verify(&token, &Limits::default())
+            .unwrap()
+            .user;
         assert_eq!((&*user.id, &*user.name), ("u1", "Ada"));
     }
 
@@ -250,7 +267,10 @@ mod tests {
             json!({"sub": "auth0|abc123/x:1", "exp": now() + 60}),
             "0123456789abcdef0123456789abcdef",
         );
-        let user = token_auth().verify(&token, &Limits::default()).unwrap();
+        let user = token_auth()
+            .verify(&token, &Limits::default())
+            .unwrap()
+            .user;
         assert_eq!(
             (&*user.id, &*user.name),
             ("auth0|abc123/x:1", "auth0|abc123/x:1")
@@ -326,6 +346,7 @@ mod tests {
             token_issuer: Some("issuer".into()),
             token_audience: Some("chat".into()),
             token_leeway_secs: 0,
+            ..IdentityConfig::default()
         });
         let limits = Limits::default();
         let code = |claims: serde_json::Value, secret: &str| {
@@ -383,5 +404,24 @@ mod tests {
         );
         let err = token_auth().verify(&token, &Limits::default()).unwrap_err();
         assert_eq!(err.code, ErrorCode::AuthInvalid);
+    }
+
+    #[test]
+    fn a_token_ends_at_its_exp_plus_the_leeway() {
+        let exp = now() + 60;
+        let token = sign(
+            json!({"sub": "u1", "exp": exp}),
+            "0123456789abcdef0123456789abcdef",
+        );
+        let strict = token_auth().verify(&token, &Limits::default()).unwrap();
+        assert_eq!(strict.ends_at_ms, exp * 1000);
+        let lenient = Authenticator::new(&IdentityConfig {
+            mode: IdentityMode::Token,
+            token_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            token_leeway_secs: 30,
+            ..IdentityConfig::default()
+        });
+        let verified = lenient.verify(&token, &Limits::default()).unwrap();
+        assert_eq!(verified.ends_at_ms, (exp + 30) * 1000);
     }
 }

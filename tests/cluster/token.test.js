@@ -129,3 +129,25 @@ test(
     assert.deepEqual(problems, []);
   },
 );
+
+test("a token's expiry ends that connection only; the user stays through another node until their last token ends", async (t) => {
+  const config = { identity: { ...TOKEN_MODE.identity, token_leeway_secs: 0 } };
+  const c = await startCluster(t, { redis, nodes: 2, config, name: 'expiry' });
+  const at = (sub, seconds) => ({ auth: { token: sign({ sub, exp: Math.floor(Date.now() / 1000) + seconds }, SECRET) } });
+  const obs = await c.clients[0].connect(auth('obs-exp', 'Olga'));
+  assert.equal((await obs.request('join', { room: 'clock' })).ok, true);
+  const short = await c.clients[0].connect(at('y', 3));
+  const longer = await c.clients[1].connect(at('y', 6));
+  for (const y of [short, longer]) assert.equal((await y.request('join', { room: 'clock' })).ok, true);
+  const fromObs = obs.mark();
+
+  assert.deepEqual(await short.wait('kicked', () => true, { timeout: 20000 }), { reason: 'auth_expired' });
+  assert.equal(await short.disconnected(20000), 'io server disconnect');
+  assert.equal(longer.connected, true);
+  assert.deepEqual(memberNames(await obs.request('members', { room: 'clock' })), ['Olga', 'y']);
+  assert.deepEqual(obs.of('presence', fromObs), [], 'y is still in the room');
+
+  assert.deepEqual(await longer.wait('kicked', () => true, { timeout: 20000 }), { reason: 'auth_expired' });
+  const left = await obs.wait('presence', (p) => p.action === 'leave', { from: fromObs, timeout: 20000 });
+  assert.deepEqual(left, { room: 'clock', action: 'leave', user: { id: 'y', name: 'y' }, count: 1 });
+});

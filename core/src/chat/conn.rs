@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::sequencer::Sequencer;
 use crate::config::Limits;
@@ -31,6 +33,11 @@ pub(crate) struct Conn {
     typing_in: Mutex<Vec<Arc<str>>>,
     pub sequencer: Sequencer,
     closed: AtomicBool,
+    /// Cancelled with `close`, for the tasks that live as long as the connection.
+    close_signal: CancellationToken,
+    /// When the token of a token-mode identity stops being accepted, in
+    /// milliseconds since the epoch; `None` without such an identity.
+    token_end: watch::Sender<Option<i64>>,
     _ip_slot: Option<IpSlot>,
 }
 
@@ -55,6 +62,8 @@ impl Conn {
             typing_in: Mutex::new(Vec::new()),
             sequencer: Sequencer::default(),
             closed: AtomicBool::new(false),
+            close_signal: CancellationToken::new(),
+            token_end: watch::Sender::new(None),
             _ip_slot: ip_slot,
         }
     }
@@ -67,6 +76,32 @@ impl Conn {
     /// Marks the connection closed: requests still queued are skipped.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.close_signal.cancel();
+    }
+
+    /// Resolves once the connection is closed.
+    pub(crate) async fn closed(&self) {
+        self.close_signal.cancelled().await
+    }
+
+    /// When the identity's token stops being accepted (`None`: no token).
+    pub(crate) fn token_end(&self) -> Option<i64> {
+        *self.token_end.borrow()
+    }
+
+    /// Sets when the identity's token stops being accepted; watchers are told
+    /// only of a change.
+    pub(crate) fn set_token_end(&self, end: Option<i64>) {
+        self.token_end.send_if_modified(|current| {
+            let changed = *current != end;
+            *current = end;
+            changed
+        });
+    }
+
+    /// Follows [`Conn::token_end`].
+    pub(crate) fn watch_token_end(&self) -> watch::Receiver<Option<i64>> {
+        self.token_end.subscribe()
     }
 
     pub(crate) fn identity(&self) -> Option<User> {

@@ -16,7 +16,7 @@ use super::conn::Conn;
 use super::reply::Reply;
 use super::requests;
 use super::session::{drop_identity, send_session, take_identity};
-use super::{room_list, ChatContext};
+use super::{room_list, token_expiry, ChatContext};
 use crate::config::IdentityMode;
 use crate::events::{reason_code, Event, EventKind};
 use crate::identity::Claim;
@@ -222,6 +222,13 @@ async fn connected<A: Adapter>(context: &ChatContext<A>, socket: SocketRef<A>) {
     Counters::add(&shared.counters.connections_total, 1);
 
     send_session(shared, &socket, user.as_ref());
+    if shared.auth.mode() == IdentityMode::Token {
+        tokio::spawn(token_expiry::watch(
+            shared.clone(),
+            socket.clone(),
+            conn.clone(),
+        ));
+    }
     room_list::push_to(shared, &socket).await;
     shared
         .host

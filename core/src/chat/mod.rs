@@ -13,6 +13,7 @@ mod requests;
 mod room_list;
 mod sequencer;
 mod session;
+mod token_expiry;
 
 use std::sync::Arc;
 use std::time::Duration;

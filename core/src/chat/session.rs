@@ -31,9 +31,10 @@ pub(super) async fn take_identity<A: Adapter>(
                 .claim_name(&name, shared.config.limits.max_name_chars)
                 .await?
         }
-        Claim::Token(user) => {
-            shared.presence.connect(&user).await;
-            user
+        Claim::Token(token) => {
+            shared.presence.connect(&token.user).await;
+            conn.set_token_end(Some(token.ends_at_ms));
+            token.user
         }
     };
     socket.join(user_key(&user.id));
@@ -54,6 +55,7 @@ pub(super) async fn drop_identity<A: Adapter>(
     }
     shared.presence.disconnect(user).await;
     conn.set_identity(None);
+    conn.set_token_end(None);
 }
 
 pub(super) fn send_session<A: Adapter>(
