@@ -16,7 +16,15 @@ import type {
 
 const options: ServerOptions = {
   host: '127.0.0.1',
-  identity: { mode: 'token', tokenSecret: 'secret', tokenLeewaySecs: 30 },
+  identity: {
+    mode: 'token',
+    tokenSecret: 'secret',
+    tokenLeewaySecs: 30,
+    tokenSecrets: ['previous'],
+    tokenIssuer: 'https://auth.example.com/',
+    tokenAudience: 'chat',
+    tokenExpiryNoticeSecs: 60,
+  },
   history: { storage: 'memory', memoryMaxPerRoom: 100, onJoin: 20, pageMax: 50 },
   corsOrigins: ['https://example.com'],
   allowedHosts: ['chat.example.com', '*.example.org'],
