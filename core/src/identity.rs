@@ -283,7 +283,10 @@ mod tests {
             json!({"sub": "system", "name": "Sys Admin", "exp": now() + 60}),
             "0123456789abcdef0123456789abcdef",
         );
-        let user = token_auth().verify(&token, &Limits::default()).unwrap();
+        let user = token_auth()
+            .verify(&token, &Limits::default())
+            .unwrap()
+            .user;
         assert_eq!((&*user.id, &*user.name), ("system", "Sys Admin"));
     }
 
