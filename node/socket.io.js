@@ -496,6 +496,10 @@ function engineConfig(opts) {
   }
   const origins = corsOrigins(opts.cors);
   if (origins !== undefined) config.cors_origins = origins;
+  // socket.io answers whatever host name it is reached by, and a moved app must
+  // keep working under its domain: every host name, unless the engine
+  // configuration lists the allowed ones (DNS rebinding protection).
+  if (config.allowed_hosts === undefined) config.allowed_hosts = ['*'];
   if (opts.path !== undefined && opts.path !== '/socket.io' && opts.path !== '/socket.io/') {
     throw new PalaverError('ERR_PALAVER_UNSUPPORTED', `the Socket.IO path is /socket.io (got path: ${JSON.stringify(opts.path)})`);
   }

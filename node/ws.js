@@ -74,6 +74,8 @@ class WebSocketServer extends EventEmitter {
     // As ws: any origin may connect (a page opened from disk sends "null"),
     // unless the engine configuration lists the allowed ones.
     if (config.cors_origins === undefined) config.cors_origins = ['*'];
+    // As ws, any host name, unless the configuration lists the allowed ones.
+    if (config.allowed_hosts === undefined) config.allowed_hosts = ['*'];
     config.limits = {
       ...(config.limits ?? {}),
       max_payload_bytes: maxPayload ?? config.limits?.max_payload_bytes ?? DEFAULT_MAX_PAYLOAD,

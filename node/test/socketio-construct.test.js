@@ -172,6 +172,23 @@ describe('palaver/socket.io: making the server', { timeout: 90_000 }, () => {
     assert.equal((await request(port, 'GET', '/missing')).status, 404, "Koa's own 404");
   });
 
+  test('any host name by default, as socket.io; only the listed ones when palaver.allowedHosts is set', async (t) => {
+    const h = new Harness(t);
+    const handshake = (port, host) =>
+      request(port, 'GET', '/socket.io/?EIO=4&transport=polling', { headers: { Host: `${host}:${port}` } });
+    const open = await h.httpServer();
+    h.track(echoApp(new Server(open)));
+    const openPort = await listen(open);
+    assert.equal((await handshake(openPort, 'chat.example.com')).status, 200);
+    const listed = await h.httpServer();
+    h.track(echoApp(new Server(listed, { palaver: { allowedHosts: ['chat.example.com'] } })));
+    const listedPort = await listen(listed);
+    assert.equal((await handshake(listedPort, 'chat.example.com')).status, 200);
+    const rebound = await handshake(listedPort, 'attacker.example');
+    assert.equal(rebound.status, 403);
+    assert.equal(JSON.parse(rebound.body).code, 'host_not_allowed');
+  });
+
   test("ESM: import { Server } from 'palaver/socket.io' (child process)", async () => {
     const { io: ioClient } = require('socket.io-client');
     let talking = null;
