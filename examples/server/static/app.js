@@ -57,6 +57,7 @@
     invalid_room: 'Room names are 1–64 letters, digits, spaces and _ - . # : +',
     invalid_name: "Names are 1–32 letters, digits, spaces and _ - . ' @ (\"system\" is reserved).",
     empty_text: 'The message is empty.',
+    invalid_text: 'Messages may not contain control or text-direction override characters.',
     text_too_long: 'The message is too long.',
     not_logged_in: 'You are not signed in.',
     already_logged_in: 'You are already signed in.',
@@ -76,13 +77,14 @@
     auth_required: 'This server requires an access token.',
     auth_invalid: 'The access token is not valid.',
     auth_expired: 'The access token has expired.',
+    auth_not_yet_valid: 'The access token is not valid yet.',
     too_many_connections: 'Too many connections from your address.',
     internal: 'The server had an internal error.',
     timeout: 'The server did not answer.',
     offline: 'You are not connected.',
   };
 
-  const LOGIN_REFUSALS = new Set(['invalid_name', 'auth_required', 'auth_invalid', 'auth_expired']);
+  const LOGIN_REFUSALS = new Set(['invalid_name', 'auth_required', 'auth_invalid', 'auth_expired', 'auth_not_yet_valid']);
   const TYPING_SEND_INTERVAL_MS = 2000;
   const TYPING_SHOW_MS = 3000;
   const HISTORY_PAGE = 50;
