@@ -62,6 +62,13 @@ mod tests {
         assert_ne!(name_key("Ada"), name_key("Bob"));
     }
 
+    /// tests/cluster/chat.test.js reserves numbered names by these keys.
+    #[test]
+    fn numbered_names_key_their_zeros_and_ones_as_letters() {
+        assert_eq!(name_key("Ada-1000"), "ada-looo");
+        assert_eq!(name_key("ada-23456789"), "ada-23456789");
+    }
+
     #[test]
     fn display_form_is_nfkc() {
         assert_eq!(display_form("\u{ff21}\u{ff44}\u{ff41}"), "Ada");
