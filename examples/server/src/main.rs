@@ -4,6 +4,7 @@
 //! cargo run --release -p palaver-server -- --port 3000
 //! ```
 
+mod logging;
 mod secret;
 
 use std::path::PathBuf;
@@ -76,11 +77,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    let rust_log = std::env::var("RUST_LOG").ok();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,palaver=info".into()),
-        )
+        .with_env_filter(logging::filter(rust_log.as_deref()))
         .init();
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
