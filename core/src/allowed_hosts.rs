@@ -7,6 +7,8 @@ use axum::body::Body;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 
+use crate::refusal::json_refusal;
+
 /// The host names allowed besides the ones always allowed.
 pub(crate) struct HostPolicy {
     any: bool,
@@ -51,17 +53,11 @@ impl HostPolicy {
         if host.is_ok_and(|host| self.allows(host)) {
             return None;
         }
-        let body = serde_json::json!({
-            "code": "host_not_allowed",
-            "message": "this host name may not use the chat; add it to allowed_hosts",
-        });
-        Some(
-            Response::builder()
-                .status(StatusCode::FORBIDDEN)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string()))
-                .expect("static response parts are valid"),
-        )
+        Some(json_refusal(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            "this host name may not use the chat; add it to allowed_hosts",
+        ))
     }
 
     fn allows(&self, host_and_port: &str) -> bool {

@@ -13,6 +13,7 @@ use http::{Request, Response, StatusCode};
 
 use crate::limits::{IpCounter, IpSlot};
 use crate::peer::request_ip;
+use crate::refusal::json_refusal;
 use crate::stats::Counters;
 
 /// Admits Engine.IO handshakes while their address has sessions to spare.
@@ -48,18 +49,15 @@ impl HandshakeLimit {
             Err(refusal) => refusal,
         };
         Counters::add(&self.counters.connections_refused, 1);
-        let body = serde_json::json!({
-            "code": refusal.code,
-            "message": refusal.message,
-        });
-        Some(
-            Response::builder()
-                .status(StatusCode::TOO_MANY_REQUESTS)
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::RETRY_AFTER, HeaderValue::from_static("1"))
-                .body(Body::from(body.to_string()))
-                .expect("static response parts are valid"),
-        )
+        let mut response = json_refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            refusal.code.as_str(),
+            &refusal.message,
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        Some(response)
     }
 }
 

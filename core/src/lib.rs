@@ -87,6 +87,7 @@ mod peer;
 mod plain_ws;
 mod presence;
 mod protocol;
+mod refusal;
 mod server;
 mod service;
 mod shared;

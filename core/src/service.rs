@@ -19,6 +19,7 @@ use crate::allowed_hosts::HostPolicy;
 use crate::goodbye::GoodbyeTracker;
 use crate::handshake_limit::HandshakeLimit;
 use crate::plain_ws::PlainSockets;
+use crate::refusal::json_refusal;
 
 /// Where Socket.IO lives, as in the Node server.
 pub(crate) const SOCKET_IO_PATH: &str = "/socket.io";
@@ -279,17 +280,11 @@ impl OriginPolicy {
         if allowed {
             return None;
         }
-        let body = serde_json::json!({
-            "code": "origin_not_allowed",
-            "message": "this origin may not use the chat; add it to cors_origins",
-        });
-        Some(
-            Response::builder()
-                .status(StatusCode::FORBIDDEN)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string()))
-                .expect("static response parts are valid"),
-        )
+        Some(json_refusal(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this origin may not use the chat; add it to cors_origins",
+        ))
     }
 }
 

@@ -136,6 +136,18 @@ pub unsafe extern "C" fn palaver_config_free(config: *mut palaver_config) {
     }
 }
 
+/// Applies `change` to `config` only if the result is a valid configuration
+/// (`PALAVER_INVALID_ARG` with the reason otherwise, `config` untouched).
+fn change_validated(config: &mut Config, change: impl FnOnce(&mut Config)) -> palaver_result {
+    let mut candidate = config.clone();
+    change(&mut candidate);
+    if let Err(e) = candidate.validate() {
+        return fail(palaver_result::PALAVER_INVALID_ARG, e.to_string());
+    }
+    *config = candidate;
+    palaver_result::PALAVER_OK
+}
+
 /// Borrows the configuration mutably or fails with `PALAVER_INVALID_ARG`.
 unsafe fn config_mut<'a>(config: *mut palaver_config) -> Result<&'a mut Config, palaver_result> {
     if config.is_null() {
@@ -293,13 +305,7 @@ pub unsafe extern "C" fn palaver_config_add_cors_origin(
         let config = try_ffi!(unsafe { config_mut(config) });
         // SAFETY: forwarded contract.
         let origin = try_ffi!(unsafe { str_arg(origin, "origin") });
-        let mut candidate = config.clone();
-        candidate.cors_origins.push(origin.to_string());
-        if let Err(e) = candidate.validate() {
-            return fail(palaver_result::PALAVER_INVALID_ARG, e.to_string());
-        }
-        *config = candidate;
-        palaver_result::PALAVER_OK
+        change_validated(config, |c| c.cors_origins.push(origin.to_string()))
     }
 }
 
@@ -322,13 +328,7 @@ pub unsafe extern "C" fn palaver_config_add_allowed_host(
         let config = try_ffi!(unsafe { config_mut(config) });
         // SAFETY: forwarded contract.
         let host = try_ffi!(unsafe { str_arg(host, "host") });
-        let mut candidate = config.clone();
-        candidate.allowed_hosts.push(host.to_string());
-        if let Err(e) = candidate.validate() {
-            return fail(palaver_result::PALAVER_INVALID_ARG, e.to_string());
-        }
-        *config = candidate;
-        palaver_result::PALAVER_OK
+        change_validated(config, |c| c.allowed_hosts.push(host.to_string()))
     }
 }
 
@@ -409,12 +409,6 @@ pub unsafe extern "C" fn palaver_config_set_redis_url(
         let config = try_ffi!(unsafe { config_mut(config) });
         // SAFETY: forwarded contract.
         let url = try_ffi!(unsafe { optional_str_arg(url, "url") });
-        let mut candidate = config.clone();
-        candidate.cluster.redis_url = url.map(str::to_string);
-        if let Err(e) = candidate.validate() {
-            return fail(palaver_result::PALAVER_INVALID_ARG, e.to_string());
-        }
-        *config = candidate;
-        palaver_result::PALAVER_OK
+        change_validated(config, |c| c.cluster.redis_url = url.map(str::to_string))
     }
 }
