@@ -84,6 +84,9 @@ pub(super) async fn leave_room<A: Adapter>(
     let key = room_key(room);
     socket.leave(key.clone());
     if let Some(outcome) = shared.presence.leave(room, user).await {
+        if shared.presence.local.member_count(room) == 0 {
+            shared.history.vacated(room);
+        }
         if outcome.gone {
             announce_presence(
                 shared,

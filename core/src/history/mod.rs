@@ -14,13 +14,14 @@ mod redis;
 mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use socketioxide::socket::Sid;
 
 use crate::config::{HistoryConfig, HistoryStorage};
 use crate::protocol::{ChatMessage, MessageKind, User};
 
-pub(crate) use self::memory::MemoryHistory;
+pub(crate) use self::memory::{MemoryBounds, MemoryHistory};
 pub(crate) use self::redis::{Announcement, RedisHistory};
 pub(crate) use self::sqlite::SqliteHistory;
 
@@ -99,7 +100,9 @@ impl History {
     pub(crate) fn open(config: &HistoryConfig) -> Result<Self, HistoryError> {
         Ok(match config.storage {
             HistoryStorage::Sqlite => Self::Sqlite(SqliteHistory::open(config)?),
-            HistoryStorage::Memory => Self::Memory(MemoryHistory::new(config.memory_max_per_room)),
+            HistoryStorage::Memory => {
+                Self::Memory(MemoryHistory::with_bounds(MemoryBounds::of(config)))
+            }
         })
     }
 
@@ -135,6 +138,31 @@ impl History {
             Self::Sqlite(store) => store.page(room, before, limit).await,
             Self::Memory(store) => store.page(room, before, limit),
             Self::Redis(store) => store.page(room, before, limit).await,
+        }
+    }
+
+    /// The last member of `room` (on this node) left it: a memory history
+    /// counts its idle time from now.
+    pub(crate) fn vacated(&self, room: &str) {
+        if let Self::Memory(store) = self {
+            store.vacated(room);
+        }
+    }
+
+    /// Memory history: forgets the rooms nobody is in (`occupied` says who is)
+    /// and nobody wrote to for `idle`; returns how many were forgotten. The other
+    /// backends keep rooms on disk or in Redis, with limits of their own.
+    pub(crate) fn expire_idle(&self, idle: Duration, occupied: impl Fn(&str) -> bool) -> usize {
+        match self {
+            Self::Memory(store) => {
+                let expired = store.expire_idle(idle, occupied);
+                if expired > 0 {
+                    let (rooms, bytes) = store.usage();
+                    tracing::debug!(expired, rooms, bytes, "forgot the history of idle rooms");
+                }
+                expired
+            }
+            _ => 0,
         }
     }
 
