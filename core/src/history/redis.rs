@@ -7,8 +7,13 @@
 //! scripts one at a time and delivers a channel's messages in publish order, so
 //! every node sees a room's messages in the same order, the order of their ids. A
 //! message is acknowledged once the script has run. Each message carries a key;
-//! the script keeps it for a day (`{p}:msg:{key}`) and does not store a key twice,
-//! so retrying after a timeout never duplicates a message.
+//! the script remembers it with the message's id for `cluster.dedup_window_ms`
+//! and does not store a key twice, so retrying after a timeout (or writing the
+//! outage journal again) within that window never duplicates a message. The keys
+//! live in one hash per room and window (`{p}:keys:{window}:{room}`, expiring
+//! with the window after the next), not in one Redis key per message: a busy
+//! Redis would otherwise hold a key for every message of the last day. A room's
+//! stream expires `cluster.history_idle_secs` after its last message.
 //!
 //! While Redis is unreachable, accepted messages go to the node's local journal
 //! (the configured SQLite file, or memory) and are announced to this node only,
@@ -33,8 +38,6 @@ use crate::protocol::{ChatMessage, MessageKind, User};
 
 /// Messages written to Redis per round when replaying the journal.
 const REPLAY_BATCH: usize = 256;
-/// How long Redis remembers that a message key was stored, in seconds.
-const KEY_MEMORY_SECS: u64 = 86_400;
 /// Messages a node journals during one outage before it refuses more
 /// (`unavailable`): refusing loses nothing, running out of memory would.
 const JOURNAL_LIMIT: u64 = 1_000_000;
@@ -45,14 +48,18 @@ const ID_PLACEHOLDER: &str = "\u{0}id\u{0}";
 const LOCAL_ANNOUNCEMENTS: usize = 8_192;
 
 /// Appends one message unless its key was stored before, and publishes it.
-/// KEYS: stream, key memo. ARGV: maxlen, user id, name, text, ts, channel ('' for
-/// none), delivery before the id, delivery after the id, key memory (s).
+/// KEYS: stream, this window's key memo, the previous window's key memo. ARGV:
+/// maxlen, user id, name, text, ts, channel ('' for none), delivery before the id,
+/// delivery after the id, message key, when this window's memo expires (Unix
+/// ms), the stream's time to live (ms).
 const APPEND_SCRIPT: &str = r#"
-local known = redis.call('GET', KEYS[2])
+local known = redis.call('HGET', KEYS[2], ARGV[9]) or redis.call('HGET', KEYS[3], ARGV[9])
 if known then return known end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
   'u', ARGV[2], 'n', ARGV[3], 't', ARGV[4], 'ts', ARGV[5])
-redis.call('SET', KEYS[2], id, 'EX', ARGV[9])
+redis.call('PEXPIRE', KEYS[1], ARGV[11])
+redis.call('HSET', KEYS[2], ARGV[9], id)
+redis.call('PEXPIREAT', KEYS[2], ARGV[10])
 if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7] .. id .. ARGV[8]) end
 return id
 "#;
@@ -222,6 +229,7 @@ impl RedisHistory {
     ) -> Result<Vec<ChatMessage>, String> {
         let cluster = &self.cluster;
         let channel = self.channel();
+        let stream_ttl_ms = cluster.config.history_idle_secs.saturating_mul(1000);
         let mut pipe = redis::pipe();
         pipe.atomic();
         for message in batch {
@@ -235,11 +243,13 @@ impl RedisHistory {
             } else {
                 ("", String::new(), String::new())
             };
+            let memo = KeyMemo::at(unix_ms(), cluster.config.dedup_window_ms);
             pipe.cmd("EVAL")
                 .arg(APPEND_SCRIPT)
-                .arg(2)
+                .arg(3)
                 .arg(cluster.key(&["history", &message.room]))
-                .arg(cluster.key(&["msg", &message.key]))
+                .arg(cluster.key(&["keys", &memo.window.to_string(), &message.room]))
+                .arg(cluster.key(&["keys", &memo.previous.to_string(), &message.room]))
                 .arg(cluster.config.history_max_per_room)
                 .arg(&*message.user.id)
                 .arg(&*message.user.name)
@@ -248,7 +258,9 @@ impl RedisHistory {
                 .arg(channel)
                 .arg(before)
                 .arg(after)
-                .arg(KEY_MEMORY_SECS);
+                .arg(&*message.key)
+                .arg(memo.expires_at_ms)
+                .arg(stream_ttl_ms);
         }
         let ids: Vec<String> = cluster.run("store messages", pipe).await?;
         if ids.len() != batch.len() {
@@ -403,6 +415,38 @@ fn announcement_template(
     ))
 }
 
+/// Which hashes remember a message key written now: keys are kept per window of
+/// `cluster.dedup_window_ms`, and a key is looked up in this window's hash and
+/// the previous one's, so it is remembered for at least one whole window.
+#[derive(Debug, PartialEq, Eq)]
+struct KeyMemo {
+    window: u64,
+    previous: u64,
+    /// This window's hash is needed until the next window ends.
+    expires_at_ms: u64,
+}
+
+impl KeyMemo {
+    fn at(now_ms: u64, window_ms: u64) -> Self {
+        let window_ms = window_ms.max(1);
+        let window = now_ms / window_ms;
+        Self {
+            window,
+            previous: window.saturating_sub(1),
+            expires_at_ms: (window + 2).saturating_mul(window_ms),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch by this node's clock. The key memo only
+/// needs it to agree with itself: a message is only ever written again by the
+/// node that wrote it first (its outage journal).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
 /// `<ms>-<seq>`, the form of Redis stream ids.
 fn is_stream_id(id: &str) -> bool {
     id.split_once('-').is_some_and(|(ms, seq)| {
@@ -423,6 +467,25 @@ mod tests {
         for bad in ["", "12", "-1", "1-", "a-1", "1-2-3", "j42"] {
             assert!(!is_stream_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_key_is_remembered_for_at_least_one_window() {
+        let window = 600_000;
+        let first = KeyMemo::at(1_800_000_000_123, window);
+        assert_eq!(first.window, 1_800_000_000_123 / window);
+        assert_eq!(first.previous, first.window - 1);
+        // Written at any time in a window, the key is found by every write up to
+        // a whole window later, in that window or the next (where it is the
+        // previous one), and its hash lives until the next window ends.
+        for written in [first.window * window, (first.window + 1) * window - 1] {
+            let memo = KeyMemo::at(written, window);
+            let retry = KeyMemo::at(written + window, window);
+            assert!(retry.window == memo.window || retry.previous == memo.window);
+            assert!(memo.expires_at_ms >= written + window);
+            assert!(memo.expires_at_ms <= written + 2 * window);
+        }
+        assert_eq!(KeyMemo::at(5, 0).window, 5, "a zero window is one ms");
     }
 
     #[test]
