@@ -33,6 +33,14 @@ declare namespace palaver {
       path?: string;
       synchronous?: 'normal' | 'full';
       memoryMaxPerRoom?: number;
+      /** Rooms memory history keeps; past it the least recently active is forgotten. Default 10000. */
+      memoryMaxRooms?: number;
+      /** Bytes memory history keeps across rooms (at least 1048576). Default 67108864. */
+      memoryMaxBytes?: number;
+      /** Seconds after which a room nobody is in and nobody wrote to is forgotten. Default 3600. */
+      memoryIdleSecs?: number;
+      /** Seconds SQLite history keeps a message; null keeps every message. Default null. */
+      sqliteMaxAgeSecs?: number | null;
       onJoin?: number;
       pageMax?: number;
     };
@@ -83,6 +91,10 @@ declare namespace palaver {
       nodeTimeoutMs?: number;
       redisTimeoutMs?: number;
       historyMaxPerRoom?: number;
+      /** Seconds a room's Redis stream is kept after its last message. Default 2592000 (30 days). */
+      historyIdleSecs?: number;
+      /** Milliseconds within which a message written again is not stored twice. Default 600000. */
+      dedupWindowMs?: number;
     };
     workerThreads?: number;
     eventQueueCapacity?: number;

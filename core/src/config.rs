@@ -204,7 +204,8 @@ pub enum HistoryStorage {
     /// An SQLite database file in WAL mode; survives restarts and crashes.
     #[default]
     Sqlite,
-    /// Process memory only, bounded per room; lost on restart.
+    /// Process memory only, bounded per room, in rooms and in bytes, forgetting
+    /// idle rooms nobody is in; lost on restart.
     Memory,
 }
 
@@ -251,6 +252,13 @@ pub struct HistoryConfig {
     /// later). Rooms are checked every quarter of this, at most every minute. At
     /// most `31536000` (a year). Defaults to `3600`.
     pub memory_idle_secs: u64,
+    /// Seconds the SQLite backend keeps a message (by its `ts`); older ones are
+    /// deleted, checked every quarter of this (at most every minute). The file
+    /// does not shrink: SQLite reuses the freed pages for new messages. `None`
+    /// keeps every message, so the file grows with the history (a disk budget:
+    /// memory does not grow with it). Not used by the cluster's outage journal.
+    /// Defaults to `None`.
+    pub sqlite_max_age_secs: Option<u64>,
     /// Messages returned with a `join` acknowledgement. Defaults to `50`.
     pub on_join: usize,
     /// Largest page a `history` request may ask for. Defaults to `200`.
@@ -267,6 +275,7 @@ impl Default for HistoryConfig {
             memory_max_rooms: 10_000,
             memory_max_bytes: 64 << 20,
             memory_idle_secs: 3_600,
+            sqlite_max_age_secs: None,
             on_join: 50,
             page_max: 200,
         }
@@ -675,6 +684,10 @@ impl Config {
                 "history.memory_max_rooms",
             ),
             (self.history.memory_idle_secs, "history.memory_idle_secs"),
+            (
+                self.history.sqlite_max_age_secs.unwrap_or(1),
+                "history.sqlite_max_age_secs",
+            ),
             (self.cluster.history_idle_secs, "cluster.history_idle_secs"),
             (self.cluster.dedup_window_ms, "cluster.dedup_window_ms"),
             (self.room_list.interval_ms, "room_list.interval_ms"),

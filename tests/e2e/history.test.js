@@ -312,3 +312,25 @@ test('memory history forgets a room nobody is in and nobody wrote to for memory_
   const still = await reader.request('join', { room: 'idle-kept' });
   assert.deepEqual(still.history, kept, 'a room with a member keeps its history, however quiet');
 });
+
+test('SQLite: messages older than sqlite_max_age_secs are deleted, newer ones kept', async (t) => {
+  const dir = tempDir();
+  const aged = await startServer({
+    dir,
+    config: {
+      history: { storage: 'sqlite', path: path.join(dir, 'h.db'), sqlite_max_age_secs: 3 },
+      limits: { messages_per_second: 1000, message_burst: 1000 },
+    },
+    env: { RUST_LOG: 'warn,palaver_core::history=debug' },
+  });
+  t.after(() => aged.stop());
+  const clients = pool(t, aged.url);
+  const writer = await clients.member('Ager', ['aged']);
+  await fill(writer, 'aged', 3, 'old ');
+  await until(() => /deleted messages past history.sqlite_max_age_secs/.test(aged.output()), 'the age sweep');
+  const fresh = await fill(writer, 'aged', 1, 'fresh ');
+  // Read at once: the fresh message is seconds within its age.
+  const page = await writer.request('history', { room: 'aged' });
+  assert.deepEqual(page.messages, fresh);
+  assert.equal(page.has_more, false);
+});

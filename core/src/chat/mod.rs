@@ -24,7 +24,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 use tokio::sync::mpsc;
 
 use crate::cluster::ClusterSignal;
-use crate::history::{Announcement, History};
+use crate::history::Announcement;
 use crate::shared::Shared;
 
 pub(crate) use fanout::{broadcast, room_key, user_key};
@@ -70,8 +70,9 @@ pub(crate) fn install<A: Adapter + DefinedAdapter>(
     let init = protocol.then(|| connection::register(io, context.clone()));
     tokio::spawn(room_list::run(io.clone(), context.shared.clone()));
     tokio::spawn(expire_host_acks(Arc::downgrade(&context.shared)));
-    if matches!(context.shared.history, History::Memory(_)) {
-        tokio::spawn(expire_idle_history(Arc::downgrade(&context.shared)));
+    let shared = &context.shared;
+    if let Some(retention) = shared.history.retention(&shared.config.history) {
+        tokio::spawn(expire_history(Arc::downgrade(shared), retention));
     }
     let node = ChatNode {
         io: io.clone(),
@@ -113,17 +114,11 @@ async fn expire_host_acks(shared: std::sync::Weak<Shared>) {
     }
 }
 
-/// Memory history: forgets the rooms nobody is in and nobody wrote to for
-/// `history.memory_idle_secs`, looking every quarter of that (at most every
-/// minute), so a room goes at most that much later than it could.
-async fn expire_idle_history(shared: std::sync::Weak<Shared>) {
-    let Some(idle) = shared
-        .upgrade()
-        .map(|shared| Duration::from_secs(shared.config.history.memory_idle_secs))
-    else {
-        return;
-    };
-    let period = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+/// Forgets the history past its retention (memory history: idle rooms nobody
+/// is in; SQLite: old messages), looking every quarter of the retention (at most
+/// every minute), so things go at most that much later than they could.
+async fn expire_history(shared: std::sync::Weak<Shared>, retention: Duration) {
+    let period = (retention / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
     let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
@@ -136,6 +131,7 @@ async fn expire_idle_history(shared: std::sync::Weak<Shared>) {
         let presence = &shared.presence.local;
         shared
             .history
-            .expire_idle(idle, |room| presence.member_count(room) > 0);
+            .expire(retention, |room| presence.member_count(room) > 0)
+            .await;
     }
 }

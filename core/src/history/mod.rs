@@ -149,20 +149,54 @@ impl History {
         }
     }
 
-    /// Memory history: forgets the rooms nobody is in (`occupied` says who is)
-    /// and nobody wrote to for `idle`; returns how many were forgotten. The other
-    /// backends keep rooms on disk or in Redis, with limits of their own.
-    pub(crate) fn expire_idle(&self, idle: Duration, occupied: impl Fn(&str) -> bool) -> usize {
+    /// How long this backend keeps what nobody uses, when it forgets anything by
+    /// time itself: memory history a room nobody is in and nobody wrote to
+    /// (`memory_idle_secs`), SQLite a message (`sqlite_max_age_secs`). Redis
+    /// expires its streams on its own.
+    pub(crate) fn retention(&self, config: &HistoryConfig) -> Option<Duration> {
+        match self {
+            Self::Memory(_) => Some(Duration::from_secs(config.memory_idle_secs)),
+            Self::Sqlite(_) => config.sqlite_max_age_secs.map(Duration::from_secs),
+            Self::Redis(_) => None,
+        }
+    }
+
+    /// Forgets what is older than `retention` (see [`History::retention`]);
+    /// `occupied` says which rooms have members (memory history keeps those).
+    pub(crate) async fn expire(&self, retention: Duration, occupied: impl Fn(&str) -> bool) {
         match self {
             Self::Memory(store) => {
-                let expired = store.expire_idle(idle, occupied);
+                let expired = store.expire_idle(retention, occupied);
                 if expired > 0 {
+                    release_freed_memory();
                     let (rooms, bytes) = store.usage();
                     tracing::debug!(expired, rooms, bytes, "forgot the history of idle rooms");
                 }
-                expired
             }
-            _ => 0,
+            Self::Sqlite(store) => {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |now| now.as_millis() as i64);
+                let cutoff_ms = now_ms.saturating_sub(retention.as_millis() as i64);
+                let mut deleted = 0;
+                // A batch at a time: appends queued meanwhile go in between.
+                loop {
+                    match store.prune(cutoff_ms).await {
+                        Ok(0) => break,
+                        Ok(n) => deleted += n,
+                        // Stopping: what is left goes at the next start.
+                        Err(HistoryError::Closed) => break,
+                        Err(e) => {
+                            tracing::warn!("deleting old history failed: {e}");
+                            break;
+                        }
+                    }
+                }
+                if deleted > 0 {
+                    tracing::debug!(deleted, "deleted messages past history.sqlite_max_age_secs");
+                }
+            }
+            Self::Redis(_) => {}
         }
     }
 
@@ -181,6 +215,19 @@ impl History {
             Self::Redis(store) => Some(store),
             _ => None,
         }
+    }
+}
+
+/// Hands memory freed by forgotten rooms back to the system. glibc's allocator
+/// keeps freed small blocks in its arenas for reuse, so without this the
+/// process's RSS would stay at its peak after every room had gone (measured:
+/// 85 MB before and after forgetting 816 rooms of 9 messages of 8 KB).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator's own heaps
+    // to the system; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
 ";
 
+/// Messages looked at (and at most deleted) by one prune.
+pub(crate) const PRUNE_BATCH: usize = 10_000;
+
 /// Added after the first schema: the message key (cluster journal dedup).
 const ADD_KEY_COLUMN: &str = "ALTER TABLE messages ADD COLUMN msg_key TEXT";
 
@@ -34,6 +37,8 @@ enum Job {
         oneshot::Sender<Result<Vec<ChatMessage>, HistoryError>>,
     ),
     RemoveThrough(i64, oneshot::Sender<Result<(), HistoryError>>),
+    /// Deletes a batch of the oldest messages older than the `ts` given.
+    Prune(i64, oneshot::Sender<Result<usize, HistoryError>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -140,6 +145,20 @@ impl SqliteHistory {
         result.await.map_err(|_| HistoryError::Closed)?
     }
 
+    /// Deletes up to [`PRUNE_BATCH`] of the oldest messages whose `ts` is before
+    /// `cutoff_ms`; returns how many. One batch per call, so that appends queued
+    /// meanwhile wait for one batch only.
+    pub(crate) async fn prune(&self, cutoff_ms: i64) -> Result<usize, HistoryError> {
+        let (done, result) = oneshot::channel();
+        {
+            let jobs = self.jobs.lock();
+            let jobs = jobs.as_ref().ok_or(HistoryError::Closed)?;
+            jobs.send(Job::Prune(cutoff_ms, done))
+                .map_err(|_| HistoryError::Closed)?;
+        }
+        result.await.map_err(|_| HistoryError::Closed)?
+    }
+
     pub(crate) async fn close(&self) {
         // The reader goes first, so that the writer's connection is the last one
         // and SQLite removes the -wal and -shm files with it.
@@ -194,6 +213,11 @@ fn write_loop(mut db: Connection, queue: mpsc::Receiver<Job>) {
                     .map_err(|e| HistoryError::Storage(e.to_string()));
                 let _ = done.send(result);
             }
+            Job::Prune(cutoff_ms, done) => {
+                let result =
+                    prune_batch(&db, cutoff_ms).map_err(|e| HistoryError::Storage(e.to_string()));
+                let _ = done.send(result);
+            }
             Job::Close(done) => {
                 if let Err(e) = db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
                     tracing::warn!("history checkpoint failed: {e}");
@@ -203,6 +227,24 @@ fn write_loop(mut db: Connection, queue: mpsc::Receiver<Job>) {
                 return;
             }
         }
+    }
+}
+
+/// Deletes the oldest messages older than `cutoff_ms`, among the oldest
+/// [`PRUNE_BATCH`] by id: ids follow acceptance, so the old ones come first, and
+/// looking at a bounded prefix keeps a prune that finds nothing cheap.
+fn prune_batch(db: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
+    let last_old: Option<i64> = db.query_row(
+        "SELECT max(id) FROM (SELECT id, ts FROM messages ORDER BY id LIMIT ?1) WHERE ts < ?2",
+        params![PRUNE_BATCH as i64, cutoff_ms],
+        |row| row.get(0),
+    )?;
+    match last_old {
+        Some(id) => db.execute(
+            "DELETE FROM messages WHERE id <= ?1 AND ts < ?2",
+            params![id, cutoff_ms],
+        ),
+        None => Ok(0),
     }
 }
 
@@ -350,6 +392,33 @@ mod tests {
         let last: i64 = next[0].id.as_deref().unwrap().parse().unwrap();
         assert!(last > 6, "ids are never reused");
         reopened.close().await;
+    }
+
+    #[tokio::test]
+    async fn prunes_messages_older_than_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = SqliteHistory::open(&config(&dir)).unwrap();
+        let at = |room: &str, text: &str, ts: i64| NewMessage {
+            ts,
+            ..message(room, text)
+        };
+        history
+            .append(vec![at("a", "old", 100), at("b", "old too", 150)])
+            .await
+            .unwrap();
+        history
+            .append(vec![at("a", "new", 300), at("b", "newer", 400)])
+            .await
+            .unwrap();
+        assert_eq!(history.prune(50).await.unwrap(), 0);
+        assert_eq!(history.prune(200).await.unwrap(), 2);
+        assert_eq!(history.prune(200).await.unwrap(), 0);
+        for (room, text) in [("a", "new"), ("b", "newer")] {
+            let page = history.page(room, None, 10).await.unwrap();
+            let texts: Vec<_> = page.messages.iter().map(|m| m.text.as_str()).collect();
+            assert_eq!(texts, [text], "room {room}");
+        }
+        history.close().await;
     }
 
     #[test]
