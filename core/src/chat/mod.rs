@@ -14,6 +14,7 @@ mod room_list;
 mod sequencer;
 mod session;
 mod token_expiry;
+mod unsettled;
 
 use std::sync::Arc;
 use std::time::Duration;
