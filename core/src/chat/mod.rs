@@ -2,6 +2,7 @@
 //! file each under `requests/`), the ordered message pipeline, delivery to
 //! members, the pushed room list, and reactions to cluster signals.
 
+mod announced;
 mod cluster_sync;
 mod conn;
 mod connection;
@@ -88,6 +89,7 @@ pub(crate) fn install_cluster<A: Adapter>(node: &ChatNode<A>, feeds: ClusterFeed
             feeds.driver,
             history.channel(),
             feeds.journaled,
+            node.context.pipeline.announced(),
         ));
     }
     tokio::spawn(cluster_sync::run(

@@ -5,7 +5,9 @@
 //! to their senders, in the order of their ids. So every member sees a room in the
 //! same order as its history, and an acknowledged message is always stored.
 //! With a history that announces its appends (Redis), members get each message
-//! through the announcement instead, on every node alike (`fanout.rs`).
+//! through the announcement instead, on every node alike (`fanout.rs`); a message
+//! is settled for its sender (`unsettled.rs`) once this node has delivered it
+//! (`announced.rs`).
 //!
 //! Queueing never waits: what is queued is bounded in bytes
 //! (`history.queue_max_bytes`), and a message over the bound is refused with
@@ -16,11 +18,13 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use socketioxide::adapter::Adapter;
 use socketioxide::SocketIo;
 use tokio::sync::{mpsc, oneshot};
 
+use super::announced::Announced;
 use super::fanout::deliver_here;
 use super::reply::Reply;
 use super::unsettled::InPipeline;
@@ -59,6 +63,7 @@ pub(crate) struct Pipeline<A: Adapter> {
     queue: mpsc::UnboundedSender<Item<A>>,
     budget: Arc<Budget>,
     counters: Arc<Counters>,
+    announced: Arc<Announced>,
 }
 
 impl<A: Adapter> Pipeline<A> {
@@ -69,12 +74,19 @@ impl<A: Adapter> Pipeline<A> {
             max: shared.config.history.queue_max_bytes,
             used: AtomicUsize::new(0),
         });
-        tokio::spawn(run(shared, io, items));
+        let announced = Arc::new(Announced::default());
+        tokio::spawn(run(shared, io, items, announced.clone()));
         Self {
             queue,
             budget,
             counters,
+            announced,
         }
+    }
+
+    /// What this node's announcement consumer reports its deliveries to.
+    pub(crate) fn announced(&self) -> Arc<Announced> {
+        self.announced.clone()
     }
 
     /// Queues an accepted message, or refuses it with `storage_busy` when the
@@ -152,10 +164,14 @@ async fn run<A: Adapter>(
     shared: Arc<Shared>,
     io: SocketIo<A>,
     mut items: mpsc::UnboundedReceiver<Item<A>>,
+    announced: Arc<Announced>,
 ) {
     // Decided once: where the history announces appends, members get messages
     // from the announcements, and delivering here as well would deliver twice.
-    let deliver = (!shared.history.announces_appends()).then_some(io);
+    let deliver = match shared.history.announces_appends() {
+        false => Delivery::Here(io),
+        true => Delivery::Announced(announced),
+    };
     let mut taken = Vec::with_capacity(TAKE);
     let mut batch = Vec::new();
     while items.recv_many(&mut taken, TAKE).await > 0 {
@@ -166,7 +182,7 @@ async fn run<A: Adapter>(
                 match item {
                     Item::Message(queued) => batch.push(queued),
                     Item::Flush(done) => {
-                        store_and_deliver(&shared, deliver.as_ref(), &mut batch).await;
+                        store_and_deliver(&shared, &deliver, &mut batch).await;
                         let _ = done.send(());
                     }
                 }
@@ -176,22 +192,40 @@ async fn run<A: Adapter>(
                 Err(_) => break,
             }
         }
-        store_and_deliver(&shared, deliver.as_ref(), &mut batch).await;
+        store_and_deliver(&shared, &deliver, &mut batch).await;
     }
+}
+
+/// Who delivers a stored message to this node's members.
+enum Delivery<A: Adapter> {
+    /// The pipeline, right after storing it.
+    Here(SocketIo<A>),
+    /// The consumer of the history's announcements, which reports to this.
+    Announced(Arc<Announced>),
 }
 
 async fn store_and_deliver<A: Adapter>(
     shared: &Shared,
-    deliver: Option<&SocketIo<A>>,
+    deliver: &Delivery<A>,
     batch: &mut Vec<Queued<A>>,
 ) {
     if batch.is_empty() {
         return;
     }
     let messages = batch.iter().map(|queued| queued.message.clone()).collect();
+    // Registered before storing: the announcement may be read back before
+    // `append` returns.
+    let mut deliveries = Vec::new();
+    if let Delivery::Announced(announced) = deliver {
+        for queued in batch.iter() {
+            let key = queued.message.key.clone();
+            deliveries.push((announced.expect(key.clone()), key));
+        }
+    }
     match shared.history.append(messages).await {
         Ok(stored) => {
             Counters::add(&shared.counters.messages, stored.len() as u64);
+            let mut settle_later = Vec::new();
             for (queued, message) in batch.drain(..).zip(stored) {
                 let Queued {
                     reply,
@@ -200,7 +234,7 @@ async fn store_and_deliver<A: Adapter>(
                     ..
                 } = queued;
                 let socket = reply.socket().clone();
-                if let Some(io) = deliver {
+                if let Delivery::Here(io) = deliver {
                     deliver_here(io, &shared.counters, &message.room, &message, Some(&socket))
                         .await;
                 }
@@ -212,9 +246,21 @@ async fn store_and_deliver<A: Adapter>(
                         sid: socket.id.to_string(),
                         message,
                     });
-                // Settled only now: a later `leave` of the sender's must not
-                // overtake the delivery.
-                drop((unsettled, bytes));
+                // Settled only once delivered here: a later `leave` of the
+                // sender's must not overtake the delivery.
+                match deliver {
+                    Delivery::Here(_) => drop((unsettled, bytes)),
+                    Delivery::Announced(_) => settle_later.push((unsettled, bytes)),
+                }
+            }
+            if let Delivery::Announced(announced) = deliver {
+                let bound = Duration::from_millis(shared.config.cluster.node_timeout_ms);
+                tokio::spawn(settle_when_delivered(
+                    announced.clone(),
+                    std::mem::take(&mut deliveries),
+                    settle_later,
+                    bound,
+                ));
             }
         }
         Err(e) => {
@@ -233,6 +279,33 @@ async fn store_and_deliver<A: Adapter>(
                 reply.fail(&error, &shared.counters);
                 drop((unsettled, bytes));
             }
+            if let Delivery::Announced(announced) = deliver {
+                for (_, key) in deliveries {
+                    announced.forget(&key);
+                }
+            }
         }
     }
+}
+
+/// Cluster mode: settles a stored batch once this node has delivered all of it,
+/// or after `bound` (the announcements lost with a broken subscription).
+async fn settle_when_delivered<G>(
+    announced: Arc<Announced>,
+    deliveries: Vec<(oneshot::Receiver<()>, Arc<str>)>,
+    guards: Vec<G>,
+    bound: Duration,
+) {
+    let (receivers, keys): (Vec<_>, Vec<_>) = deliveries.into_iter().unzip();
+    let delivered = futures_util::future::join_all(receivers);
+    if tokio::time::timeout(bound, delivered).await.is_err() {
+        tracing::warn!(
+            "{} stored messages were not read back from Redis within {bound:?}",
+            keys.len()
+        );
+    }
+    for key in &keys {
+        announced.forget(key);
+    }
+    drop(guards);
 }
