@@ -993,5 +993,16 @@ mod tests {
             config.validate(),
             Err(ConfigError::TooLarge("limits.ipv6_prefix_len", 128))
         ));
+        let mut config = Config::default();
+        config.history.queue_max_bytes = 0;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Zero("history.queue_max_bytes"))
+        ));
+        config.history.queue_max_bytes = (1 << 30) + 1;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooLarge("history.queue_max_bytes", 1073741824))
+        ));
     }
 }

@@ -309,3 +309,25 @@ async fn settle_when_delivered<G>(
     }
     drop(guards);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_bytes_given_back_when_settled() {
+        let budget = Arc::new(Budget {
+            max: 1_000,
+            used: AtomicUsize::new(0),
+        });
+        let first = budget.reserve(600).expect("fits");
+        assert!(budget.reserve(401).is_none(), "over the bound");
+        let second = budget.reserve(400).expect("exactly fits");
+        assert!(budget.reserve(1).is_none());
+        drop(first);
+        assert!(budget.reserve(600).is_some(), "given back when dropped");
+        drop(second);
+        assert_eq!(budget.used.load(Ordering::Acquire), 0);
+        assert!(budget.reserve(usize::MAX).is_none(), "no overflow");
+    }
+}
