@@ -21,7 +21,7 @@ before(async () => {
     config: {
       // A real SQLite file with full durability: storing takes long enough for
       // a following request to be read meanwhile.
-      history: { storage: 'sqlite', path: path.join(dir, 'order.db'), on_join: 0 },
+      history: { storage: 'sqlite', path: path.join(dir, 'order.db'), on_join: 200 },
       limits: {
         messages_per_second: 1000,
         message_burst: 1000,
@@ -83,7 +83,7 @@ bothTransports('messages then disconnect: the room and the history get every mes
   assert.deepEqual(history.messages.map((m) => m.text), sent);
 });
 
-test('a history request right after messages shows them', async (t) => {
+test('a history request, or a join of the room, right after messages shows them', async (t) => {
   const clients = pool(t, server.url);
   const room = 'read-my-writes';
   const ada = await clients.member('Ada Reads', [room]);
@@ -91,5 +91,9 @@ test('a history request right after messages shows them', async (t) => {
   const acks = settleLater(sent.map((text) => ada.request('message', { room, text })));
   const history = await ada.request('history', { room, limit: 200 });
   assert.deepEqual(history.messages.map((m) => m.text), sent);
-  for (const reply of await Promise.all(acks)) assert.equal(reply.ok, true);
+  const more = texts('join');
+  const moreAcks = settleLater(more.map((text) => ada.request('message', { room, text })));
+  const joined = await ada.request('join', { room });
+  assert.deepEqual(joined.history.map((m) => m.text), [...sent, ...more].slice(-200));
+  for (const reply of await Promise.all([...acks, ...moreAcks])) assert.equal(reply.ok, true);
 });
