@@ -41,7 +41,7 @@ test: setup-test lint rust-test check-header check-client-script e2e-test browse
 
 # Debian packages the tests use, installed when missing (as root or with sudo).
 setup-test: tests/node_modules/.installed
-	@scripts/ensure-debian-packages chromium redis-server valgrind gcc
+	@scripts/ensure-debian-packages chromium redis-server valgrind gcc sqlite3
 
 tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	cd tests && $(NPM) ci --no-audit --no-fund

@@ -263,6 +263,11 @@ pub struct HistoryConfig {
     pub on_join: usize,
     /// Largest page a `history` request may ask for. Defaults to `200`.
     pub page_max: usize,
+    /// Room messages accepted but not yet stored and delivered, in bytes (text,
+    /// names and a fixed cost per message), for the whole engine. A message that
+    /// would go over it is refused with `storage_busy`. Defaults to `16777216`
+    /// (16 MiB), at most 1 GiB.
+    pub queue_max_bytes: usize,
 }
 
 impl Default for HistoryConfig {
@@ -278,6 +283,7 @@ impl Default for HistoryConfig {
             sqlite_max_age_secs: None,
             on_join: 50,
             page_max: 200,
+            queue_max_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -600,6 +606,8 @@ const MAX_PAYLOAD_BYTES: u64 = 256 << 20;
 const MAX_PENDING_REQUESTS: u64 = 1 << 20;
 /// The largest `history.on_join` and `history.page_max` accepted.
 const MAX_HISTORY_PAGE: u64 = 100_000;
+/// Largest `history.queue_max_bytes`: room messages waiting for the store.
+const MAX_HISTORY_QUEUE_BYTES: u64 = 1 << 30;
 /// The most `worker_threads` accepted (each is an OS thread started at once).
 const MAX_WORKER_THREADS: u64 = 1024;
 /// The longest idle time of a room's history (`history.memory_idle_secs`,
@@ -690,6 +698,10 @@ impl Config {
             ),
             (self.cluster.history_idle_secs, "cluster.history_idle_secs"),
             (self.cluster.dedup_window_ms, "cluster.dedup_window_ms"),
+            (
+                self.history.queue_max_bytes as u64,
+                "history.queue_max_bytes",
+            ),
             (self.room_list.interval_ms, "room_list.interval_ms"),
             (
                 self.limits.room_changes_per_second as u64,
@@ -862,6 +874,11 @@ impl Config {
                 self.history.page_max as u64,
                 MAX_HISTORY_PAGE,
                 "history.page_max",
+            ),
+            (
+                self.history.queue_max_bytes as u64,
+                MAX_HISTORY_QUEUE_BYTES,
+                "history.queue_max_bytes",
             ),
             (
                 u64::from(self.limits.ipv6_prefix_len),
@@ -1084,6 +1101,17 @@ mod tests {
         assert!(matches!(
             config.validate(),
             Err(ConfigError::TooLarge("limits.ipv6_prefix_len", 128))
+        ));
+        let mut config = Config::default();
+        config.history.queue_max_bytes = 0;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Zero("history.queue_max_bytes"))
+        ));
+        config.history.queue_max_bytes = (1 << 30) + 1;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooLarge("history.queue_max_bytes", 1073741824))
         ));
     }
 }

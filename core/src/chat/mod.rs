@@ -2,6 +2,7 @@
 //! file each under `requests/`), the ordered message pipeline, delivery to
 //! members, the pushed room list, and reactions to cluster signals.
 
+mod announced;
 mod cluster_sync;
 mod conn;
 mod connection;
@@ -14,6 +15,7 @@ mod room_list;
 mod sequencer;
 mod session;
 mod token_expiry;
+mod unsettled;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +93,7 @@ pub(crate) fn install_cluster<A: Adapter>(node: &ChatNode<A>, feeds: ClusterFeed
             feeds.driver,
             history.channel(),
             feeds.journaled,
+            node.context.pipeline.announced(),
         ));
     }
     tokio::spawn(cluster_sync::run(

@@ -70,6 +70,7 @@
     invalid_recipient: 'You cannot send a private message to yourself.',
     invalid_cursor: 'Could not load older messages.',
     storage_failed: 'The server could not store the message.',
+    storage_busy: 'The server is behind storing messages; this one was not sent. Try again shortly.',
     unknown_event: 'The server does not know that request.',
     host_timeout: 'The server did not answer in time.',
     shutting_down: 'The server is stopping.',
