@@ -253,9 +253,11 @@ mod tests {
         inbox.offer(("changes".into(), b"me".to_vec()));
         let wait = Duration::from_secs(10);
         // This node's own signal is no news.
-        assert!(tokio::time::timeout(Duration::from_millis(50), received.recv())
-            .await
-            .is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), received.recv())
+                .await
+                .is_err()
+        );
         for _ in 0..10 {
             inbox.offer(("changes".into(), b"me".to_vec()));
         }
