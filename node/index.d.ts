@@ -201,6 +201,8 @@ declare namespace palaver {
     redis_outages: number;
     journal_pending: number;
     nodes_alive: number;
+    /** Messages from other nodes dropped because this node read them too slowly. */
+    pubsub_dropped: number;
   }
 
   export interface Stats {

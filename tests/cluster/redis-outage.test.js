@@ -170,7 +170,7 @@ test('/healthz reports the outage: redis_connected false while Redis is down, tr
   await eventually(async () => assert.equal((await c.health(0)).cluster.nodes_alive, 2));
   assert.deepEqual(
     { ...before.cluster, node_id: null, nodes_alive: null },
-    { node_id: null, redis_connected: true, redis_outages: 0, journal_pending: 0, nodes_alive: null },
+    { node_id: null, redis_connected: true, redis_outages: 0, journal_pending: 0, nodes_alive: null, pubsub_dropped: 0 },
   );
 
   const stopped = Date.now();
