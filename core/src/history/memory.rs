@@ -46,25 +46,6 @@ impl MemoryHistory {
         stored
     }
 
-    /// The oldest messages of all rooms (cluster journal), with their ids.
-    pub(crate) fn oldest(&self, limit: usize) -> Vec<(i64, ChatMessage, Arc<str>)> {
-        let rooms = self.rooms.lock();
-        let mut all: Vec<(i64, ChatMessage, Arc<str>)> =
-            rooms.values().flat_map(|log| log.iter().cloned()).collect();
-        all.sort_by_key(|(id, _, _)| *id);
-        all.truncate(limit);
-        all
-    }
-
-    /// Forgets every message up to and including `id` (cluster journal).
-    pub(crate) fn remove_through(&self, id: i64) {
-        let mut rooms = self.rooms.lock();
-        for log in rooms.values_mut() {
-            log.retain(|(message_id, _, _)| *message_id > id);
-        }
-        rooms.retain(|_, log| !log.is_empty());
-    }
-
     pub(crate) fn page(
         &self,
         room: &str,

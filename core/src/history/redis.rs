@@ -10,11 +10,12 @@
 //! the script keeps it for a day (`{p}:msg:{key}`) and does not store a key twice,
 //! so retrying after a timeout never duplicates a message.
 //!
-//! While Redis is unreachable, accepted messages go to the node's local journal
-//! (the configured SQLite file, or memory) and are announced to this node only,
-//! through the same announcements; when Redis answers again they are appended to
-//! the streams, oldest first, without being announced again, and removed from the
-//! journal.
+//! While Redis is unreachable, accepted messages go to the node's outage journal
+//! (`journal/`) and are announced to this node only, through the same
+//! announcements, with the id `j<key>`; when Redis answers again they are appended
+//! to the streams, oldest first, without being announced again, and removed from
+//! the journal. Such an id stays a valid `history` cursor afterwards: Redis
+//! remembers which stream id each key got, for as long as it remembers the key.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -24,20 +25,17 @@ use parking_lot::Mutex;
 use redis::streams::StreamRangeReply;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 
-use super::{History, HistoryError, MemoryHistory, NewMessage, Page, SqliteHistory};
+use super::journal::Journal;
+use super::{HistoryError, NewMessage, Page};
 use crate::cluster::Cluster;
-use crate::protocol::{ChatMessage, MessageKind, User};
+use crate::protocol::{ChatMessage, MessageKind};
 
 /// Messages written to Redis per round when replaying the journal.
 const REPLAY_BATCH: usize = 256;
 /// How long Redis remembers that a message key was stored, in seconds.
 const KEY_MEMORY_SECS: u64 = 86_400;
-/// Messages a node journals during one outage before it refuses more
-/// (`unavailable`): refusing loses nothing, running out of memory would.
-const JOURNAL_LIMIT: u64 = 1_000_000;
 /// Stands for the id in a pre-serialized announcement, replaced by the script.
 const ID_PLACEHOLDER: &str = "\u{0}id\u{0}";
 /// Journaled messages waiting to be announced on this node; the pipeline waits
@@ -97,62 +95,17 @@ pub(crate) struct RedisHistory {
     local_announcements: mpsc::Sender<Announcement>,
 }
 
-/// The node's local store, used only while Redis is unreachable.
-enum Journal {
-    Sqlite(SqliteHistory),
-    Memory(MemoryHistory),
-}
-
-impl Journal {
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<ChatMessage>, HistoryError> {
-        match self {
-            Self::Sqlite(store) => store.append(batch).await,
-            Self::Memory(store) => Ok(store.append(batch)),
-        }
-    }
-
-    async fn oldest(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<(i64, ChatMessage, Arc<str>)>, HistoryError> {
-        match self {
-            Self::Sqlite(store) => store.oldest(limit).await,
-            Self::Memory(store) => Ok(store.oldest(limit)),
-        }
-    }
-
-    async fn remove_through(&self, id: i64) -> Result<(), HistoryError> {
-        match self {
-            Self::Sqlite(store) => store.remove_through(id).await,
-            Self::Memory(store) => {
-                store.remove_through(id);
-                Ok(())
-            }
-        }
-    }
-
-    async fn close(&self) {
-        if let Self::Sqlite(store) = self {
-            store.close().await;
-        }
-    }
-}
-
 impl RedisHistory {
-    /// `local` is the configured local store: the journal. A memory journal keeps
-    /// everything (up to [`JOURNAL_LIMIT`]), not the per-room cap of memory history.
     /// Returns the announcements of journaled messages, which are this node's
     /// alone (the others come from Redis).
     pub(crate) fn new(
         cluster: Arc<Cluster>,
-        local: History,
+        journal: Journal,
     ) -> (Self, mpsc::Receiver<Announcement>) {
-        let journal = match local {
-            History::Sqlite(store) => Journal::Sqlite(store),
-            History::Memory(_) | History::Redis(_) => {
-                Journal::Memory(MemoryHistory::new(usize::MAX))
-            }
-        };
+        // What an earlier run left in a journal file counts from the start.
+        cluster
+            .journal_pending
+            .store(journal.pending(), Ordering::Relaxed);
         let (local_announcements, announced) = mpsc::channel(LOCAL_ANNOUNCEMENTS);
         let history = Self {
             cluster,
@@ -161,6 +114,13 @@ impl RedisHistory {
             local_announcements,
         };
         (history, announced)
+    }
+
+    /// Whether `message` would be stored now: always while Redis is up (a
+    /// failure then still journals it, and may be refused there), else when it
+    /// fits in the journal.
+    pub(crate) fn admits(&self, message: &NewMessage) -> bool {
+        self.cluster.is_up() || self.journal.admits(message)
     }
 
     /// The channel announcements are published on.
@@ -178,25 +138,20 @@ impl RedisHistory {
                 Err(e) => tracing::warn!("storing in Redis failed, journaling: {e}"),
             }
         }
-        let count = batch.len() as u64;
-        if self.cluster.journal_pending.load(Ordering::Relaxed) + count > JOURNAL_LIMIT {
-            return Err(HistoryError::Unavailable(
-                "Redis is unreachable and the outage journal is full".into(),
-            ));
-        }
+        self.journal.append(&batch).await?;
+        self.cluster
+            .journal_pending
+            .store(self.journal.pending(), Ordering::Relaxed);
         self.delivered_here
             .lock()
             .extend(batch.iter().map(|m| m.key.to_string()));
-        let origins: Vec<(Arc<str>, Option<Sid>)> =
-            batch.iter().map(|m| (m.key.clone(), m.sender)).collect();
-        let stored = self.journal.append(batch).await?;
-        self.cluster
-            .journal_pending
-            .fetch_add(count, Ordering::Relaxed);
-        // Journal ids are only valid on this node until the replay; mark them.
-        let mut messages = Vec::with_capacity(stored.len());
-        for (mut message, (key, sender)) in stored.into_iter().zip(origins) {
-            message.id = message.id.map(|id| format!("j{id}"));
+        let mut messages = Vec::with_capacity(batch.len());
+        for message in batch {
+            let sender = message.sender;
+            let key = message.key.clone();
+            // The key is the id while journaled: unique across nodes and restarts,
+            // and Redis maps it to the message's stream id once it is written.
+            let message = message.stored(journal_id(&key));
             let announcement = Announcement {
                 node: self.cluster.node_id.clone(),
                 sid: sender.map(|sid| sid.to_string()).unwrap_or_default(),
@@ -278,14 +233,20 @@ impl RedisHistory {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Page, HistoryError> {
-        let end = match before {
-            None => "+".to_string(),
-            Some(id) if is_stream_id(id) => format!("({id}"),
-            Some(id) => return Err(HistoryError::BadCursor(id.to_string())),
+        let before = match before {
+            Some(id) if !is_stream_id(id) && !is_journal_id(id) => {
+                return Err(HistoryError::BadCursor(id.to_string()))
+            }
+            before => before,
         };
         if !self.cluster.is_up() {
             return Err(HistoryError::Unavailable("Redis is unreachable".into()));
         }
+        let end = match before {
+            None => "+".to_string(),
+            Some(id) if is_stream_id(id) => format!("({id}"),
+            Some(id) => format!("({}", self.stream_id_of_journaled(id).await?),
+        };
         let reply: StreamRangeReply = self
             .cluster
             .run(
@@ -333,28 +294,13 @@ impl RedisHistory {
                     return;
                 }
             };
-            let last = oldest.last().map(|(id, _, _)| *id).unwrap_or_default();
-            let batch: Vec<NewMessage> = oldest
-                .into_iter()
-                .map(|(_, message, key)| NewMessage {
-                    sender: None,
-                    user: User {
-                        id: message.user_id.clone().unwrap_or_else(|| Arc::from("")),
-                        name: message.user.clone(),
-                    },
-                    room: message.room,
-                    text: message.text,
-                    ts: message.ts,
-                    key,
-                })
-                .collect();
-            let count = batch.len();
+            let batch: Vec<NewMessage> = oldest.iter().map(|e| e.message.clone()).collect();
             if self.append_to_redis(&batch, false).await.is_err() {
                 return;
             }
             // Written first, removed second: a crash in between repeats the write,
             // which the keys make harmless.
-            if let Err(e) = self.journal.remove_through(last).await {
+            if let Err(e) = self.journal.remove(&oldest).await {
                 tracing::error!("cannot clear the outage journal: {e}");
                 return;
             }
@@ -364,11 +310,38 @@ impl RedisHistory {
                     delivered.remove(&*message.key);
                 }
             }
-            let pending = &self.cluster.journal_pending;
-            let _ = pending.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
-                Some(p.saturating_sub(count as u64))
-            });
-            tracing::info!(count, "wrote messages from the outage journal to Redis");
+            self.cluster
+                .journal_pending
+                .store(self.journal.pending(), Ordering::Relaxed);
+            tracing::info!(
+                count = batch.len(),
+                "wrote messages from the outage journal to Redis"
+            );
+        }
+    }
+
+    /// The stream id a journaled message got when it was written to Redis.
+    /// Before that (its node has not written its journal yet) the cursor cannot be
+    /// placed: `unavailable` while this node still holds journaled messages, which
+    /// it writes right after Redis is back; otherwise the key is unknown (never
+    /// journaled, or forgotten after a day): an invalid cursor.
+    async fn stream_id_of_journaled(&self, id: &str) -> Result<String, HistoryError> {
+        let stored: Option<String> = self
+            .cluster
+            .run(
+                "find a journaled message",
+                redis::cmd("GET")
+                    .arg(self.cluster.key(&["msg", journal_key(id)]))
+                    .clone(),
+            )
+            .await
+            .map_err(HistoryError::Unavailable)?;
+        match stored {
+            Some(stream_id) if is_stream_id(&stream_id) => Ok(stream_id),
+            _ if self.journal.pending() > 0 => Err(HistoryError::Unavailable(
+                "the outage journal is being written to Redis".into(),
+            )),
+            _ => Err(HistoryError::BadCursor(id.to_string())),
         }
     }
 
@@ -403,6 +376,28 @@ fn announcement_template(
     ))
 }
 
+/// The id of a journaled message: `j` and its key.
+fn journal_id(key: &str) -> String {
+    format!("j{key}")
+}
+
+/// The key in a journal id.
+fn journal_key(id: &str) -> &str {
+    id.strip_prefix('j').unwrap_or(id)
+}
+
+/// `j<node>-<n>`, the form of journal ids (message keys: `IdSource::message_key`).
+fn is_journal_id(id: &str) -> bool {
+    id.strip_prefix('j')
+        .and_then(|key| key.split_once('-'))
+        .is_some_and(|(node, n)| {
+            !node.is_empty()
+                && !n.is_empty()
+                && node.bytes().all(|b| b.is_ascii_hexdigit())
+                && n.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
 /// `<ms>-<seq>`, the form of Redis stream ids.
 fn is_stream_id(id: &str) -> bool {
     id.split_once('-').is_some_and(|(ms, seq)| {
@@ -416,12 +411,32 @@ fn is_stream_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::User;
 
     #[test]
     fn stream_ids() {
         assert!(is_stream_id("1700000000000-0"));
         for bad in ["", "12", "-1", "1-", "a-1", "1-2-3", "j42"] {
             assert!(!is_stream_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn journal_ids() {
+        let id = journal_id("00ff12ab34cd56ef-42");
+        assert!(is_journal_id(&id));
+        assert_eq!(journal_key(&id), "00ff12ab34cd56ef-42");
+        for bad in [
+            "",
+            "j",
+            "j42",
+            "j-1",
+            "jx-1",
+            "jab-",
+            "jab-1-2",
+            "1700000000000-0",
+        ] {
+            assert!(!is_journal_id(bad), "{bad}");
         }
     }
 
