@@ -83,6 +83,10 @@ declare namespace palaver {
       nodeTimeoutMs?: number;
       redisTimeoutMs?: number;
       historyMaxPerRoom?: number;
+      /** This node's outage journal file (with history storage "sqlite"); one per node. */
+      journalPath?: string;
+      journalMaxMessages?: number;
+      journalMaxBytes?: number;
     };
     workerThreads?: number;
     eventQueueCapacity?: number;

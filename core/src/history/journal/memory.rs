@@ -21,9 +21,8 @@ pub(super) struct MemoryJournal {
 impl MemoryJournal {
     pub(super) fn append(&self, batch: &[NewMessage]) {
         let mut entries = self.entries.lock();
-        let mut seq = entries.back().map_or(0, |last| last.seq);
-        for message in batch {
-            seq += 1;
+        let next = entries.back().map_or(1, |last| last.seq + 1);
+        for (seq, message) in (next..).zip(batch) {
             let mut message = message.clone();
             message.sender = None;
             entries.push_back(Journaled { seq, message });

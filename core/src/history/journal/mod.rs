@@ -292,3 +292,66 @@ mod tests {
         );
     }
 }
+
+/// The figure in bench/results/HARDENING.md: replaying 20,000 journaled
+/// messages, as the journal does it and as it was done before (the memory
+/// history's `oldest`: every room's log cloned and sorted per batch of 256, then
+/// `retain` over every room). Run with
+/// `cargo test -p palaver-core --release --lib replay_timing -- --ignored --nocapture`.
+#[cfg(test)]
+mod timing {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::tests::message;
+    use super::*;
+
+    const N: usize = 20_000;
+    const BATCH: usize = 256;
+
+    fn messages() -> Vec<NewMessage> {
+        (0..N)
+            .map(|i| message(&format!("room{}", i % 20), &format!("message {i}")))
+            .collect()
+    }
+
+    #[tokio::test]
+    #[ignore = "a timing, not a check"]
+    async fn replay_timing() {
+        let mut rooms: HashMap<Arc<str>, Vec<(i64, NewMessage)>> = HashMap::new();
+        for (id, m) in messages().into_iter().enumerate() {
+            rooms
+                .entry(m.room.clone())
+                .or_default()
+                .push((id as i64, m));
+        }
+        let started = Instant::now();
+        loop {
+            let mut all: Vec<(i64, NewMessage)> =
+                rooms.values().flat_map(|log| log.iter().cloned()).collect();
+            all.sort_by_key(|(id, _)| *id);
+            all.truncate(BATCH);
+            let Some((last, _)) = all.last() else { break };
+            let last = *last;
+            for log in rooms.values_mut() {
+                log.retain(|(id, _)| *id > last);
+            }
+            rooms.retain(|_, log| !log.is_empty());
+        }
+        let before = started.elapsed();
+
+        let journal = Journal::in_memory(N as u64, u64::MAX);
+        journal.append(&messages()).await.unwrap();
+        let started = Instant::now();
+        loop {
+            let oldest = journal.oldest(BATCH).await.unwrap();
+            if oldest.is_empty() {
+                break;
+            }
+            journal.remove(&oldest).await.unwrap();
+        }
+        let after = started.elapsed();
+        println!("replay of {N} journaled messages: before {before:?}, after {after:?}");
+    }
+}
