@@ -95,6 +95,10 @@ declare namespace palaver {
       historyIdleSecs?: number;
       /** Milliseconds within which a message written again is not stored twice. Default 600000. */
       dedupWindowMs?: number;
+      /** This node's outage journal file (with history storage "sqlite"); one per node. */
+      journalPath?: string;
+      journalMaxMessages?: number;
+      journalMaxBytes?: number;
     };
     workerThreads?: number;
     eventQueueCapacity?: number;

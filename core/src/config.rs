@@ -521,6 +521,20 @@ pub struct ClusterConfig {
     /// between one and two windows), not one Redis key per message.
     /// Defaults to `600000` (10 minutes).
     pub dedup_window_ms: u64,
+    /// The node's outage journal: messages accepted while Redis is unreachable,
+    /// kept until they are written to Redis (docs/CLUSTER.md). An SQLite file of
+    /// its own when `history.storage` is `"sqlite"` (with `"memory"` the journal
+    /// is in memory and lost if the process dies). Each node needs its own file:
+    /// a second node opening it fails to start. Must not be `history.path`.
+    /// Defaults to `"palaver-journal.db"` (relative to the working directory).
+    pub journal_path: PathBuf,
+    /// Messages the journal holds before it refuses more with `unavailable`.
+    /// Defaults to `1000000`.
+    pub journal_max_messages: u64,
+    /// Bytes the journal holds before it refuses more with `unavailable`, counted
+    /// as the UTF-8 bytes of each message's room, user id, name, text and key plus
+    /// 96. Defaults to `268435456` (256 MiB).
+    pub journal_max_bytes: u64,
 }
 
 impl Default for ClusterConfig {
@@ -534,6 +548,9 @@ impl Default for ClusterConfig {
             history_max_per_room: 10_000,
             history_idle_secs: 30 * 86_400,
             dedup_window_ms: 600_000,
+            journal_path: PathBuf::from("palaver-journal.db"),
+            journal_max_messages: 1_000_000,
+            journal_max_bytes: 256 << 20,
         }
     }
 }
@@ -575,6 +592,10 @@ pub enum ConfigError {
     /// The node timeout must exceed the heartbeat, or live nodes would look dead.
     #[error("cluster.node_timeout_ms must be at least twice cluster.heartbeat_ms")]
     NodeTimeout,
+    /// The outage journal would be the standalone history file, which cluster
+    /// mode leaves untouched (docs/CLUSTER.md).
+    #[error("cluster.journal_path must not be history.path")]
+    JournalIsHistory,
     /// The plain WebSocket path does not start with `/`, or is Socket.IO's.
     #[error(
         "plain_websocket.path {0:?} must be \"*\" or start with '/', and not be under /socket.io"
@@ -747,6 +768,11 @@ impl Config {
                 "cluster.history_max_per_room",
             ),
             (
+                self.cluster.journal_max_messages,
+                "cluster.journal_max_messages",
+            ),
+            (self.cluster.journal_max_bytes, "cluster.journal_max_bytes"),
+            (
                 self.limits.max_sockets_per_ip as u64,
                 "limits.max_sockets_per_ip",
             ),
@@ -782,6 +808,12 @@ impl Config {
         }
         if self.cluster.node_timeout_ms < 2 * self.cluster.heartbeat_ms {
             return Err(ConfigError::NodeTimeout);
+        }
+        if self.cluster.redis_url.is_some()
+            && self.history.storage == HistoryStorage::Sqlite
+            && self.cluster.journal_path == self.history.path
+        {
+            return Err(ConfigError::JournalIsHistory);
         }
         if let Some(path) = &self.plain_websocket.path {
             let under_socket_io = path == "/socket.io" || path.starts_with("/socket.io/");

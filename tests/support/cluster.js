@@ -4,6 +4,7 @@
 // (./e2e.js), and polling assertions for things that converge across nodes.
 
 const assert = require('node:assert/strict');
+const path = require('node:path');
 const { startServer, tempDir, sleep } = require('./server.js');
 const { startRedis } = require('./redis.js');
 const { pool, httpRequest } = require('./e2e.js');
@@ -70,7 +71,10 @@ async function startCluster(t, { nodes = 2, redis, config = {}, name = 'c' } = {
     clients: [],
     /** Starts one more node; resolves with its server (see ./server.js). */
     async addNode(extra = {}) {
-      const server = await startServer({ dir: tempDir('palaver-node-'), config: nodeConfig(redis, prefix, merge(config, extra)) });
+      // Each node its own journal file (used when its history storage is SQLite).
+      const dir = tempDir('palaver-node-');
+      const own = { cluster: { journal_path: path.join(dir, 'journal.db') } };
+      const server = await startServer({ dir, config: nodeConfig(redis, prefix, merge(own, merge(config, extra))) });
       cluster.nodes.push(server);
       cluster.clients.push(pool(null, server.url));
       return server;

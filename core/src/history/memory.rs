@@ -43,16 +43,6 @@ impl MemoryBounds {
             max_bytes: config.memory_max_bytes,
         }
     }
-
-    /// Only a bound per room: what the cluster's outage journal holds must not
-    /// be forgotten to make room (it has a bound of its own).
-    fn per_room(max_per_room: usize) -> Self {
-        Self {
-            max_per_room,
-            max_rooms: usize::MAX,
-            max_bytes: usize::MAX,
-        }
-    }
 }
 
 /// A room's messages, oldest first.
@@ -109,11 +99,6 @@ pub(crate) struct MemoryHistory {
 }
 
 impl MemoryHistory {
-    /// Bounded per room only (the cluster's outage journal).
-    pub(crate) fn new(max_per_room: usize) -> Self {
-        Self::with_bounds(MemoryBounds::per_room(max_per_room))
-    }
-
     pub(crate) fn with_bounds(bounds: MemoryBounds) -> Self {
         Self {
             bounds,
@@ -230,45 +215,6 @@ impl MemoryHistory {
         (rooms.logs.len(), rooms.bytes)
     }
 
-    /// The oldest messages of all rooms (cluster journal), with their ids.
-    pub(crate) fn oldest(&self, limit: usize) -> Vec<(i64, ChatMessage, Arc<str>)> {
-        let rooms = self.rooms.lock();
-        let mut all: Vec<(i64, ChatMessage, Arc<str>)> = rooms
-            .logs
-            .values()
-            .flat_map(|log| log.messages.iter().cloned())
-            .collect();
-        all.sort_by_key(|(id, _, _)| *id);
-        all.truncate(limit);
-        all
-    }
-
-    /// Forgets every message up to and including `id` (cluster journal).
-    pub(crate) fn remove_through(&self, id: i64) {
-        let mut rooms = self.rooms.lock();
-        let mut freed = 0;
-        for log in rooms.logs.values_mut() {
-            log.messages.retain(|entry| {
-                let keep = entry.0 > id;
-                if !keep {
-                    log.bytes -= message_bytes(entry);
-                    freed += message_bytes(entry);
-                }
-                keep
-            });
-        }
-        rooms.bytes -= freed;
-        let empty: Vec<Arc<str>> = rooms
-            .logs
-            .iter()
-            .filter(|(_, log)| log.messages.is_empty())
-            .map(|(room, _)| room.clone())
-            .collect();
-        for room in &empty {
-            rooms.remove_room(room);
-        }
-    }
-
     pub(crate) fn page(
         &self,
         room: &str,
@@ -338,7 +284,10 @@ mod tests {
 
     #[test]
     fn pages_and_bounds() {
-        let history = MemoryHistory::new(3);
+        let history = MemoryHistory::with_bounds(MemoryBounds {
+            max_per_room: 3,
+            ..bounds(usize::MAX, usize::MAX)
+        });
         let stored = history.append((0..5).map(|i| message("r", &i.to_string())).collect());
         assert_eq!(stored[4].id.as_deref(), Some("5"));
         let page = history.page("r", None, 10).unwrap();
@@ -401,7 +350,11 @@ mod tests {
         assert_eq!(history.usage().0, 1);
         assert_eq!(texts(&history, "c"), [huge]);
         // Counting stays exact through removals: everything gone, nothing counted.
-        history.remove_through(i64::MAX);
+        history.expire_idle_at(
+            Instant::now() + Duration::from_secs(1),
+            Duration::ZERO,
+            |_| false,
+        );
         assert_eq!(history.usage(), (0, 0));
     }
 

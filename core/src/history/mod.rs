@@ -1,6 +1,9 @@
 //! Room history: where messages are stored before they are delivered, behind one
 //! interface with its backends side by side: an SQLite file (`sqlite.rs`), process
-//! memory (`memory.rs`), and Redis streams shared by a cluster (`redis.rs`).
+//! memory (`memory.rs`), and Redis streams shared by a cluster (`redis.rs`, with
+//! the node's outage journal in `journal/`). Moving a standalone SQLite history
+//! into Redis is an explicit step of its own (`migrate.rs`), never a side effect
+//! of starting a cluster node.
 //!
 //! A message is acknowledged to its sender only after [`History::append`] has
 //! returned it with its id, so a restart or a crash of the process loses nothing
@@ -9,7 +12,9 @@
 //! announces each append to every node, in the same atomic step (see
 //! [`History::announces_appends`]).
 
+mod journal;
 mod memory;
+pub(crate) mod migrate;
 mod redis;
 mod sqlite;
 
@@ -21,7 +26,9 @@ use socketioxide::socket::Sid;
 use crate::config::{HistoryConfig, HistoryStorage};
 use crate::protocol::{ChatMessage, MessageKind, User};
 
+pub(crate) use self::journal::Journal;
 pub(crate) use self::memory::{MemoryBounds, MemoryHistory};
+pub use self::migrate::{migrate_history_to_redis, MigrationError, MigrationReport};
 pub(crate) use self::redis::{Announcement, RedisHistory};
 pub(crate) use self::sqlite::SqliteHistory;
 
@@ -91,7 +98,7 @@ pub enum HistoryError {
 pub(crate) enum History {
     Sqlite(SqliteHistory),
     Memory(MemoryHistory),
-    /// Redis, with the local backend as the outage journal (cluster mode).
+    /// Redis, with the node's outage journal (cluster mode).
     Redis(RedisHistory),
 }
 
@@ -116,6 +123,15 @@ impl History {
             Self::Sqlite(store) => store.append(batch).await,
             Self::Memory(store) => Ok(store.append(batch)),
             Self::Redis(store) => store.append(batch).await,
+        }
+    }
+
+    /// Whether `message` can be stored now as far as bounds go: false only in
+    /// cluster mode during an outage, when the journal is full.
+    pub(crate) fn admits(&self, message: &NewMessage) -> bool {
+        match self {
+            Self::Redis(store) => store.admits(message),
+            Self::Sqlite(_) | Self::Memory(_) => true,
         }
     }
 

@@ -28,7 +28,7 @@ CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
 /// Messages looked at (and at most deleted) by one prune.
 pub(crate) const PRUNE_BATCH: usize = 10_000;
 
-/// Added after the first schema: the message key (cluster journal dedup).
+/// Added after the first schema: the message key, kept with each message.
 const ADD_KEY_COLUMN: &str = "ALTER TABLE messages ADD COLUMN msg_key TEXT";
 
 enum Job {
@@ -36,7 +36,6 @@ enum Job {
         Vec<NewMessage>,
         oneshot::Sender<Result<Vec<ChatMessage>, HistoryError>>,
     ),
-    RemoveThrough(i64, oneshot::Sender<Result<(), HistoryError>>),
     /// Deletes a batch of the oldest messages older than the `ts` given.
     Prune(i64, oneshot::Sender<Result<usize, HistoryError>>),
     Close(oneshot::Sender<()>),
@@ -118,33 +117,6 @@ impl SqliteHistory {
         .map_err(|e| HistoryError::Storage(format!("history reader failed: {e}")))?
     }
 
-    /// The oldest stored messages (cluster journal), with their ids.
-    pub(crate) async fn oldest(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<(i64, ChatMessage, Arc<str>)>, HistoryError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let reader = reader.lock();
-            let reader = reader.as_ref().ok_or(HistoryError::Closed)?;
-            read_oldest(reader, limit).map_err(|e| HistoryError::Storage(e.to_string()))
-        })
-        .await
-        .map_err(|e| HistoryError::Storage(format!("history reader failed: {e}")))?
-    }
-
-    /// Deletes every message up to and including `id` (cluster journal).
-    pub(crate) async fn remove_through(&self, id: i64) -> Result<(), HistoryError> {
-        let (done, result) = oneshot::channel();
-        {
-            let jobs = self.jobs.lock();
-            let jobs = jobs.as_ref().ok_or(HistoryError::Closed)?;
-            jobs.send(Job::RemoveThrough(id, done))
-                .map_err(|_| HistoryError::Closed)?;
-        }
-        result.await.map_err(|_| HistoryError::Closed)?
-    }
-
     /// Deletes up to [`PRUNE_BATCH`] of the oldest messages whose `ts` is before
     /// `cutoff_ms`; returns how many. One batch per call, so that appends queued
     /// meanwhile wait for one batch only.
@@ -206,13 +178,6 @@ fn write_loop(mut db: Connection, queue: mpsc::Receiver<Job>) {
                     insert_batch(&mut db, batch).map_err(|e| HistoryError::Storage(e.to_string()));
                 let _ = done.send(result);
             }
-            Job::RemoveThrough(id, done) => {
-                let result = db
-                    .execute("DELETE FROM messages WHERE id <= ?1", params![id])
-                    .map(|_| ())
-                    .map_err(|e| HistoryError::Storage(e.to_string()));
-                let _ = done.send(result);
-            }
             Job::Prune(cutoff_ms, done) => {
                 let result =
                     prune_batch(&db, cutoff_ms).map_err(|e| HistoryError::Storage(e.to_string()));
@@ -272,36 +237,6 @@ fn insert_batch(db: &mut Connection, batch: Vec<NewMessage>) -> rusqlite::Result
     }
     tx.commit()?;
     Ok(stored)
-}
-
-fn read_oldest(
-    db: &Connection,
-    limit: usize,
-) -> rusqlite::Result<Vec<(i64, ChatMessage, Arc<str>)>> {
-    let mut select = db.prepare_cached(
-        "SELECT id, room, user_id, user_name, text, ts, msg_key FROM messages ORDER BY id LIMIT ?1",
-    )?;
-    let rows = select.query_map(params![limit as i64], |row| {
-        let id: i64 = row.get(0)?;
-        Ok((
-            id,
-            ChatMessage {
-                id: Some(id.to_string()),
-                room: Arc::from(row.get::<_, String>(1)?),
-                user_id: Some(Arc::from(row.get::<_, String>(2)?)),
-                user: Arc::from(row.get::<_, String>(3)?),
-                text: row.get(4)?,
-                ts: row.get(5)?,
-                kind: MessageKind::Chat,
-            },
-            // Rows from before keys existed get one from their id.
-            Arc::from(
-                row.get::<_, Option<String>>(6)?
-                    .unwrap_or_else(|| format!("row-{id}")),
-            ),
-        ))
-    })?;
-    rows.collect()
 }
 
 fn read_page(db: &Connection, room: &str, before: i64, limit: usize) -> rusqlite::Result<Page> {

@@ -63,6 +63,10 @@ struct Args {
     /// this Redis, e.g. redis://127.0.0.1:6379.
     #[arg(long, env = "PALAVER_REDIS")]
     redis: Option<String>,
+    /// Cluster mode: this node's outage journal, an SQLite file no other node may
+    /// use [default: palaver-journal.db].
+    #[arg(long, env = "PALAVER_JOURNAL")]
+    journal: Option<PathBuf>,
     /// Full engine configuration as a JSON file (docs/PROTOCOL.md lists every field);
     /// the flags above override it.
     #[arg(long, env = "PALAVER_CONFIG")]
@@ -74,6 +78,11 @@ struct Args {
     /// stop_timeout_ms, 5 s].
     #[arg(long)]
     stop_timeout: Option<u64>,
+    /// Instead of serving: copy the SQLite history (--history or the config's
+    /// history.path) into the Redis of --redis, room by room, verify it, print
+    /// what was copied and exit. The file is left as it is (docs/CLUSTER.md).
+    #[arg(long)]
+    migrate_history_to_redis: bool,
 }
 
 fn main() -> ExitCode {
@@ -121,6 +130,9 @@ fn config(args: &Args) -> Result<Config, Box<dyn std::error::Error>> {
     if let Some(url) = &args.redis {
         config.cluster.redis_url = Some(url.clone());
     }
+    if let Some(path) = &args.journal {
+        config.cluster.journal_path = path.clone();
+    }
     config
         .cors_origins
         .extend(args.cors_origins.iter().filter(|o| !o.is_empty()).cloned());
@@ -132,6 +144,9 @@ fn config(args: &Args) -> Result<Config, Box<dyn std::error::Error>> {
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = config(&args)?;
+    if args.migrate_history_to_redis {
+        return migrate(&config);
+    }
     if let Some(seconds) = args.stop_timeout {
         config.stop_timeout_ms = seconds * 1000;
     }
@@ -168,6 +183,34 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             "some connections closed at the deadline"
         }
+    );
+    Ok(())
+}
+
+/// `--migrate-history-to-redis`: copies, verifies, reports.
+fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(palaver_core::migrate_history_to_redis(config))?;
+    println!(
+        "copied {} messages of {} rooms from {} to Redis (verified)",
+        report.messages_copied,
+        report.rooms_copied,
+        config.history.path.display()
+    );
+    if report.messages_over_cap > 0 {
+        println!(
+            "not copied: {} older messages of rooms above cluster.history_max_per_room ({})",
+            report.messages_over_cap, config.cluster.history_max_per_room
+        );
+    }
+    for (room, count) in &report.rooms_skipped {
+        println!("not copied: room {room:?} ({count} messages) already has history in Redis");
+    }
+    println!(
+        "{} is left as it was; cluster nodes do not read it",
+        config.history.path.display()
     );
     Ok(())
 }
