@@ -6,7 +6,7 @@
 const assert = require('node:assert/strict');
 const { startServer, tempDir, sleep } = require('./server.js');
 const { startRedis } = require('./redis.js');
-const { pool, httpRequest } = require('./e2e.js');
+const { pool } = require('./e2e.js');
 
 /** Short cluster timings so that failures and recoveries are seen quickly. */
 const TIMINGS = Object.freeze({ heartbeat_ms: 200, node_timeout_ms: 1000, redis_timeout_ms: 300 });
@@ -70,16 +70,14 @@ async function startCluster(t, { nodes = 2, redis, config = {}, name = 'c' } = {
     clients: [],
     /** Starts one more node; resolves with its server (see ./server.js). */
     async addNode(extra = {}) {
-      const server = await startServer({ dir: tempDir('palaver-node-'), config: nodeConfig(redis, prefix, merge(config, extra)) });
+      const server = await startServer({ dir: tempDir('palaver-node-'), admin: true, config: nodeConfig(redis, prefix, merge(config, extra)) });
       cluster.nodes.push(server);
       cluster.clients.push(pool(null, server.url));
       return server;
     },
-    /** The standalone server's /healthz JSON of node `i`. */
-    async health(i) {
-      const res = await httpRequest(`${cluster.nodes[i].url}/healthz`);
-      assert.equal(res.status, 200);
-      return JSON.parse(res.body.toString());
+    /** The counters of node `i` (its admin listener's /stats). */
+    health(i) {
+      return cluster.nodes[i].stats();
     },
     /** A Redis key of this cluster. */
     key(...parts) {
