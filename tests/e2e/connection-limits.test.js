@@ -100,6 +100,7 @@ test('Engine.IO sessions that never connect count against max_sessions_per_ip an
   assert.equal(after.sessions, 4, 'refused handshakes hold no session');
   assert.equal(after.connections, 0);
   assert.ok(after.connections_refused >= 3, JSON.stringify(after));
+  assert.equal(after.refusals.too_many_connections, after.connections_refused, 'counted by code too');
   // Another address is not affected.
   assert.equal((await handshake(server.url, OTHER_ADDRESS)).status, 200);
 });

@@ -94,13 +94,16 @@ test('the admin listener: /stats has the counters, /metrics the same in the Prom
   assert.equal(after.samples.get('palaver_messages_total'), 3);
   assert.equal(after.samples.get('palaver_connections'), 2);
   assert.equal(after.samples.get('palaver_rooms'), 1);
-  assert.ok(after.samples.get('palaver_requests_rejected_total') >= 1);
+  assert.equal(after.samples.get('palaver_requests_rejected_total'), 1);
+  assert.equal(after.samples.get('palaver_refusals_total{code="invalid_room"}'), 1);
+  assert.equal(first.families.get('palaver_refusals'), 'counter');
   assert.equal(after.samples.get('palaver_connections_accepted_total'), 2);
 
   const stats = await server.stats();
   assert.equal(stats.messages, 3);
   assert.equal(stats.connections, 2);
   assert.equal(stats.cluster, null);
+  assert.deepEqual(stats.refusals, { invalid_room: 1 });
 });
 
 test('an admin token: /stats and /metrics need the bearer token; /healthz stays open', async (t) => {

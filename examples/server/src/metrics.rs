@@ -177,6 +177,17 @@ impl Collector for EngineCollector {
             "Seconds since the engine started.",
             stats.uptime_ms / 1000,
         )?;
+        let refusals = ConstCounter::new(0u64);
+        let mut family = e.encode_descriptor(
+            "refusals",
+            "Refused requests and connections by error code (only codes seen so far).",
+            None,
+            refusals.metric_type(),
+        )?;
+        for (code, count) in &stats.refusals {
+            let labels = [("code", code.as_str())];
+            ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+        }
         if let Some(cluster) = &stats.cluster {
             gauge(
                 e,
