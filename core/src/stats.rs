@@ -146,3 +146,28 @@ impl Counters {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_counted_by_code_and_in_their_totals() {
+        let counters = Counters::default();
+        counters.rejected(ErrorCode::RateLimited);
+        counters.rejected(ErrorCode::RateLimited);
+        counters.rejected(ErrorCode::InvalidRoom);
+        counters.refused(ErrorCode::TooManyConnections);
+        assert_eq!(Counters::get(&counters.requests_rejected), 3);
+        assert_eq!(Counters::get(&counters.connections_refused), 1);
+        let by_code: Vec<(String, u64)> = counters.refusals().into_iter().collect();
+        assert_eq!(
+            by_code,
+            [
+                ("invalid_room".to_string(), 1),
+                ("rate_limited".to_string(), 2),
+                ("too_many_connections".to_string(), 1)
+            ]
+        );
+    }
+}
