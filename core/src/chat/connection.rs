@@ -52,7 +52,7 @@ pub(super) fn register<A: Adapter + DefinedAdapter>(
         let context = context.clone();
         async move {
             admit(&context, &socket, auth.unwrap_or_default()).map_err(|e| {
-                Counters::add(&context.shared.counters.connections_refused, 1);
+                context.shared.counters.refused(e.code);
                 tracing::debug!(sid = %socket.id, "connection refused: {e}");
                 Refusal(e.code)
             })
