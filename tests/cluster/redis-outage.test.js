@@ -205,7 +205,7 @@ test('a node killed (SIGKILL) during an outage loses nothing it acknowledged: it
     cluster: { journal_path: path.join(dir, 'journal.db') },
   };
   const c = await startCluster(t, { nodes: 1, name: 'crash' });
-  const first = await startServer({ dir, config: nodeConfig(c.redis, c.prefix, durable) });
+  const first = await startServer({ dir, admin: true, config: nodeConfig(c.redis, c.prefix, durable) });
   t.after(() => first.stop('SIGKILL'));
   c.nodes.push(first);
   c.clients.push(pool(null, first.url));
@@ -224,7 +224,7 @@ test('a node killed (SIGKILL) during an outage loses nothing it acknowledged: it
   await c.redis.restart();
   await redisSeen(c, true);
   // The same node (same journal file) starts again.
-  const again = await startServer({ dir, config: nodeConfig(c.redis, c.prefix, durable) });
+  const again = await startServer({ dir, admin: true, config: nodeConfig(c.redis, c.prefix, durable) });
   t.after(() => again.stop('SIGKILL'));
   await eventually(async () => {
     const page = await bob.request('history', { room: 'crash' });
