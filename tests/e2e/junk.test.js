@@ -7,13 +7,16 @@
 //   - no honest client is disconnected, every honest message is acknowledged within
 //     ACK_BOUND_MS and delivered to the room's other honest clients in order,
 //   - the server's resident set stays under RSS_BOUND_MIB (VmRSS of the process),
-//   - every acknowledged message is in the room's history afterwards.
+//   - every acknowledged message is in the room's history afterwards,
+//   - afterwards only the honest clients' sessions and connections are counted, and
+//     every attacking address may open a session again (nothing the junk held leaks).
 //
 // JUNK_SECONDS sets how long the attack runs (default 25; `make soak` runs 900),
 // JUNK_SEED replays a run's junk (the seed is printed first).
 
 const assert = require('node:assert/strict');
 const { test } = require('node:test');
+const WebSocket = require('ws');
 const { startServer } = require('../support/server.js');
 const { pool } = require('../support/e2e.js');
 const { prng, seedFromEnv, attack, Arena, rawHttp, watchRss } = require('../support/junk.js');
@@ -216,4 +219,38 @@ test(`junk battery: ${SECONDS} s of junk while honest clients chat (JUNK_SEED=${
     assert.equal(res.status, 200, `${address} may not open a session: ${res.body}`);
   }
   assert.equal(serverGone, null, 'the server exited');
+});
+
+// Found by the battery: a CONNECT repeated on a connected namespace and a DISCONNECT
+// right behind it left a socket that no one closed. The DISCONNECT closed the first
+// socket and forgot its id; the repeated CONNECT, still pending, then connected a
+// socket under that forgotten id, which the connection's end could not find: its
+// Engine.IO session, its connection slot and its memory were never given back
+// (17 of 20 such connections, before the fix; docs/UPSTREAM.md change 7).
+test('a repeated CONNECT followed by a DISCONNECT leaves no session behind', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const url = `${server.url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`;
+  for (let i = 0; i < 20; i++) {
+    const ws = new WebSocket(url);
+    ws.on('error', () => {});
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const connected = new Promise((resolve) => ws.on('message', (data) => String(data).startsWith('40') && resolve()));
+    ws.send('40');
+    await connected;
+    ws.send('40');
+    ws.send('41');
+    // The answer to the repeated CONNECT, or the end of the connection.
+    await new Promise((resolve) => {
+      ws.on('message', (data) => String(data).startsWith('40') && resolve());
+      ws.on('close', resolve);
+      setTimeout(resolve, 500);
+    });
+    ws.terminate();
+  }
+  const stats = await statsUntil(server.url, (s) => s.sessions === 0 && s.connections === 0, 'every session gone', 15000);
+  assert.equal(stats.sockets, 1, JSON.stringify(stats)); // this /healthz request
 });
