@@ -8,7 +8,7 @@
 // acknowledged within ACK_BOUND_MS and reaches the room's other honest clients in
 // order, and the process's resident set stays under RSS_BOUND_MIB.
 //
-// JUNK_SECONDS (default 20; `make soak` runs 900) and JUNK_SEED as in
+// JUNK_SECONDS (default 20; `make soak` runs 900), JUNK_SEED and JUNK_WORKERS as in
 // tests/e2e/junk.test.js.
 
 const assert = require('node:assert/strict');

@@ -12,7 +12,8 @@
 //     every attacking address may open a session again (nothing the junk held leaks).
 //
 // JUNK_SECONDS sets how long the attack runs (default 25; `make soak` runs 900),
-// JUNK_SEED replays a run's junk (the seed is printed first).
+// JUNK_SEED replays a run's junk (the seed is printed first), JUNK_WORKERS sets the
+// attackers at once (default 8).
 
 const assert = require('node:assert/strict');
 const { test } = require('node:test');
