@@ -107,17 +107,26 @@ async function chat(client, spec, rng, deadline, report) {
   }
 }
 
-/** Every message of `room` in its history, oldest first, paged with `before`. */
+/**
+ * Every message of `room` in its history, oldest first, paged with `before`. The
+ * junk posts to the same rooms at its own message rate (thousands of messages in a
+ * minute), so the pages can outrun the reader's request budget: like any client, it
+ * waits `retry_after_ms` when refused with `rate_limited`.
+ */
 async function wholeHistory(client, room) {
-  const all = [];
+  const pages = [];
   let before;
   for (;;) {
     const reply = await client.socket
       .timeout(ACK_BOUND_MS)
       .emitWithAck('history', before === undefined ? { room, limit: 200 } : { room, before, limit: 200 });
-    assert.equal(reply.ok, true, JSON.stringify(reply));
-    all.unshift(...reply.messages);
-    if (!reply.has_more || reply.messages.length === 0) return all;
+    if (reply.code === 'rate_limited') {
+      await new Promise((resolve) => setTimeout(resolve, reply.retry_after_ms));
+      continue;
+    }
+    assert.equal(reply.ok, true, `page ${pages.length + 1} of ${room}: ${JSON.stringify(reply)}`);
+    pages.push(reply.messages);
+    if (!reply.has_more || reply.messages.length === 0) return pages.reverse().flat();
     before = reply.messages[0].id;
   }
 }
@@ -201,6 +210,7 @@ test(`junk battery: ${SECONDS} s of junk while honest clients chat (JUNK_SEED=${
   for (const room of ['hall', 'side']) {
     const reader = honest.find(({ spec }) => spec.rooms.includes(room)).client;
     const stored = new Map((await wholeHistory(reader, room)).map((m) => [m.id, m]));
+    console.log(`junk battery: ${room} holds ${stored.size} messages (honest and junk)`);
     for (const m of report.acked.filter((a) => a.room === room)) {
       assert.equal(stored.get(m.id)?.text, m.text, `acked message ${m.id} "${m.text}" missing from ${room}'s history`);
     }
