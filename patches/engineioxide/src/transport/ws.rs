@@ -381,7 +381,7 @@ async fn write_packet<D, S>(
         // it should be discarded here
         Packet::Noop => return,
         _ => {
-            let packet: String = item.try_into().unwrap();
+            let packet: String = item.into();
             Message::Text(packet.into())
         }
     };
