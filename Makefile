@@ -12,7 +12,7 @@ ARGS  ?=
 .PHONY: help run test setup-test lint rust-test server-debug check-client-script \
         header check-header e2e-test browser-test cluster-test c-test node-test \
         conformance-test conformance-official packaging-test apps-test node node-debug \
-        check-node-binding
+        check-node-binding soak
 
 help:
 	@echo "make run             build and start the chat server on :3000 (ARGS=... for flags)"
@@ -21,6 +21,7 @@ help:
 	@echo "make header          regenerate include/palaver.h"
 	@echo "make bench           quick benchmark run, results in bench/results/"
 	@echo "make bench-full      large benchmark sizes"
+	@echo "make soak            the junk battery for 15 minutes per face (JUNK_SECONDS=..., JUNK_SEED=...)"
 	@echo "parts of make test:  lint rust-test check-header check-client-script e2e-test"
 	@echo "                     browser-test cluster-test c-test node-test conformance-test"
 	@echo "                     packaging-test apps-test bench-smoke"
@@ -41,7 +42,7 @@ test: setup-test lint rust-test check-header check-client-script e2e-test browse
 
 # Debian packages the tests use, installed when missing (as root or with sudo).
 setup-test: tests/node_modules/.installed
-	@scripts/ensure-debian-packages chromium redis-server valgrind gcc
+	@scripts/ensure-debian-packages chromium redis-server valgrind gcc sqlite3
 
 tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	cd tests && $(NPM) ci --no-audit --no-fund
@@ -182,6 +183,19 @@ node: node/node_modules/.installed
 	cd examples/express && $(NPM) ci --no-audit --no-fund
 	cd examples/koa && $(NPM) ci --no-audit --no-fund
 	for app in $(SOCKETIO_APPS); do (cd examples/socketio-apps/$$app && $(NPM) ci --no-audit --no-fund) || exit 1; done
+
+# ---- soak ----------------------------------------------------------------------
+
+# The junk battery's long run: malformed Engine.IO/Socket.IO packets, half-open
+# sockets and slowloris headers while honest clients chat, JUNK_SECONDS (default
+# 900) against the standalone server, then as long against a palaver/socket.io host
+# app. make test runs the same battery for 25 s and 20 s (e2e-test, conformance-test).
+# Each run prints its seed; JUNK_SEED=<seed> replays its junk.
+JUNK_SECONDS ?= 900
+
+soak: server-debug node-debug tests/node_modules/.installed
+	cd tests && JUNK_SECONDS=$(JUNK_SECONDS) node --test --test-concurrency=1 \
+	  e2e/junk.test.js conformance/junk.test.js
 
 # ---- benchmarks ----------------------------------------------------------------
 

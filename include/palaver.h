@@ -598,6 +598,12 @@ typedef struct {
    * `palaver_engine_refuse` now.
    */
   uint64_t pending_gates;
+  /**
+   * Cluster mode only (else 0): messages from other nodes (Redis pub/sub)
+   * dropped since start because this node read them too slowly. Room lists are
+   * pushed again after a drop; a dropped room message stays in history.
+   */
+  uint64_t pubsub_dropped;
 } palaver_stats;
 
 /**

@@ -33,6 +33,14 @@ declare namespace palaver {
       path?: string;
       synchronous?: 'normal' | 'full';
       memoryMaxPerRoom?: number;
+      /** Rooms memory history keeps; past it the least recently active is forgotten. Default 10000. */
+      memoryMaxRooms?: number;
+      /** Bytes memory history keeps across rooms (at least 1048576). Default 67108864. */
+      memoryMaxBytes?: number;
+      /** Seconds after which a room nobody is in and nobody wrote to is forgotten. Default 3600. */
+      memoryIdleSecs?: number;
+      /** Seconds SQLite history keeps a message; null keeps every message. Default null. */
+      sqliteMaxAgeSecs?: number | null;
       onJoin?: number;
       pageMax?: number;
     };
@@ -83,6 +91,14 @@ declare namespace palaver {
       nodeTimeoutMs?: number;
       redisTimeoutMs?: number;
       historyMaxPerRoom?: number;
+      /** Seconds a room's Redis stream is kept after its last message. Default 2592000 (30 days). */
+      historyIdleSecs?: number;
+      /** Milliseconds within which a message written again is not stored twice. Default 600000. */
+      dedupWindowMs?: number;
+      /** This node's outage journal file (with history storage "sqlite"); one per node. */
+      journalPath?: string;
+      journalMaxMessages?: number;
+      journalMaxBytes?: number;
     };
     workerThreads?: number;
     eventQueueCapacity?: number;
@@ -189,6 +205,8 @@ declare namespace palaver {
     redis_outages: number;
     journal_pending: number;
     nodes_alive: number;
+    /** Messages from other nodes dropped because this node read them too slowly. */
+    pubsub_dropped: number;
   }
 
   export interface Stats {

@@ -7,8 +7,9 @@
 // port), sends `count` (default 50000) polling handshakes
 // (GET /socket.io/?EIO=4&transport=polling, none of which connects to a namespace)
 // from 127.0.0.1 over 50 keep-alive sockets, then prints the server's RSS before
-// and after, the HTTP statuses seen and /healthz as one JSON line. Sessions past
-// limits.max_sessions_per_ip are refused with 429 (bench/results/HARDENING.md).
+// and after, the HTTP statuses seen and the counters (admin /stats) as one JSON
+// line. Sessions past limits.max_sessions_per_ip are refused with 429
+// (bench/results/HARDENING.md).
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -21,7 +22,7 @@ const count = Number(process.argv[3] || 50000);
 const configPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'palaver-flood-')), 'config.json');
 fs.writeFileSync(configPath, JSON.stringify({ port: 0, history: { storage: 'memory' } }));
 
-const child = spawn(bin, ['--config', configPath, '--port', '0'], {
+const child = spawn(bin, ['--config', configPath, '--port', '0', '--admin-listen', '127.0.0.1:0'], {
   stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, RUST_LOG: 'error' },
 });
@@ -39,11 +40,15 @@ function get(agent, url) {
 }
 
 let started = false;
+let printed = '';
 child.stdout.on('data', async (data) => {
-  const found = /(http:\/\/[^\s/]+)\//.exec(data.toString());
+  printed += data;
+  // The admin line comes first, the chat line once the server listens.
+  const found = /Palaver chat on (http:\/\/[^\s/]+)\//.exec(printed);
   if (!found || started) return;
   started = true;
   const base = found[1];
+  const admin = /admin \(.*\) on (http:\/\/[^\s/]+)\//.exec(printed)[1];
   const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
   const before = rssMb();
   const statuses = {};
@@ -58,9 +63,9 @@ child.stdout.on('data', async (data) => {
   };
   await Promise.all(Array.from({ length: 50 }, worker));
   const seconds = (Date.now() - t0) / 1000;
-  const health = JSON.parse((await get(undefined, `${base}/healthz`)).body);
+  const health = JSON.parse((await get(undefined, `${admin}/stats`)).body);
   console.log(
-    JSON.stringify({ count, seconds, rss_before_mb: +before.toFixed(1), rss_after_mb: +rssMb().toFixed(1), statuses, healthz: health }),
+    JSON.stringify({ count, seconds, rss_before_mb: +before.toFixed(1), rss_after_mb: +rssMb().toFixed(1), statuses, stats: health }),
   );
   agent.destroy();
   child.kill('SIGKILL');

@@ -15,7 +15,7 @@ use crate::config::{Config, ConfigError};
 use crate::events::{EventBus, HostEvents, QueueBounds};
 use crate::handle::ChatHandle;
 use crate::handshake_limit::HandshakeLimit;
-use crate::history::{History, HistoryError, RedisHistory};
+use crate::history::{migrate, History, HistoryError, Journal, RedisHistory};
 use crate::plain_ws::PlainSockets;
 use crate::service::{ChatLayer, SOCKET_IO_PATH};
 use crate::shared::Shared;
@@ -58,10 +58,17 @@ pub(crate) async fn assemble(
     on_event: Option<HostEvents>,
 ) -> Result<Assembled, BuildError> {
     config.validate()?;
-    let local_history = History::open(&config.history)?;
-    let cluster = match config.cluster.redis_url {
-        Some(_) => Some(Cluster::connect(&config.cluster).await?),
-        None => None,
+    // A cluster node keeps history in Redis and never opens the standalone
+    // history (a file from before cluster mode stays as it is); its local store is
+    // the outage journal.
+    let store = match config.cluster.redis_url {
+        Some(_) => {
+            migrate::warn_if_unmigrated(&config);
+            let journal = Journal::open(&config)?;
+            let (cluster, driver) = Cluster::connect(&config.cluster).await?;
+            LocalStore::Cluster(journal, cluster, driver)
+        }
+        None => LocalStore::Standalone(History::open(&config.history)?),
     };
     let events = match on_event {
         Some(host) => EventBus::start(
@@ -74,8 +81,8 @@ pub(crate) async fn assemble(
         .map_err(BuildError::EventThread)?,
         None => EventBus::disabled(),
     };
-    match cluster {
-        None => {
+    match store {
+        LocalStore::Standalone(local_history) => {
             let shared = Arc::new(Shared::new(config, local_history, events, None));
             let (service, io) = socket_io_builder(&shared.config).build_svc();
             let protocol = shared.config.builtin_chat;
@@ -84,22 +91,30 @@ pub(crate) async fn assemble(
             let (queue, _) = sockets::start(io, shared.clone(), plain.clone(), !protocol);
             Ok(finish(shared, node, queue, plain, service))
         }
-        Some((cluster, driver)) => {
-            assemble_cluster(config, local_history, events, cluster, driver).await
+        LocalStore::Cluster(journal, cluster, driver) => {
+            assemble_cluster(config, journal, events, cluster, driver).await
         }
     }
 }
 
-/// Cluster mode: history in Redis (the local store journals outages), traffic
+/// What a node keeps on its own and how it reaches the others.
+enum LocalStore {
+    /// Its history.
+    Standalone(History),
+    /// Its outage journal, and the cluster.
+    Cluster(Journal, Arc<Cluster>, ResilientDriver),
+}
+
+/// Cluster mode: history in Redis (the journal keeps outages), traffic
 /// through the Redis adapter.
 async fn assemble_cluster(
     config: Config,
-    local_history: History,
+    journal: Journal,
     events: EventBus,
     cluster: Arc<Cluster>,
     driver: ResilientDriver,
 ) -> Result<Assembled, BuildError> {
-    let (history, journaled) = RedisHistory::new(cluster.clone(), local_history);
+    let (history, journaled) = RedisHistory::new(cluster.clone(), journal);
     let shared = Arc::new(Shared::new(
         config,
         History::Redis(history),

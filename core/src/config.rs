@@ -204,7 +204,8 @@ pub enum HistoryStorage {
     /// An SQLite database file in WAL mode; survives restarts and crashes.
     #[default]
     Sqlite,
-    /// Process memory only, bounded per room; lost on restart.
+    /// Process memory only, bounded per room, in rooms and in bytes, forgetting
+    /// idle rooms nobody is in; lost on restart.
     Memory,
 }
 
@@ -235,10 +236,38 @@ pub struct HistoryConfig {
     /// Messages kept per room by the memory backend; older ones are forgotten.
     /// Defaults to `1000`.
     pub memory_max_per_room: usize,
+    /// Rooms the memory backend keeps history for. A message to a room past it
+    /// forgets the whole history of the least recently active room (the one whose
+    /// last message, or last member leaving, is the oldest). Defaults to `10000`.
+    pub memory_max_rooms: usize,
+    /// Bytes of history the memory backend keeps across all rooms, each message
+    /// counted as the length of its text, names and ids plus 256 bytes, each room
+    /// as its name plus 256 bytes. Past it the oldest messages of the least
+    /// recently active rooms are forgotten (never the newest message of the room
+    /// just written to). At least `1048576`. Defaults to `67108864` (64 MiB).
+    pub memory_max_bytes: usize,
+    /// Seconds after which the memory backend forgets a room's history when
+    /// nobody is in the room and nobody has written to it for that long (counted
+    /// from its last message or from its last member leaving, whichever is
+    /// later). Rooms are checked every quarter of this, at most every minute. At
+    /// most `31536000` (a year). Defaults to `3600`.
+    pub memory_idle_secs: u64,
+    /// Seconds the SQLite backend keeps a message (by its `ts`); older ones are
+    /// deleted, checked every quarter of this (at most every minute). The file
+    /// does not shrink: SQLite reuses the freed pages for new messages. `None`
+    /// keeps every message, so the file grows with the history (a disk budget:
+    /// memory does not grow with it). Not used by the cluster's outage journal.
+    /// Defaults to `None`.
+    pub sqlite_max_age_secs: Option<u64>,
     /// Messages returned with a `join` acknowledgement. Defaults to `50`.
     pub on_join: usize,
     /// Largest page a `history` request may ask for. Defaults to `200`.
     pub page_max: usize,
+    /// Room messages accepted but not yet stored and delivered, in bytes (text,
+    /// names and a fixed cost per message), for the whole engine. A message that
+    /// would go over it is refused with `storage_busy`. Defaults to `16777216`
+    /// (16 MiB), at most 1 GiB.
+    pub queue_max_bytes: usize,
 }
 
 impl Default for HistoryConfig {
@@ -248,8 +277,13 @@ impl Default for HistoryConfig {
             path: PathBuf::from("palaver-history.db"),
             synchronous: SqliteSync::Full,
             memory_max_per_room: 1_000,
+            memory_max_rooms: 10_000,
+            memory_max_bytes: 64 << 20,
+            memory_idle_secs: 3_600,
+            sqlite_max_age_secs: None,
             on_join: 50,
             page_max: 200,
+            queue_max_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -476,6 +510,32 @@ pub struct ClusterConfig {
     pub redis_timeout_ms: u64,
     /// Messages kept per room in Redis (trimmed approximately). Defaults to `10000`.
     pub history_max_per_room: usize,
+    /// Seconds a room's history stream is kept in Redis after its last message
+    /// (each message sets the stream's time to live again), so that rooms nobody
+    /// writes to any more do not stay in Redis forever. At most `31536000` (a
+    /// year). Defaults to `2592000` (30 days).
+    pub history_idle_secs: u64,
+    /// How long Redis remembers the key of a stored message, in milliseconds:
+    /// writing the same message again within it (a retry after a timeout, or the
+    /// outage journal written again after a crash) does not store it twice.
+    /// Keys are kept per room in one hash per window (so a key is remembered for
+    /// between one and two windows), not one Redis key per message.
+    /// Defaults to `600000` (10 minutes).
+    pub dedup_window_ms: u64,
+    /// The node's outage journal: messages accepted while Redis is unreachable,
+    /// kept until they are written to Redis (docs/CLUSTER.md). An SQLite file of
+    /// its own when `history.storage` is `"sqlite"` (with `"memory"` the journal
+    /// is in memory and lost if the process dies). Each node needs its own file:
+    /// a second node opening it fails to start. Must not be `history.path`.
+    /// Defaults to `"palaver-journal.db"` (relative to the working directory).
+    pub journal_path: PathBuf,
+    /// Messages the journal holds before it refuses more with `unavailable`.
+    /// Defaults to `1000000`.
+    pub journal_max_messages: u64,
+    /// Bytes the journal holds before it refuses more with `unavailable`, counted
+    /// as the UTF-8 bytes of each message's room, user id, name, text and key plus
+    /// 96. Defaults to `268435456` (256 MiB).
+    pub journal_max_bytes: u64,
 }
 
 impl Default for ClusterConfig {
@@ -487,6 +547,11 @@ impl Default for ClusterConfig {
             node_timeout_ms: 5_000,
             redis_timeout_ms: 1_000,
             history_max_per_room: 10_000,
+            history_idle_secs: 30 * 86_400,
+            dedup_window_ms: 600_000,
+            journal_path: PathBuf::from("palaver-journal.db"),
+            journal_max_messages: 1_000_000,
+            journal_max_bytes: 256 << 20,
         }
     }
 }
@@ -528,6 +593,10 @@ pub enum ConfigError {
     /// The node timeout must exceed the heartbeat, or live nodes would look dead.
     #[error("cluster.node_timeout_ms must be at least twice cluster.heartbeat_ms")]
     NodeTimeout,
+    /// The outage journal would be the standalone history file, which cluster
+    /// mode leaves untouched (docs/CLUSTER.md).
+    #[error("cluster.journal_path must not be history.path")]
+    JournalIsHistory,
     /// The plain WebSocket path does not start with `/`, or is Socket.IO's.
     #[error(
         "plain_websocket.path {0:?} must be \"*\" or start with '/', and not be under /socket.io"
@@ -536,6 +605,9 @@ pub enum ConfigError {
     /// A size is above its documented maximum.
     #[error("{0} must be at most {1}")]
     TooLarge(&'static str, u64),
+    /// A size is below its documented minimum.
+    #[error("{0} must be at least {1}")]
+    TooSmall(&'static str, u64),
     /// The JSON given to [`Config::from_json`] does not describe a configuration.
     #[error("invalid configuration JSON: {0}")]
     Json(String),
@@ -556,8 +628,16 @@ const MAX_PAYLOAD_BYTES: u64 = 256 << 20;
 const MAX_PENDING_REQUESTS: u64 = 1 << 20;
 /// The largest `history.on_join` and `history.page_max` accepted.
 const MAX_HISTORY_PAGE: u64 = 100_000;
+/// Largest `history.queue_max_bytes`: room messages waiting for the store.
+const MAX_HISTORY_QUEUE_BYTES: u64 = 1 << 30;
 /// The most `worker_threads` accepted (each is an OS thread started at once).
 const MAX_WORKER_THREADS: u64 = 1024;
+/// The longest idle time of a room's history (`history.memory_idle_secs`,
+/// `cluster.history_idle_secs`): a year, in seconds.
+const MAX_IDLE_SECS: u64 = 365 * 86_400;
+/// The smallest `history.memory_max_bytes` accepted: room for any one message
+/// (2000 four-byte characters and names) many times over.
+const MIN_MEMORY_HISTORY_BYTES: u64 = 1 << 20;
 
 impl Config {
     /// Parses a configuration from JSON; missing fields take their defaults.
@@ -629,6 +709,21 @@ impl Config {
                 "history.memory_max_per_room",
             ),
             (self.history.page_max as u64, "history.page_max"),
+            (
+                self.history.memory_max_rooms as u64,
+                "history.memory_max_rooms",
+            ),
+            (self.history.memory_idle_secs, "history.memory_idle_secs"),
+            (
+                self.history.sqlite_max_age_secs.unwrap_or(1),
+                "history.sqlite_max_age_secs",
+            ),
+            (self.cluster.history_idle_secs, "cluster.history_idle_secs"),
+            (self.cluster.dedup_window_ms, "cluster.dedup_window_ms"),
+            (
+                self.history.queue_max_bytes as u64,
+                "history.queue_max_bytes",
+            ),
             (self.room_list.interval_ms, "room_list.interval_ms"),
             (
                 self.limits.room_changes_per_second as u64,
@@ -674,6 +769,11 @@ impl Config {
                 "cluster.history_max_per_room",
             ),
             (
+                self.cluster.journal_max_messages,
+                "cluster.journal_max_messages",
+            ),
+            (self.cluster.journal_max_bytes, "cluster.journal_max_bytes"),
+            (
                 self.limits.max_sockets_per_ip as u64,
                 "limits.max_sockets_per_ip",
             ),
@@ -696,6 +796,12 @@ impl Config {
         if let Some((name, max)) = self.over_maximum() {
             return Err(ConfigError::TooLarge(name, max));
         }
+        if (self.history.memory_max_bytes as u64) < MIN_MEMORY_HISTORY_BYTES {
+            return Err(ConfigError::TooSmall(
+                "history.memory_max_bytes",
+                MIN_MEMORY_HISTORY_BYTES,
+            ));
+        }
         if let Some(url) = &self.cluster.redis_url {
             if !url.starts_with("redis://") || redis::Client::open(url.as_str()).is_err() {
                 return Err(ConfigError::BadRedisUrl(url.clone()));
@@ -703,6 +809,12 @@ impl Config {
         }
         if self.cluster.node_timeout_ms < 2 * self.cluster.heartbeat_ms {
             return Err(ConfigError::NodeTimeout);
+        }
+        if self.cluster.redis_url.is_some()
+            && self.history.storage == HistoryStorage::Sqlite
+            && self.cluster.journal_path == self.history.path
+        {
+            return Err(ConfigError::JournalIsHistory);
         }
         if let Some(path) = &self.plain_websocket.path {
             let under_socket_io = path == "/socket.io" || path.starts_with("/socket.io/");
@@ -759,6 +871,7 @@ impl Config {
             (self.cluster.heartbeat_ms, "cluster.heartbeat_ms"),
             (self.cluster.node_timeout_ms, "cluster.node_timeout_ms"),
             (self.cluster.redis_timeout_ms, "cluster.redis_timeout_ms"),
+            (self.cluster.dedup_window_ms, "cluster.dedup_window_ms"),
             (
                 self.identity.token_leeway_secs.saturating_mul(1000),
                 "identity.token_leeway_secs (in ms)",
@@ -796,6 +909,11 @@ impl Config {
                 "history.page_max",
             ),
             (
+                self.history.queue_max_bytes as u64,
+                MAX_HISTORY_QUEUE_BYTES,
+                "history.queue_max_bytes",
+            ),
+            (
                 u64::from(self.limits.ipv6_prefix_len),
                 128,
                 "limits.ipv6_prefix_len",
@@ -804,6 +922,16 @@ impl Config {
                 self.worker_threads as u64,
                 MAX_WORKER_THREADS,
                 "worker_threads",
+            ),
+            (
+                self.history.memory_idle_secs,
+                MAX_IDLE_SECS,
+                "history.memory_idle_secs",
+            ),
+            (
+                self.cluster.history_idle_secs,
+                MAX_IDLE_SECS,
+                "cluster.history_idle_secs",
             ),
         ];
         durations_ms
@@ -972,10 +1100,51 @@ mod tests {
             Err(ConfigError::TooLarge("worker_threads", 1024))
         ));
         let mut config = Config::default();
+        config.history.memory_idle_secs = MAX_IDLE_SECS + 1;
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::TooLarge(
+                "history.memory_idle_secs",
+                MAX_IDLE_SECS
+            ))
+        );
+        let mut config = Config::default();
+        config.cluster.dedup_window_ms = MAX_DURATION_MS + 1;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooLarge("cluster.dedup_window_ms", _))
+        ));
+        let mut config = Config::default();
+        config.history.memory_max_bytes = 1000;
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::TooSmall(
+                "history.memory_max_bytes",
+                MIN_MEMORY_HISTORY_BYTES
+            ))
+        );
+        let mut config = Config::default();
+        config.history.memory_max_rooms = 0;
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::Zero("history.memory_max_rooms"))
+        );
+        let mut config = Config::default();
         config.limits.ipv6_prefix_len = 129;
         assert!(matches!(
             config.validate(),
             Err(ConfigError::TooLarge("limits.ipv6_prefix_len", 128))
+        ));
+        let mut config = Config::default();
+        config.history.queue_max_bytes = 0;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Zero("history.queue_max_bytes"))
+        ));
+        config.history.queue_max_bytes = (1 << 30) + 1;
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooLarge("history.queue_max_bytes", 1073741824))
         ));
     }
 }

@@ -48,7 +48,7 @@ impl HandshakeLimit {
             }
             Err(refusal) => refusal,
         };
-        Counters::add(&self.counters.connections_refused, 1);
+        self.counters.refused(refusal.code);
         let mut response = json_refusal(
             StatusCode::TOO_MANY_REQUESTS,
             refusal.code.as_str(),

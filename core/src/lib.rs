@@ -108,7 +108,7 @@ pub use engine::{AdoptError, Engine, StartError};
 pub use events::{AckId, Event, EventKind, EventKinds, GateId};
 pub use gates::GateDecision;
 pub use handle::{ChatHandle, DisconnectError, EmitError};
-pub use history::HistoryError;
+pub use history::{migrate_history_to_redis, HistoryError, MigrationError, MigrationReport};
 pub use host_error::HostErrorCode;
 pub use plain_ws::{PlainHandshake, PlainMessage};
 pub use protocol::{

@@ -134,6 +134,9 @@ pub enum ErrorCode {
     InvalidCursor,
     /// The message could not be stored, so it was not delivered.
     StorageFailed,
+    /// Too many room messages are waiting for the history store
+    /// (`history.queue_max_bytes`); this one was neither stored nor delivered.
+    StorageBusy,
     /// The event is not part of the protocol and the host does not handle custom events.
     UnknownEvent,
     /// The host did not answer a custom event in time.
@@ -177,6 +180,7 @@ impl ErrorCode {
             Self::InvalidRecipient => "invalid_recipient",
             Self::InvalidCursor => "invalid_cursor",
             Self::StorageFailed => "storage_failed",
+            Self::StorageBusy => "storage_busy",
             Self::UnknownEvent => "unknown_event",
             Self::HostTimeout => "host_timeout",
             Self::ShuttingDown => "shutting_down",

@@ -160,6 +160,7 @@ impl Shared {
             sockets: self.sockets.open() as u64,
             sockets_refused: Counters::get(&c.sockets_refused),
             cluster: self.cluster().map(|cluster| cluster.stats()),
+            refusals: c.refusals(),
         }
     }
 }

@@ -222,6 +222,10 @@ pub(crate) async fn run(plan: StopPlan, deadline: Instant) -> bool {
     .is_ok();
     if !orderly {
         let _ = stop_accepting.send(true);
+        // Out of time before the farewell (a slow drain): plain WebSocket clients
+        // still get their 1001 rather than a cut connection (a second close is a
+        // no-op for those already closing).
+        plain.close_all();
         let _ = tokio::time::timeout(Duration::from_millis(200), sessions.close()).await;
     }
     end_sessions(&control, &app, told).await;

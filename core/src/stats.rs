@@ -1,9 +1,13 @@
 //! Counters the host can read with [`ChatHandle::stats`](crate::ChatHandle::stats).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use parking_lot::Mutex;
 use serde::Serialize;
+
+use crate::protocol::ErrorCode;
 
 /// A snapshot of the engine's state and counters since it started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,6 +56,11 @@ pub struct Stats {
     pub sockets_refused: u64,
     /// Cluster mode only: Redis connection and node state.
     pub cluster: Option<crate::cluster::ClusterStats>,
+    /// Refused requests and connections by error code (`rate_limited`,
+    /// `too_many_connections`, ...) since start; only codes seen so far. The
+    /// refusals of host namespaces' own connect handlers carry no code and are
+    /// only in `connections_refused`.
+    pub refusals: BTreeMap<String, u64>,
 }
 
 pub(crate) struct Counters {
@@ -64,6 +73,9 @@ pub(crate) struct Counters {
     pub requests_rejected: AtomicU64,
     pub packets_dropped: AtomicU64,
     pub sockets_refused: AtomicU64,
+    /// By error code; a map under a lock, since refusals are rare next to
+    /// messages and the codes many.
+    refusals: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Default for Counters {
@@ -78,6 +90,7 @@ impl Default for Counters {
             requests_rejected: AtomicU64::default(),
             packets_dropped: AtomicU64::default(),
             sockets_refused: AtomicU64::default(),
+            refusals: Mutex::default(),
         }
     }
 }
@@ -95,6 +108,28 @@ impl Counters {
         counter.load(Ordering::Relaxed)
     }
 
+    /// Counts a request refused with `code` (`requests_rejected` and `refusals`).
+    pub(crate) fn rejected(&self, code: ErrorCode) {
+        Self::add(&self.requests_rejected, 1);
+        *self.refusals.lock().entry(code.as_str()).or_default() += 1;
+    }
+
+    /// Counts a connection or Engine.IO session refused with `code`
+    /// (`connections_refused` and `refusals`).
+    pub(crate) fn refused(&self, code: ErrorCode) {
+        Self::add(&self.connections_refused, 1);
+        *self.refusals.lock().entry(code.as_str()).or_default() += 1;
+    }
+
+    /// The refusals by code so far.
+    pub(crate) fn refusals(&self) -> BTreeMap<String, u64> {
+        let refusals = self.refusals.lock();
+        refusals
+            .iter()
+            .map(|(code, n)| (code.to_string(), *n))
+            .collect()
+    }
+
     /// Counts packets dropped for slow clients, with a warning at each power of two
     /// so that a flood of drops does not also flood the log.
     pub(crate) fn dropped(&self, packets: u64) {
@@ -109,5 +144,30 @@ impl Counters {
                 "clients reading too slowly: packets dropped (transport.max_buffer_size)"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_counted_by_code_and_in_their_totals() {
+        let counters = Counters::default();
+        counters.rejected(ErrorCode::RateLimited);
+        counters.rejected(ErrorCode::RateLimited);
+        counters.rejected(ErrorCode::InvalidRoom);
+        counters.refused(ErrorCode::TooManyConnections);
+        assert_eq!(Counters::get(&counters.requests_rejected), 3);
+        assert_eq!(Counters::get(&counters.connections_refused), 1);
+        let by_code: Vec<(String, u64)> = counters.refusals().into_iter().collect();
+        assert_eq!(
+            by_code,
+            [
+                ("invalid_room".to_string(), 1),
+                ("rate_limited".to_string(), 2),
+                ("too_many_connections".to_string(), 1)
+            ]
+        );
     }
 }

@@ -125,6 +125,9 @@ async fn a_flooding_client_does_not_disturb_others() {
     for client in [&mut flooder, &mut ada, &mut bob] {
         client.request("join", json!({"room": "r"})).await;
     }
+    // The bucket refills while the flood is being applied (5 a second): on a
+    // loaded machine that takes a while, so the bound counts the time it took.
+    let flood_started = std::time::Instant::now();
     for n in 0..200 {
         flooder.emit(
             "message",
@@ -136,6 +139,7 @@ async fn a_flooding_client_does_not_disturb_others() {
         .await;
     assert_eq!(refused["code"], "rate_limited", "{refused}");
     assert!(refused["retry_after_ms"].as_u64().unwrap() > 0);
+    let refilled = (flood_started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
     let ack = ada
         .request("message", json!({"room": "r", "text": "still works"}))
         .await;
@@ -147,7 +151,10 @@ async fn a_flooding_client_does_not_disturb_others() {
         .iter()
         .filter(|m| m["user"] == "flood")
         .count();
-    assert!(floods <= 5, "only the burst got through, not {floods}");
+    assert!(
+        floods <= 5 + refilled,
+        "only the burst (and {refilled} refilled) got through, not {floods}"
+    );
     assert!(!flooder.is_closed(), "the flooder keeps its connection");
     drop((flooder, ada, bob));
     tokio::task::spawn_blocking(move || engine.stop(Duration::from_secs(5)))

@@ -91,6 +91,10 @@ pub struct palaver_stats {
     /// Connections waiting at a connect gate for `palaver_engine_admit` /
     /// `palaver_engine_refuse` now.
     pub pending_gates: u64,
+    /// Cluster mode only (else 0): messages from other nodes (Redis pub/sub)
+    /// dropped since start because this node read them too slowly. Room lists are
+    /// pushed again after a drop; a dropped room message stays in history.
+    pub pubsub_dropped: u64,
 }
 
 impl palaver_engine {
@@ -537,6 +541,7 @@ pub unsafe extern "C" fn palaver_engine_stats(
             events_queued_bytes: stats.events_queued_bytes,
             commands_queued_bytes: stats.commands_queued_bytes,
             pending_gates: stats.pending_gates,
+            pubsub_dropped: stats.cluster.as_ref().map_or(0, |c| c.pubsub_dropped),
         };
         // SAFETY: checked non-NULL; valid per contract.
         unsafe { *out = c_stats };

@@ -76,6 +76,7 @@ export interface ClusterStats {
   redis_outages: number
   journal_pending: number
   nodes_alive: number
+  pubsub_dropped: number
 }
 
 /**

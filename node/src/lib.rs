@@ -184,6 +184,8 @@ pub struct ClusterStats {
     pub journal_pending: i64,
     #[napi(js_name = "nodes_alive")]
     pub nodes_alive: i64,
+    #[napi(js_name = "pubsub_dropped")]
+    pub pubsub_dropped: i64,
 }
 
 /// A counter as a JS number (exact below 2^53, far beyond any count).
@@ -219,6 +221,7 @@ impl From<palaver_core::Stats> for Stats {
                 redis_outages: number(cluster.redis_outages),
                 journal_pending: number(cluster.journal_pending),
                 nodes_alive: number(cluster.nodes_alive),
+                pubsub_dropped: number(cluster.pubsub_dropped),
             }),
         }
     }

@@ -370,6 +370,52 @@ test('token mode: the page asks for a token and shows auth refusals', async () =
   }
 });
 
+
+test('token mode: token_expiring shows a notice; a fresh token pasted there keeps the connection', async () => {
+  const secret = 'browser-renew-secret';
+  // Leeway 0 and the default notice time (60 s): a token with less left is noticed at once.
+  const tokenServer = await startServer({
+    config: { identity: { mode: 'token', token_secret: secret, token_leeway_secs: 0 } },
+  });
+  const p = await openPage(browser, tokenServer.url + '/');
+  try {
+    await p.page.waitForSelector('#login-token-field:not([hidden])');
+    // Long enough for the steps below on a loaded machine, short enough to wait out.
+    const exp = Math.floor(Date.now() / 1000) + 15;
+    await p.page.fill('#login-token', sign({ sub: 'u-7', name: 'Rena', exp }, secret));
+    await p.page.fill('#login-room', 'renew');
+    await p.page.click('#login-submit');
+    await p.page.waitForSelector('#chat-title[data-room="renew"]');
+    await p.page.waitForSelector('#banner[data-kind="token_expiring"]:not([hidden])');
+    assert.match(await p.page.textContent('#banner-text'), /expires at/);
+    assert.equal(await p.page.isVisible('#renew-form'), true);
+
+    // A token of another user is refused, and the page says so.
+    await p.page.fill('#renew-token', sign({ sub: 'someone-else', exp: exp + 3600 }, secret));
+    await p.page.click('#renew-submit');
+    await p.page.waitForSelector('#renew-error[data-code="already_logged_in"]:not([hidden])');
+
+    await p.page.fill('#renew-token', sign({ sub: 'u-7', name: 'Rena', exp: exp + 3600 }, secret));
+    await p.page.click('#renew-submit');
+    await p.page.waitForSelector('#banner', { state: 'hidden' });
+    assert.ok(Date.now() < exp * 1000, 'renewed before the old token ended');
+
+    // Past the old token's end: not kicked, still connected, messages acknowledged.
+    await eventually(() => assert.ok(Date.now() > exp * 1000 + 1500), { timeout: 30000, interval: 250 });
+    assert.equal(await p.page.isVisible('#banner'), false, 'no kicked banner');
+    assert.equal(await p.page.getAttribute('#conn-status', 'data-state'), 'connected');
+    await send(p.page, 'still here');
+    await eventually(async () => {
+      const [m] = await messages(p.page);
+      assert.equal(m.text, 'still here');
+      assert.equal(m.state, null, 'acknowledged');
+    });
+    assertNoPageErrors(p);
+  } finally {
+    await p.close();
+    await tokenServer.stop();
+  }
+});
 test('server stop: shutdown notice, disconnected state, then reconnect and rejoin', async () => {
   const own = await startServer();
   let again = null;

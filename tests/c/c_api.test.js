@@ -257,6 +257,7 @@ test('stats', { timeout: 20000 }, async () => {
     redis_outages: 0,
     journal_pending: 0,
     nodes_alive: 0,
+    pubsub_dropped: 0,
     // Every event delivered, no Socket.IO command or gate waiting.
     events_queued: 0,
     events_queued_bytes: 0,

@@ -160,12 +160,12 @@ static inline void put_stats(const palaver_stats *s) {
            ",\"uptime_ms\":%" PRIu64 ",\"cluster_mode\":%s,\"redis_connected\":%s,\"redis_outages\":%" PRIu64
            ",\"journal_pending\":%" PRIu64 ",\"nodes_alive\":%" PRIu64 ",\"events_queued\":%" PRIu64
            ",\"events_queued_bytes\":%" PRIu64 ",\"commands_queued_bytes\":%" PRIu64 ",\"pending_gates\":%" PRIu64
-           "}",
+           ",\"pubsub_dropped\":%" PRIu64 "}",
            s->connections, s->connections_total, s->connections_refused, s->users_online, s->rooms, s->messages,
            s->private_messages, s->requests_rejected, s->packets_dropped, s->events_dropped, s->pending_host_acks,
            s->uptime_ms, s->cluster_mode ? "true" : "false", s->redis_connected ? "true" : "false",
            s->redis_outages, s->journal_pending, s->nodes_alive, s->events_queued, s->events_queued_bytes,
-           s->commands_queued_bytes, s->pending_gates);
+           s->commands_queued_bytes, s->pending_gates, s->pubsub_dropped);
 }
 
 /* Starts a result line under the lock: {"type":"result","cmd":..,"result":..,"name":..,"error":.. */

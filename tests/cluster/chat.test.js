@@ -459,3 +459,40 @@ test(
     assert.equal(JSON.stringify(seen[0]) === JSON.stringify(seen[1]), true, 'both observers see the same order');
   },
 );
+
+test('Redis holds one key memo per room and window, not a key per message; idle streams and memos expire', async (t) => {
+  const c = await startCluster(t, {
+    redis,
+    nodes: 1,
+    name: 'keys',
+    config: { cluster: { history_idle_secs: 2, dedup_window_ms: 1000 } },
+  });
+  const ada = await c.clients[0].member('ada', ['busy']);
+  for (let i = 0; i < 1000; i += 50) {
+    const acks = await Promise.all(
+      Array.from({ length: 50 }, (_, k) => ada.request('message', { room: 'busy', text: `n${i + k}` })),
+    );
+    for (const ack of acks) assert.equal(ack.ok, true, JSON.stringify(ack));
+  }
+  const keys = await redis.command('KEYS', `${c.prefix}:*`);
+  const memos = keys.filter((key) => key.startsWith(`${c.key('keys')}:`));
+  assert.deepEqual(keys.filter((key) => key.startsWith(`${c.key('msg')}:`)), [], 'no key per message');
+  assert.ok(memos.length >= 1 && memos.length <= 3, `memos of this and the last windows only: ${memos}`);
+  assert.ok(keys.length < 20, `1000 messages, ${keys.length} keys: ${keys}`);
+  assert.equal(await redis.command('XLEN', c.key('history', 'busy')), 1000);
+  const ttl = await redis.command('PTTL', c.key('history', 'busy'));
+  assert.ok(ttl > 0 && ttl <= 2000, `the stream expires when idle (PTTL ${ttl})`);
+  // Quiet for history_idle_secs: the stream and its key memos are gone.
+  await eventually(
+    async () => {
+      assert.equal(await redis.command('EXISTS', c.key('history', 'busy')), 0);
+      assert.deepEqual(await redis.command('KEYS', `${c.key('keys')}:*`), []);
+    },
+    { timeout: 15000, what: 'the idle stream and key memos expire' },
+  );
+  assert.deepEqual((await ada.request('history', { room: 'busy' })).messages, []);
+  // The room goes on with a new stream, which expires again only when idle.
+  const reply = await ada.request('message', { room: 'busy', text: 'again' });
+  assert.equal(reply.ok, true, JSON.stringify(reply));
+  assert.deepEqual((await ada.request('history', { room: 'busy' })).messages, [withoutOk(reply)]);
+});

@@ -1,7 +1,7 @@
 'use strict';
 // Cluster mode when Redis goes away: each node keeps serving its own clients
 // (messages to local members, acknowledged from a local journal with ids "j…";
-// history requests refused with `unavailable`), /healthz says so, and when Redis
+// history requests refused with `unavailable`), the admin /stats says so, and when Redis
 // is back the journals are written to Redis and cross-node delivery resumes; then
 // every acknowledged message, from before, during and after the outage, is in the
 // history read from any node. Redis runs with AOF (fsync always), so what it had
@@ -14,12 +14,13 @@ const path = require('node:path');
 const { test } = require('node:test');
 const { startServer, sleep, tempDir } = require('../support/server.js');
 const { startCluster, nodeConfig, eventually, memberNames, counts } = require('../support/cluster.js');
-const { TRANSPORTS, assertRefused, assertIncreasing, assertNotice, compareIds, withoutOk } = require('../support/e2e.js');
+const { TRANSPORTS, pool, assertRefused, assertIncreasing, assertNotice, compareIds, withoutOk } = require('../support/e2e.js');
 
 const STREAM_ID = /^\d+-\d+$/;
-const JOURNAL_ID = /^j\d+$/;
+/** `j` and the message key: `j<node>-<n>`. */
+const JOURNAL_ID = /^j[0-9a-f]+-\d+$/;
 
-/** Waits until /healthz of every node says `redis_connected: up`; resolves with the stats. */
+/** Waits until the admin /stats of every node says `redis_connected: up`; resolves with the stats. */
 async function redisSeen(c, up, timeout = 5000) {
   const { value, elapsed } = await eventually(
     async () => {
@@ -42,7 +43,7 @@ async function say(client, room, text) {
 test('Redis outage: local chat goes on from the journal, history is unavailable, then everything is in Redis', async (t) => {
   // Node 0 journals into SQLite, node 1 into memory: both journals are covered.
   const c = await startCluster(t, { nodes: 0, name: 'outage' });
-  await c.addNode({ history: { storage: 'sqlite', path: path.join(tempDir(), 'journal.db') } });
+  await c.addNode({ history: { storage: 'sqlite', path: path.join(tempDir(), 'history.db') } });
   await c.addNode({ history: { storage: 'memory' } });
   const [n0, n1] = c.clients;
   const a1 = await n0.member('a1', ['ops'], TRANSPORTS.websocket);
@@ -162,7 +163,7 @@ test('Redis outage: local chat goes on from the journal, history is unavailable,
   assert.deepEqual(counts((await b2.request('rooms')).rooms), { ops: 5 });
 });
 
-test('/healthz reports the outage: redis_connected false while Redis is down, true after', async (t) => {
+test('the admin /stats report the outage: redis_connected false while Redis is down, true after', async (t) => {
   const c = await startCluster(t, { nodes: 2, name: 'health' });
   const before = await c.health(0);
   assert.equal(typeof before.cluster.node_id, 'string');
@@ -170,13 +171,13 @@ test('/healthz reports the outage: redis_connected false while Redis is down, tr
   await eventually(async () => assert.equal((await c.health(0)).cluster.nodes_alive, 2));
   assert.deepEqual(
     { ...before.cluster, node_id: null, nodes_alive: null },
-    { node_id: null, redis_connected: true, redis_outages: 0, journal_pending: 0, nodes_alive: null },
+    { node_id: null, redis_connected: true, redis_outages: 0, journal_pending: 0, nodes_alive: null, pubsub_dropped: 0 },
   );
 
   const stopped = Date.now();
   await c.redis.stop('SIGKILL');
   const down = await redisSeen(c, false, 3000);
-  t.diagnostic(`outage seen on /healthz ${Date.now() - stopped} ms after Redis was killed`);
+  t.diagnostic(`outage seen on /stats ${Date.now() - stopped} ms after Redis was killed`);
   // It stays down (and the node stays up) while Redis is away.
   await sleep(500);
   for (let i = 0; i < 2; i++) {
@@ -189,7 +190,7 @@ test('/healthz reports the outage: redis_connected false while Redis is down, tr
   const restarted = Date.now();
   await c.redis.restart();
   await redisSeen(c, true, 5000);
-  t.diagnostic(`recovery seen on /healthz ${Date.now() - restarted} ms after Redis restarted`);
+  t.diagnostic(`recovery seen on /stats ${Date.now() - restarted} ms after Redis restarted`);
   for (let i = 0; i < 2; i++) {
     const stats = await c.health(i);
     assert.equal(stats.cluster.redis_connected, true);
@@ -197,29 +198,44 @@ test('/healthz reports the outage: redis_connected false while Redis is down, tr
   }
 });
 
-test('a node killed during an outage writes its journal to Redis when it starts again', async (t) => {
+test('a node killed (SIGKILL) during an outage loses nothing it acknowledged: its journal file goes to Redis when it starts again', async (t) => {
   const dir = tempDir('palaver-node-');
-  const journal = { history: { storage: 'sqlite', path: path.join(dir, 'journal.db') } };
+  const durable = {
+    history: { storage: 'sqlite', path: path.join(dir, 'history.db') },
+    cluster: { journal_path: path.join(dir, 'journal.db') },
+  };
   const c = await startCluster(t, { nodes: 1, name: 'crash' });
-  const first = await c.addNode(journal);
+  const first = await startServer({ dir, admin: true, config: nodeConfig(c.redis, c.prefix, durable) });
+  t.after(() => first.stop('SIGKILL'));
+  c.nodes.push(first);
+  c.clients.push(pool(null, first.url));
   const ada = await c.clients[1].member('ada', ['crash']);
   const bob = await c.clients[0].member('bob', ['crash']);
   const acked = [await say(ada, 'crash', 'before the outage')];
   await c.redis.stop();
   await redisSeen(c, false, 3000);
-  for (let i = 0; i < 3; i++) acked.push(await say(ada, 'crash', `journaled #${i}`));
+  for (let i = 0; i < 5; i++) acked.push(await say(ada, 'crash', `journaled #${i}`));
+  for (const message of acked.slice(1)) assert.match(message.id, JOURNAL_ID);
+  assert.equal((await c.health(1)).cluster.journal_pending, 5);
   first.process.kill('SIGKILL');
   await first.exited;
+  c.nodes.pop();
+  c.clients.pop().closeAll();
   await c.redis.restart();
-  await redisSeen({ ...c, nodes: [c.nodes[0]] }, true);
+  await redisSeen(c, true);
   // The same node (same journal file) starts again.
-  const again = await startServer({ dir, config: nodeConfig(c.redis, c.prefix, journal) });
+  const again = await startServer({ dir, admin: true, config: nodeConfig(c.redis, c.prefix, durable) });
   t.after(() => again.stop('SIGKILL'));
   await eventually(async () => {
     const page = await bob.request('history', { room: 'crash' });
     assert.equal(page.ok, true, JSON.stringify(page));
     assert.deepEqual(page.messages.map((m) => m.text), acked.map((m) => m.text));
   });
+  // The ids acknowledged from the journal of the killed run are cursors now.
+  const older = await bob.request('history', { room: 'crash', before: acked[4].id, limit: 2 });
+  assert.equal(older.ok, true, JSON.stringify(older));
+  assert.deepEqual(older.messages.map((m) => m.text), ['journaled #1', 'journaled #2']);
+  assert.equal(older.has_more, true);
 });
 
 test(

@@ -744,6 +744,22 @@ for (const transport of TRANSPORTS) {
       });
     }
 
+    // socket.io-parser's Decoder.isPayloadValid: these names are socket.io's own
+    // (RESERVED_EVENTS); a client EVENT with one of them is an invalid packet. Were it
+    // dispatched, an app with a middleware or onAny would run its own `disconnect`
+    // handler with the client's arguments while the socket stays connected. A JSON
+    // escape does not make the name another one.
+    for (const [label, name] of [
+      ...['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'].map((n) => [n, n]),
+      ['disconnect (spelled with a JSON escape)', 'disconn\\u0065ct'],
+    ]) {
+      test(`an EVENT named ${label} (reserved by socket.io) closes the connection`, options, async () => {
+        const connection = await socketIoConnection(transport);
+        await connection.send(`42["${name}","junk"]`);
+        await assertCloses(connection);
+      });
+    }
+
     test('numeric and unhandled event names: the connection stays open and answers', options, async () => {
       const connection = await socketIoConnection(transport);
       await connection.send('42[2,{"a":1}]');

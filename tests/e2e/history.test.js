@@ -5,7 +5,7 @@
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { test, before, after } = require('node:test');
-const { startServer, tempDir } = require('../support/server.js');
+const { startServer, sleep, tempDir } = require('../support/server.js');
 const { pool, assertRefused, assertChat, assertIncreasing, withoutOk } = require('../support/e2e.js');
 
 const ON_JOIN = 3;
@@ -251,4 +251,86 @@ test('SQLite: every acknowledged message survives SIGKILL right after its ack', 
     assert.deepEqual(byId.get(message.id), message, `acknowledged message ${message.id} is in the history`);
   }
   assertIncreasing(page.messages.map((m) => m.id));
+});
+
+/** Waits until `check()` is true, polling until a generous deadline. */
+async function until(check, what, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+test('memory history keeps at most memory_max_rooms rooms, forgetting the least recently active', async (t) => {
+  const bounded = await startServer({
+    config: {
+      history: { storage: 'memory', memory_max_rooms: 3 },
+      limits: { messages_per_second: 1000, message_burst: 1000 },
+    },
+  });
+  t.after(() => bounded.stop());
+  const clients = pool(t, bounded.url);
+  const rooms = ['lru-0', 'lru-1', 'lru-2', 'lru-3', 'lru-4'];
+  const writer = await clients.member('Writer', rooms);
+  const stored = {};
+  for (const room of rooms) stored[room] = await fill(writer, room, 2, `${room} `);
+  // lru-2 is written to again: lru-0, lru-1 and then lru-3 are the least recently active.
+  stored['lru-2'].push(...(await fill(writer, 'lru-2', 1, 'again ')));
+  assert.equal((await writer.request('join', { room: 'lru-5' })).ok, true);
+  stored['lru-5'] = await fill(writer, 'lru-5', 1, 'new ');
+  const reader = await clients.member('Reader');
+  for (const room of [...rooms, 'lru-5']) {
+    const joined = await reader.request('join', { room });
+    const kept = ['lru-2', 'lru-4', 'lru-5'].includes(room);
+    assert.deepEqual(joined.history, kept ? stored[room] : [], room);
+  }
+});
+
+test('memory history forgets a room nobody is in and nobody wrote to for memory_idle_secs', async (t) => {
+  const idle = await startServer({
+    config: {
+      history: { storage: 'memory', memory_idle_secs: 1 },
+      limits: { messages_per_second: 1000, message_burst: 1000 },
+    },
+    // The sweep says what it forgot at debug level: the test waits for that.
+    env: { RUST_LOG: 'warn,palaver_core::history=debug' },
+  });
+  t.after(() => idle.stop());
+  const clients = pool(t, idle.url);
+  const keeper = await clients.member('Keeper', ['idle-kept']);
+  const kept = await fill(keeper, 'idle-kept', 2, 'kept ');
+  const leaver = await clients.member('Leaver', ['idle-gone']);
+  await fill(leaver, 'idle-gone', 3, 'gone ');
+  // idle-kept is quiet longer than idle-gone, but Keeper stays in it.
+  await leaver.request('leave', { room: 'idle-gone' });
+  await until(() => /forgot the history of idle rooms/.test(idle.output()), 'the idle sweep');
+  const reader = await clients.member('Reader');
+  const gone = await reader.request('join', { room: 'idle-gone' });
+  assert.deepEqual(gone.history, [], 'the vacated room is forgotten');
+  assert.equal(gone.has_more, false);
+  const still = await reader.request('join', { room: 'idle-kept' });
+  assert.deepEqual(still.history, kept, 'a room with a member keeps its history, however quiet');
+});
+
+test('SQLite: messages older than sqlite_max_age_secs are deleted, newer ones kept', async (t) => {
+  const dir = tempDir();
+  const aged = await startServer({
+    dir,
+    config: {
+      history: { storage: 'sqlite', path: path.join(dir, 'h.db'), sqlite_max_age_secs: 3 },
+      limits: { messages_per_second: 1000, message_burst: 1000 },
+    },
+    env: { RUST_LOG: 'warn,palaver_core::history=debug' },
+  });
+  t.after(() => aged.stop());
+  const clients = pool(t, aged.url);
+  const writer = await clients.member('Ager', ['aged']);
+  await fill(writer, 'aged', 3, 'old ');
+  await until(() => /deleted messages past history.sqlite_max_age_secs/.test(aged.output()), 'the age sweep');
+  const fresh = await fill(writer, 'aged', 1, 'fresh ');
+  // Read at once: the fresh message is seconds within its age.
+  const page = await writer.request('history', { room: 'aged' });
+  assert.deepEqual(page.messages, fresh);
+  assert.equal(page.has_more, false);
 });

@@ -7,7 +7,7 @@ const path = require('node:path');
 const { test } = require('node:test');
 const WebSocket = require('ws');
 const { startServer, tempDir, sleep } = require('../support/server.js');
-const { pool, withoutOk, assertIncreasing } = require('../support/e2e.js');
+const { pool, withoutOk, assertIncreasing, httpRequest } = require('../support/e2e.js');
 
 function sqliteServer(dir, extra = {}) {
   return startServer({
@@ -185,6 +185,24 @@ test('while stopping, new connections are refused with shutting_down', async (t)
   const elapsed = Date.now() - started;
   assert.ok(elapsed < 6000, `stopped at the deadline: ${elapsed} ms`);
   stubborn.ws.terminate();
+});
+
+test('while stopping, /healthz answers 503 {ok:false} (admin listener, which outlives the chat port)', async (t) => {
+  const server = await startServer({ admin: true, args: ['--stop-timeout', '3'] });
+  t.after(() => server.stop('SIGKILL'));
+  const { status, body } = await httpRequest(`${server.admin}/healthz`);
+  assert.equal(status, 200);
+  assert.deepEqual(JSON.parse(body), { ok: true });
+  const stubborn = await stubbornClient(server.url);
+  t.after(() => stubborn.ws.terminate());
+  server.process.kill('SIGTERM');
+  await stubborn.waitFor((f) => f.startsWith('42["shutdown"'));
+  // The server now waits for the stubborn client, and says it is going away.
+  const stopping = await httpRequest(`${server.admin}/healthz`);
+  assert.equal(server.process.exitCode, null, 'still stopping');
+  assert.equal(stopping.status, 503);
+  assert.deepEqual(JSON.parse(stopping.body), { ok: false });
+  assert.equal((await server.exited).code, 0, server.output());
 });
 
 test('three start/stop cycles in a row keep the history', async (t) => {

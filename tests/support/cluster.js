@@ -4,9 +4,10 @@
 // (./e2e.js), and polling assertions for things that converge across nodes.
 
 const assert = require('node:assert/strict');
+const path = require('node:path');
 const { startServer, tempDir, sleep } = require('./server.js');
 const { startRedis } = require('./redis.js');
-const { pool, httpRequest } = require('./e2e.js');
+const { pool } = require('./e2e.js');
 
 /** Short cluster timings so that failures and recoveries are seen quickly. */
 const TIMINGS = Object.freeze({ heartbeat_ms: 200, node_timeout_ms: 1000, redis_timeout_ms: 300 });
@@ -70,16 +71,17 @@ async function startCluster(t, { nodes = 2, redis, config = {}, name = 'c' } = {
     clients: [],
     /** Starts one more node; resolves with its server (see ./server.js). */
     async addNode(extra = {}) {
-      const server = await startServer({ dir: tempDir('palaver-node-'), config: nodeConfig(redis, prefix, merge(config, extra)) });
+      // Each node its own journal file (used when its history storage is SQLite).
+      const dir = tempDir('palaver-node-');
+      const own = { cluster: { journal_path: path.join(dir, 'journal.db') } };
+      const server = await startServer({ dir, admin: true, config: nodeConfig(redis, prefix, merge(own, merge(config, extra))) });
       cluster.nodes.push(server);
       cluster.clients.push(pool(null, server.url));
       return server;
     },
-    /** The standalone server's /healthz JSON of node `i`. */
-    async health(i) {
-      const res = await httpRequest(`${cluster.nodes[i].url}/healthz`);
-      assert.equal(res.status, 200);
-      return JSON.parse(res.body.toString());
+    /** The counters of node `i` (its admin listener's /stats). */
+    health(i) {
+      return cluster.nodes[i].stats();
     },
     /** A Redis key of this cluster. */
     key(...parts) {

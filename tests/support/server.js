@@ -33,9 +33,11 @@ function tempDir(prefix = 'palaver-test-') {
 /**
  * Starts the standalone server. `config` is the engine configuration (JSON, see
  * docs/PROTOCOL.md); the port is always chosen by the OS. History is in memory unless
- * `config.history` says otherwise. Resolves once the server listens.
+ * `config.history` says otherwise. `admin: true` opens the admin listener on a free
+ * loopback port (`server.admin`, `server.stats()`). `bin` and `cwd` run another copy
+ * of the binary, from another directory. Resolves once the server listens.
  */
-async function startServer({ config = {}, args = [], env = {}, dir = tempDir() } = {}) {
+async function startServer({ config = {}, args = [], env = {}, dir = tempDir(), admin = false, bin = SERVER_BIN, cwd } = {}) {
   const fullConfig = {
     history: { storage: 'memory' },
     ...config,
@@ -43,7 +45,9 @@ async function startServer({ config = {}, args = [], env = {}, dir = tempDir() }
   };
   const configPath = path.join(dir, `config-${process.pid}-${Date.now()}-${Math.random()}.json`);
   fs.writeFileSync(configPath, JSON.stringify(fullConfig));
-  const child = spawn(SERVER_BIN, ['--config', configPath, '--port', '0', ...args], {
+  const adminArgs = admin ? ['--admin-listen', '127.0.0.1:0'] : [];
+  const child = spawn(bin, ['--config', configPath, '--port', '0', ...adminArgs, ...args], {
+    cwd,
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -72,8 +76,20 @@ async function startServer({ config = {}, args = [], env = {}, dir = tempDir() }
       reject(new Error(`server exited (${code ?? signal}) before listening:\n${output}`));
     });
   });
+  // Printed before the chat line, so it is in `output` by now.
+  const adminUrl = /admin \(.*\) on (http:\/\/[^\s/]+)\//.exec(output)?.[1];
   const server = {
     url,
+    /** The admin listener's base URL (with `admin: true`). */
+    admin: adminUrl,
+    /** The engine's counters from the admin listener's /stats. */
+    async stats() {
+      // Required here: ./e2e.js requires this module.
+      const { httpRequest } = require('./e2e.js');
+      const { status, body } = await httpRequest(`${adminUrl}/stats`);
+      if (status !== 200) throw new Error(`/stats answered ${status}: ${body}`);
+      return JSON.parse(body.toString());
+    },
     process: child,
     dir,
     output: () => output,

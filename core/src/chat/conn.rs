@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::sequencer::Sequencer;
+use super::unsettled::Unsettled;
 use crate::config::Limits;
 use crate::identity::Claim;
 use crate::limits::{Bucket, IpSlot};
@@ -32,6 +33,8 @@ pub(crate) struct Conn {
     /// only there is a stop worth telling.
     typing_in: Mutex<Vec<Arc<str>>>,
     pub sequencer: Sequencer,
+    /// Its room messages still in the pipeline, which leaving a room waits for.
+    pub unsettled: Arc<Unsettled>,
     closed: AtomicBool,
     /// Cancelled with `close`, for the tasks that live as long as the connection.
     close_signal: CancellationToken,
@@ -63,6 +66,7 @@ impl Conn {
             typing_relayed_at: Mutex::new(None),
             typing_in: Mutex::new(Vec::new()),
             sequencer: Sequencer::default(),
+            unsettled: Arc::default(),
             closed: AtomicBool::new(false),
             close_signal: CancellationToken::new(),
             token_end: OnceLock::new(),
@@ -75,7 +79,8 @@ impl Conn {
         self.handshake_identity.lock().take()
     }
 
-    /// Marks the connection closed: requests still queued are skipped.
+    /// Marks the connection closed: requests still queued are skipped, except
+    /// room messages (`connection.rs`).
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.close_signal.cancel();

@@ -52,7 +52,7 @@ pub(super) fn register<A: Adapter + DefinedAdapter>(
         let context = context.clone();
         async move {
             admit(&context, &socket, auth.unwrap_or_default()).map_err(|e| {
-                Counters::add(&context.shared.counters.connections_refused, 1);
+                context.shared.counters.refused(e.code);
                 tracing::debug!(sid = %socket.id, "connection refused: {e}");
                 Refusal(e.code)
             })
@@ -98,7 +98,10 @@ fn admit<A: Adapter>(
                 match admitted {
                     Ok((conn, ticket, _in_flight)) => {
                         let _turn = conn.sequencer.wait(ticket).await;
-                        if !conn.is_closed() {
+                        // Requests still queued when the connection closed are
+                        // skipped, except room messages: sent before the goodbye,
+                        // they are the room's to hear (and the history's).
+                        if !conn.is_closed() || reply.event() == "message" {
                             let request = requests::Incoming {
                                 reply,
                                 data: data.ok(),
@@ -118,8 +121,9 @@ fn admit<A: Adapter>(
         let context = context.clone();
         move |socket: SocketRef<A>, reason: DisconnectReason| {
             let context = context.clone();
-            // Closed at once so that queued requests are skipped; the cleanup waits
-            // for the request being applied now.
+            // Closed at once so that queued requests other than messages are
+            // skipped; the cleanup waits for those applied before it, and leaving
+            // the rooms for the messages still in the pipeline (`leave_room`).
             let conn = socket.extensions.get::<Arc<Conn>>();
             let ticket = conn.as_ref().map(|conn| {
                 conn.close();

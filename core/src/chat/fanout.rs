@@ -14,6 +14,7 @@ use socketioxide::{BroadcastError, SocketIo};
 use socketioxide_redis::drivers::Driver;
 use tokio::sync::mpsc;
 
+use super::announced::Announced;
 use crate::cluster::ResilientDriver;
 use crate::history::Announcement;
 use crate::shared::Shared;
@@ -59,13 +60,15 @@ pub(crate) async fn deliver_here<A: Adapter, T: Serialize + ?Sized>(
 
 /// Cluster mode: delivers the room messages every node stores, as Redis announces
 /// them (in the order of their ids), and those this node journaled during an
-/// outage, to this node's members.
+/// outage, to this node's members; tells `delivered_here` of each of this
+/// node's messages delivered.
 pub(crate) async fn deliver_announced<A: Adapter>(
     io: SocketIo<A>,
     shared: Arc<Shared>,
     driver: ResilientDriver,
     channel: String,
     mut journaled: mpsc::Receiver<Announcement>,
+    delivered_here: Arc<Announced>,
 ) {
     let Some(history) = shared.history.redis() else {
         return;
@@ -97,6 +100,7 @@ pub(crate) async fn deliver_announced<A: Adapter>(
                     continue;
                 };
                 if announcement.node == node_id && history.delivered_here(&announcement.key) {
+                    // Journaled, so delivered already (and reported then).
                     continue;
                 }
                 announcement
@@ -117,6 +121,9 @@ pub(crate) async fn deliver_announced<A: Adapter>(
             sender.as_ref(),
         )
         .await;
+        if announcement.node == node_id {
+            delivered_here.delivered(&announcement.key);
+        }
     }
 }
 

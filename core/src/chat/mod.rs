@@ -2,6 +2,7 @@
 //! file each under `requests/`), the ordered message pipeline, delivery to
 //! members, the pushed room list, and reactions to cluster signals.
 
+mod announced;
 mod cluster_sync;
 mod conn;
 mod connection;
@@ -14,6 +15,7 @@ mod room_list;
 mod sequencer;
 mod session;
 mod token_expiry;
+mod unsettled;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,6 +72,10 @@ pub(crate) fn install<A: Adapter + DefinedAdapter>(
     let init = protocol.then(|| connection::register(io, context.clone()));
     tokio::spawn(room_list::run(io.clone(), context.shared.clone()));
     tokio::spawn(expire_host_acks(Arc::downgrade(&context.shared)));
+    let shared = &context.shared;
+    if let Some(retention) = shared.history.retention(&shared.config.history) {
+        tokio::spawn(expire_history(Arc::downgrade(shared), retention));
+    }
     let node = ChatNode {
         io: io.clone(),
         context,
@@ -87,6 +93,7 @@ pub(crate) fn install_cluster<A: Adapter>(node: &ChatNode<A>, feeds: ClusterFeed
             feeds.driver,
             history.channel(),
             feeds.journaled,
+            node.context.pipeline.announced(),
         ));
     }
     tokio::spawn(cluster_sync::run(
@@ -107,5 +114,27 @@ async fn expire_host_acks(shared: std::sync::Weak<Shared>) {
             return;
         }
         shared.host.acks.expire();
+    }
+}
+
+/// Forgets the history past its retention (memory history: idle rooms nobody
+/// is in; SQLite: old messages), looking every quarter of the retention (at most
+/// every minute), so things go at most that much later than they could.
+async fn expire_history(shared: std::sync::Weak<Shared>, retention: Duration) {
+    let period = (retention / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if shared.stopping() {
+            return;
+        }
+        let presence = &shared.presence.local;
+        shared
+            .history
+            .expire(retention, |room| presence.member_count(room) > 0)
+            .await;
     }
 }

@@ -84,7 +84,7 @@ impl<A: Adapter> Reply<A> {
     /// Refuses: `{ok:false, code, message}` as the ack, or as an `error` event
     /// (with the refused `event` named) when the client asked for no ack.
     pub(crate) fn fail(self, error: &ChatError, counters: &Counters) {
-        Counters::add(&counters.requests_rejected, 1);
+        counters.rejected(error.code);
         let sent = if self.wants_ack {
             self.ack.send(&ErrorBody::new(error, None))
         } else {

@@ -45,13 +45,18 @@ struct RoomLists {
 
 async fn build(shared: &Shared) -> RoomLists {
     let config = &shared.config.room_list;
+    if !config.group_list {
+        let rooms = shared.presence.room_counts(config.max_rooms).await;
+        return RoomLists {
+            rooms,
+            group_list: None,
+        };
+    }
     let listed = shared
         .presence
         .rooms(config.max_rooms, config.max_members_per_room)
         .await;
-    let group_list = config
-        .group_list
-        .then(|| group_list(&listed, config.group_list_max_bytes));
+    let group_list = Some(group_list(&listed, config.group_list_max_bytes));
     RoomLists {
         rooms: listed
             .into_iter()

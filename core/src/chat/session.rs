@@ -72,7 +72,8 @@ pub(super) fn send_session<A: Adapter>(
     }
 }
 
-/// Takes the connection out of a room.
+/// Takes the connection out of a room, once its messages to the room still in
+/// the pipeline are delivered or refused: its leave notice never overtakes them.
 pub(super) async fn leave_room<A: Adapter>(
     shared: &Shared,
     socket: &SocketRef<A>,
@@ -80,10 +81,14 @@ pub(super) async fn leave_room<A: Adapter>(
     user: &User,
     room: &Arc<str>,
 ) {
+    conn.unsettled.settled(Some(room)).await;
     conn.remove_room(room);
     let key = room_key(room);
     socket.leave(key.clone());
     if let Some(outcome) = shared.presence.leave(room, user).await {
+        if shared.presence.local.member_count(room) == 0 {
+            shared.history.vacated(room);
+        }
         if outcome.gone {
             announce_presence(
                 shared,

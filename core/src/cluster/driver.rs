@@ -3,6 +3,7 @@
 //!
 //! socketioxide-redis ships a driver over one multiplexed connection, which
 //! stays broken once Redis restarts; cluster mode must resume on its own.
+//! Each subscription reads from an [`Inbox`] bounded in messages and bytes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,9 +12,10 @@ use parking_lot::RwLock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, PushInfo, PushKind, Value};
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
-use tokio::sync::mpsc;
 
-type Handlers = Arc<RwLock<HashMap<String, mpsc::Sender<ChanItem>>>>;
+use super::inbox::{Drops, Inbox, SUBSCRIPTION_MAX_BYTES};
+
+type Handlers = Arc<RwLock<HashMap<String, Inbox>>>;
 
 /// Why a Redis operation failed.
 #[derive(Debug)]
@@ -38,6 +40,7 @@ impl From<redis::RedisError> for DriverError {
 pub struct ResilientDriver {
     connection: ConnectionManager,
     handlers: Handlers,
+    drops: Arc<Drops>,
 }
 
 impl ResilientDriver {
@@ -48,6 +51,7 @@ impl ResilientDriver {
     ) -> redis::RedisResult<Self> {
         let handlers: Handlers = Arc::default();
         let routing = handlers.clone();
+        let drops = Arc::new(Drops::default());
         let config = config
             .set_push_sender(move |push: PushInfo| {
                 route(push, &routing);
@@ -58,7 +62,13 @@ impl ResilientDriver {
         Ok(Self {
             connection,
             handlers,
+            drops,
         })
+    }
+
+    /// The messages its subscriptions dropped (their buffers were full).
+    pub(crate) fn drops(&self) -> &Arc<Drops> {
+        &self.drops
     }
 }
 
@@ -88,11 +98,8 @@ fn route(push: PushInfo, handlers: &Handlers) {
     ) else {
         return;
     };
-    let handlers = handlers.read();
-    if let Some(stream) = handlers.get(&channel) {
-        if stream.try_send((channel, payload)).is_err() {
-            tracing::warn!("cluster pub/sub stream full; a message was dropped");
-        }
+    if let Some(inbox) = handlers.read().get(&channel) {
+        inbox.offer((channel, payload));
     }
 }
 
@@ -112,10 +119,10 @@ impl Driver for ResilientDriver {
         chan: String,
         size: usize,
     ) -> Result<MessageStream<ChanItem>, DriverError> {
-        let (tx, rx) = mpsc::channel(size);
-        self.handlers.write().insert(chan.clone(), tx);
+        let (inbox, stream) = Inbox::new(size, SUBSCRIPTION_MAX_BYTES, self.drops.clone());
+        self.handlers.write().insert(chan.clone(), inbox);
         self.connection.clone().subscribe(chan).await?;
-        Ok(MessageStream::new(rx))
+        Ok(stream)
     }
 
     async fn unsubscribe(&self, chan: String) -> Result<(), DriverError> {

@@ -12,6 +12,9 @@ use socketioxide_redis::drivers::Driver;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use socketioxide_redis::drivers::{ChanItem, MessageStream};
+
+use super::inbox::Drops;
 use super::{Cluster, ResilientDriver};
 
 /// Signals waiting for the chat; the tasks wait when it falls behind (signals
@@ -31,7 +34,8 @@ pub(crate) enum ClusterSignal {
     Readmitted,
     /// This node has not beaten for `node_timeout_ms`: remove its presence.
     NodeDead(String),
-    /// Membership changed on another node: room lists are due here.
+    /// Membership changed on another node, or a message from another node was
+    /// dropped (it may have been that news): room lists are due here.
     RoomsChanged,
 }
 
@@ -186,26 +190,89 @@ fn heartbeat(cluster: Arc<Cluster>, signals: mpsc::Sender<ClusterSignal>) -> Tas
     })
 }
 
-/// Another node's membership changed: room lists are due here too.
+/// Another node's membership changed, or a pub/sub message was dropped (a change
+/// signal, a notice, anything): room lists are due here too. They are read from
+/// Redis, so one push brings this node's clients up to date.
 fn listen_for_changes(
     cluster: Arc<Cluster>,
     driver: ResilientDriver,
     signals: mpsc::Sender<ClusterSignal>,
 ) -> Task {
     Box::pin(async move {
-        let mut changes = match driver.subscribe(cluster.changes_channel(), 256).await {
+        let changes = match driver.subscribe(cluster.changes_channel(), 256).await {
             Ok(changes) => changes,
             Err(e) => {
                 tracing::error!("cannot subscribe to cluster changes: {e}");
                 return;
             }
         };
-        while let Some((_, from)) = changes.next().await {
-            if from != cluster.node_id.as_bytes()
-                && signals.send(ClusterSignal::RoomsChanged).await.is_err()
-            {
-                return;
-            }
-        }
+        relay_changes(changes, driver.drops(), &cluster.node_id, &signals).await;
     })
+}
+
+/// Turns change signals of other nodes, and drops of any pub/sub message, into
+/// [`ClusterSignal::RoomsChanged`]; ends when the subscription or the chat does.
+async fn relay_changes(
+    mut changes: MessageStream<ChanItem>,
+    drops: &Drops,
+    node_id: &str,
+    signals: &mpsc::Sender<ClusterSignal>,
+) {
+    loop {
+        let due = tokio::select! {
+            change = changes.next() => match change {
+                Some((_, from)) => from != node_id.as_bytes(),
+                None => return,
+            },
+            () = drops.lost() => true,
+        };
+        if due && signals.send(ClusterSignal::RoomsChanged).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cluster::inbox::Inbox;
+
+    /// A drop on a subscription makes room lists due, even when every message
+    /// that got through was this node's own (which alone would not).
+    #[tokio::test]
+    async fn a_dropped_message_makes_room_lists_due() {
+        let drops = Arc::new(Drops::default());
+        let (inbox, stream) = Inbox::new(1, usize::MAX, drops.clone());
+        let (signals, mut received) = mpsc::channel(8);
+        let relay = {
+            let drops = drops.clone();
+            tokio::spawn(async move { relay_changes(stream, &drops, "me", &signals).await })
+        };
+        inbox.offer(("changes".into(), b"me".to_vec()));
+        let wait = Duration::from_secs(10);
+        // This node's own signal is no news.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), received.recv())
+                .await
+                .is_err()
+        );
+        for _ in 0..10 {
+            inbox.offer(("changes".into(), b"me".to_vec()));
+        }
+        assert!(drops.count() > 0, "a burst over the buffer drops");
+        let signal = tokio::time::timeout(wait, received.recv()).await.unwrap();
+        assert_eq!(signal, Some(ClusterSignal::RoomsChanged));
+        // Another node's signal is news too.
+        while tokio::time::timeout(Duration::from_millis(50), received.recv())
+            .await
+            .is_ok()
+        {}
+        inbox.offer(("changes".into(), b"other".to_vec()));
+        let signal = tokio::time::timeout(wait, received.recv()).await.unwrap();
+        assert_eq!(signal, Some(ClusterSignal::RoomsChanged));
+        drop(inbox);
+        tokio::time::timeout(wait, relay).await.unwrap().unwrap();
+    }
 }

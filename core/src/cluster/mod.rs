@@ -16,6 +16,7 @@
 
 mod driver;
 mod health;
+mod inbox;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -59,6 +60,11 @@ pub struct ClusterStats {
     pub journal_pending: u64,
     /// Nodes with a recent heartbeat (as of the last heartbeat; 0 when unknown).
     pub nodes_alive: u64,
+    /// Messages from other nodes (pub/sub) dropped since start because this
+    /// node read them too slowly: their buffer was full in messages or bytes.
+    /// Room lists are pushed again after a drop; a dropped room message is in
+    /// history, other dropped traffic is lost (docs/CLUSTER.md).
+    pub pubsub_dropped: u64,
 }
 
 /// This node's connection to the cluster.
@@ -75,6 +81,8 @@ pub(crate) struct Cluster {
     /// Redis history, reported here with the other cluster figures).
     pub(crate) journal_pending: AtomicU64,
     pub(crate) nodes_alive: AtomicU64,
+    /// What the pub/sub subscriptions dropped.
+    pubsub_drops: Arc<inbox::Drops>,
 }
 
 impl Cluster {
@@ -122,6 +130,7 @@ impl Cluster {
             outages: AtomicU64::new(0),
             journal_pending: AtomicU64::new(0),
             nodes_alive: AtomicU64::new(0),
+            pubsub_drops: driver.drops().clone(),
         });
         Ok((cluster, driver))
     }
@@ -217,6 +226,7 @@ impl Cluster {
             redis_outages: self.outages.load(Ordering::Relaxed),
             journal_pending: self.journal_pending.load(Ordering::Relaxed),
             nodes_alive: self.nodes_alive.load(Ordering::Relaxed),
+            pubsub_dropped: self.pubsub_drops.count(),
         }
     }
 }

@@ -7,14 +7,20 @@
 //! scripts one at a time and delivers a channel's messages in publish order, so
 //! every node sees a room's messages in the same order, the order of their ids. A
 //! message is acknowledged once the script has run. Each message carries a key;
-//! the script keeps it for a day (`{p}:msg:{key}`) and does not store a key twice,
-//! so retrying after a timeout never duplicates a message.
+//! the script remembers it with the message's id for `cluster.dedup_window_ms`
+//! and does not store a key twice, so retrying after a timeout (or writing the
+//! outage journal again) within that window never duplicates a message. The keys
+//! live in one hash per room and window (`{p}:keys:{window}:{room}`, expiring
+//! with the window after the next), not in one Redis key per message: a busy
+//! Redis would otherwise hold a key for every message of the last day. A room's
+//! stream expires `cluster.history_idle_secs` after its last message.
 //!
-//! While Redis is unreachable, accepted messages go to the node's local journal
-//! (the configured SQLite file, or memory) and are announced to this node only,
-//! through the same announcements; when Redis answers again they are appended to
-//! the streams, oldest first, without being announced again, and removed from the
-//! journal.
+//! While Redis is unreachable, accepted messages go to the node's outage journal
+//! (`journal/`) and are announced to this node only, through the same
+//! announcements, with the id `j<key>`; when Redis answers again they are appended
+//! to the streams, oldest first, without being announced again, and removed from
+//! the journal. Such an id stays a valid `history` cursor afterwards: Redis
+//! remembers which stream id each key got, for as long as it remembers the key.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -24,20 +30,18 @@ use parking_lot::Mutex;
 use redis::streams::StreamRangeReply;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 
-use super::{History, HistoryError, MemoryHistory, NewMessage, Page, SqliteHistory};
+use super::journal::Journal;
+use super::{HistoryError, NewMessage, Page};
 use crate::cluster::Cluster;
-use crate::protocol::{ChatMessage, MessageKind, User};
+use crate::protocol::{ChatMessage, MessageKind};
 
 /// Messages written to Redis per round when replaying the journal.
 const REPLAY_BATCH: usize = 256;
-/// How long Redis remembers that a message key was stored, in seconds.
-const KEY_MEMORY_SECS: u64 = 86_400;
-/// Messages a node journals during one outage before it refuses more
-/// (`unavailable`): refusing loses nothing, running out of memory would.
-const JOURNAL_LIMIT: u64 = 1_000_000;
+/// How long Redis remembers which stream id a journaled message got, so that
+/// its `j…` id works as a `history` cursor, in seconds.
+const JOURNAL_CURSOR_SECS: u64 = 86_400;
 /// Stands for the id in a pre-serialized announcement, replaced by the script.
 const ID_PLACEHOLDER: &str = "\u{0}id\u{0}";
 /// Journaled messages waiting to be announced on this node; the pipeline waits
@@ -45,15 +49,26 @@ const ID_PLACEHOLDER: &str = "\u{0}id\u{0}";
 const LOCAL_ANNOUNCEMENTS: usize = 8_192;
 
 /// Appends one message unless its key was stored before, and publishes it.
-/// KEYS: stream, key memo. ARGV: maxlen, user id, name, text, ts, channel ('' for
-/// none), delivery before the id, delivery after the id, key memory (s).
+/// KEYS: stream, this window's key memo, the previous window's key memo, the
+/// room's map of journaled messages. ARGV: maxlen, user id, name, text, ts,
+/// channel ('' for none), delivery before the id, delivery after the id, message
+/// key, when this window's memo expires (Unix ms), the stream's time to live (ms),
+/// how long to remember the id of a journaled message (s; '' when not replaying
+/// the journal).
 const APPEND_SCRIPT: &str = r#"
-local known = redis.call('GET', KEYS[2])
-if known then return known end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-  'u', ARGV[2], 'n', ARGV[3], 't', ARGV[4], 'ts', ARGV[5])
-redis.call('SET', KEYS[2], id, 'EX', ARGV[9])
-if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7] .. id .. ARGV[8]) end
+local id = redis.call('HGET', KEYS[2], ARGV[9]) or redis.call('HGET', KEYS[3], ARGV[9])
+if not id then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+    'u', ARGV[2], 'n', ARGV[3], 't', ARGV[4], 'ts', ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], ARGV[11])
+  redis.call('HSET', KEYS[2], ARGV[9], id)
+  redis.call('PEXPIREAT', KEYS[2], ARGV[10])
+  if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7] .. id .. ARGV[8]) end
+end
+if ARGV[12] ~= '' then
+  redis.call('HSET', KEYS[4], ARGV[9], id)
+  redis.call('EXPIRE', KEYS[4], ARGV[12])
+end
 return id
 "#;
 
@@ -97,62 +112,17 @@ pub(crate) struct RedisHistory {
     local_announcements: mpsc::Sender<Announcement>,
 }
 
-/// The node's local store, used only while Redis is unreachable.
-enum Journal {
-    Sqlite(SqliteHistory),
-    Memory(MemoryHistory),
-}
-
-impl Journal {
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<ChatMessage>, HistoryError> {
-        match self {
-            Self::Sqlite(store) => store.append(batch).await,
-            Self::Memory(store) => Ok(store.append(batch)),
-        }
-    }
-
-    async fn oldest(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<(i64, ChatMessage, Arc<str>)>, HistoryError> {
-        match self {
-            Self::Sqlite(store) => store.oldest(limit).await,
-            Self::Memory(store) => Ok(store.oldest(limit)),
-        }
-    }
-
-    async fn remove_through(&self, id: i64) -> Result<(), HistoryError> {
-        match self {
-            Self::Sqlite(store) => store.remove_through(id).await,
-            Self::Memory(store) => {
-                store.remove_through(id);
-                Ok(())
-            }
-        }
-    }
-
-    async fn close(&self) {
-        if let Self::Sqlite(store) = self {
-            store.close().await;
-        }
-    }
-}
-
 impl RedisHistory {
-    /// `local` is the configured local store: the journal. A memory journal keeps
-    /// everything (up to [`JOURNAL_LIMIT`]), not the per-room cap of memory history.
     /// Returns the announcements of journaled messages, which are this node's
     /// alone (the others come from Redis).
     pub(crate) fn new(
         cluster: Arc<Cluster>,
-        local: History,
+        journal: Journal,
     ) -> (Self, mpsc::Receiver<Announcement>) {
-        let journal = match local {
-            History::Sqlite(store) => Journal::Sqlite(store),
-            History::Memory(_) | History::Redis(_) => {
-                Journal::Memory(MemoryHistory::new(usize::MAX))
-            }
-        };
+        // What an earlier run left in a journal file counts from the start.
+        cluster
+            .journal_pending
+            .store(journal.pending(), Ordering::Relaxed);
         let (local_announcements, announced) = mpsc::channel(LOCAL_ANNOUNCEMENTS);
         let history = Self {
             cluster,
@@ -161,6 +131,13 @@ impl RedisHistory {
             local_announcements,
         };
         (history, announced)
+    }
+
+    /// Whether `message` would be stored now: always while Redis is up (a
+    /// failure then still journals it, and may be refused there), else when it
+    /// fits in the journal.
+    pub(crate) fn admits(&self, message: &NewMessage) -> bool {
+        self.cluster.is_up() || self.journal.admits(message)
     }
 
     /// The channel announcements are published on.
@@ -178,25 +155,20 @@ impl RedisHistory {
                 Err(e) => tracing::warn!("storing in Redis failed, journaling: {e}"),
             }
         }
-        let count = batch.len() as u64;
-        if self.cluster.journal_pending.load(Ordering::Relaxed) + count > JOURNAL_LIMIT {
-            return Err(HistoryError::Unavailable(
-                "Redis is unreachable and the outage journal is full".into(),
-            ));
-        }
+        self.journal.append(&batch).await?;
+        self.cluster
+            .journal_pending
+            .store(self.journal.pending(), Ordering::Relaxed);
         self.delivered_here
             .lock()
             .extend(batch.iter().map(|m| m.key.to_string()));
-        let origins: Vec<(Arc<str>, Option<Sid>)> =
-            batch.iter().map(|m| (m.key.clone(), m.sender)).collect();
-        let stored = self.journal.append(batch).await?;
-        self.cluster
-            .journal_pending
-            .fetch_add(count, Ordering::Relaxed);
-        // Journal ids are only valid on this node until the replay; mark them.
-        let mut messages = Vec::with_capacity(stored.len());
-        for (mut message, (key, sender)) in stored.into_iter().zip(origins) {
-            message.id = message.id.map(|id| format!("j{id}"));
+        let mut messages = Vec::with_capacity(batch.len());
+        for message in batch {
+            let sender = message.sender;
+            let key = message.key.clone();
+            // The key is the id while journaled: unique across nodes and restarts,
+            // and Redis maps it to the message's stream id once it is written.
+            let message = message.stored(journal_id(&key));
             let announcement = Announcement {
                 node: self.cluster.node_id.clone(),
                 sid: sender.map(|sid| sid.to_string()).unwrap_or_default(),
@@ -222,6 +194,14 @@ impl RedisHistory {
     ) -> Result<Vec<ChatMessage>, String> {
         let cluster = &self.cluster;
         let channel = self.channel();
+        let stream_ttl_ms = cluster.config.history_idle_secs.saturating_mul(1000);
+        // Only journaled messages (written again without an announcement) have a
+        // `j…` id that clients may hold as a cursor.
+        let journaled_cursor_secs = if announce {
+            String::new()
+        } else {
+            JOURNAL_CURSOR_SECS.to_string()
+        };
         let mut pipe = redis::pipe();
         pipe.atomic();
         for message in batch {
@@ -235,11 +215,14 @@ impl RedisHistory {
             } else {
                 ("", String::new(), String::new())
             };
+            let memo = KeyMemo::at(unix_ms(), cluster.config.dedup_window_ms);
             pipe.cmd("EVAL")
                 .arg(APPEND_SCRIPT)
-                .arg(2)
+                .arg(4)
                 .arg(cluster.key(&["history", &message.room]))
-                .arg(cluster.key(&["msg", &message.key]))
+                .arg(cluster.key(&["keys", &memo.window.to_string(), &message.room]))
+                .arg(cluster.key(&["keys", &memo.previous.to_string(), &message.room]))
+                .arg(cluster.key(&["journaled", &message.room]))
                 .arg(cluster.config.history_max_per_room)
                 .arg(&*message.user.id)
                 .arg(&*message.user.name)
@@ -248,7 +231,10 @@ impl RedisHistory {
                 .arg(channel)
                 .arg(before)
                 .arg(after)
-                .arg(KEY_MEMORY_SECS);
+                .arg(&*message.key)
+                .arg(memo.expires_at_ms)
+                .arg(stream_ttl_ms)
+                .arg(&journaled_cursor_secs);
         }
         let ids: Vec<String> = cluster.run("store messages", pipe).await?;
         if ids.len() != batch.len() {
@@ -278,14 +264,20 @@ impl RedisHistory {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Page, HistoryError> {
-        let end = match before {
-            None => "+".to_string(),
-            Some(id) if is_stream_id(id) => format!("({id}"),
-            Some(id) => return Err(HistoryError::BadCursor(id.to_string())),
+        let before = match before {
+            Some(id) if !is_stream_id(id) && !is_journal_id(id) => {
+                return Err(HistoryError::BadCursor(id.to_string()))
+            }
+            before => before,
         };
         if !self.cluster.is_up() {
             return Err(HistoryError::Unavailable("Redis is unreachable".into()));
         }
+        let end = match before {
+            None => "+".to_string(),
+            Some(id) if is_stream_id(id) => format!("({id}"),
+            Some(id) => format!("({}", self.stream_id_of_journaled(room, id).await?),
+        };
         let reply: StreamRangeReply = self
             .cluster
             .run(
@@ -333,28 +325,13 @@ impl RedisHistory {
                     return;
                 }
             };
-            let last = oldest.last().map(|(id, _, _)| *id).unwrap_or_default();
-            let batch: Vec<NewMessage> = oldest
-                .into_iter()
-                .map(|(_, message, key)| NewMessage {
-                    sender: None,
-                    user: User {
-                        id: message.user_id.clone().unwrap_or_else(|| Arc::from("")),
-                        name: message.user.clone(),
-                    },
-                    room: message.room,
-                    text: message.text,
-                    ts: message.ts,
-                    key,
-                })
-                .collect();
-            let count = batch.len();
+            let batch: Vec<NewMessage> = oldest.iter().map(|e| e.message.clone()).collect();
             if self.append_to_redis(&batch, false).await.is_err() {
                 return;
             }
             // Written first, removed second: a crash in between repeats the write,
             // which the keys make harmless.
-            if let Err(e) = self.journal.remove_through(last).await {
+            if let Err(e) = self.journal.remove(&oldest).await {
                 tracing::error!("cannot clear the outage journal: {e}");
                 return;
             }
@@ -364,11 +341,39 @@ impl RedisHistory {
                     delivered.remove(&*message.key);
                 }
             }
-            let pending = &self.cluster.journal_pending;
-            let _ = pending.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
-                Some(p.saturating_sub(count as u64))
-            });
-            tracing::info!(count, "wrote messages from the outage journal to Redis");
+            self.cluster
+                .journal_pending
+                .store(self.journal.pending(), Ordering::Relaxed);
+            tracing::info!(
+                count = batch.len(),
+                "wrote messages from the outage journal to Redis"
+            );
+        }
+    }
+
+    /// The stream id a journaled message of `room` got when it was written to
+    /// Redis (remembered for a day in the room's `journaled` hash). Before that (its node has not written its journal yet) the cursor cannot be
+    /// placed: `unavailable` while this node still holds journaled messages, which
+    /// it writes right after Redis is back; otherwise the key is unknown (never
+    /// journaled, or forgotten after a day): an invalid cursor.
+    async fn stream_id_of_journaled(&self, room: &str, id: &str) -> Result<String, HistoryError> {
+        let stored: Option<String> = self
+            .cluster
+            .run(
+                "find a journaled message",
+                redis::cmd("HGET")
+                    .arg(self.cluster.key(&["journaled", room]))
+                    .arg(journal_key(id))
+                    .clone(),
+            )
+            .await
+            .map_err(HistoryError::Unavailable)?;
+        match stored {
+            Some(stream_id) if is_stream_id(&stream_id) => Ok(stream_id),
+            _ if self.journal.pending() > 0 => Err(HistoryError::Unavailable(
+                "the outage journal is being written to Redis".into(),
+            )),
+            _ => Err(HistoryError::BadCursor(id.to_string())),
         }
     }
 
@@ -403,6 +408,60 @@ fn announcement_template(
     ))
 }
 
+/// Which hashes remember a message key written now: keys are kept per window of
+/// `cluster.dedup_window_ms`, and a key is looked up in this window's hash and
+/// the previous one's, so it is remembered for at least one whole window.
+#[derive(Debug, PartialEq, Eq)]
+struct KeyMemo {
+    window: u64,
+    previous: u64,
+    /// This window's hash is needed until the next window ends.
+    expires_at_ms: u64,
+}
+
+impl KeyMemo {
+    fn at(now_ms: u64, window_ms: u64) -> Self {
+        let window_ms = window_ms.max(1);
+        let window = now_ms / window_ms;
+        Self {
+            window,
+            previous: window.saturating_sub(1),
+            expires_at_ms: (window + 2).saturating_mul(window_ms),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch by this node's clock. The key memo only
+/// needs it to agree with itself: a message is only ever written again by the
+/// node that wrote it first (its outage journal).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+/// The id of a journaled message: `j` and its key.
+fn journal_id(key: &str) -> String {
+    format!("j{key}")
+}
+
+/// The key in a journal id.
+fn journal_key(id: &str) -> &str {
+    id.strip_prefix('j').unwrap_or(id)
+}
+
+/// `j<node>-<n>`, the form of journal ids (message keys: `IdSource::message_key`).
+fn is_journal_id(id: &str) -> bool {
+    id.strip_prefix('j')
+        .and_then(|key| key.split_once('-'))
+        .is_some_and(|(node, n)| {
+            !node.is_empty()
+                && !n.is_empty()
+                && node.bytes().all(|b| b.is_ascii_hexdigit())
+                && n.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
 /// `<ms>-<seq>`, the form of Redis stream ids.
 fn is_stream_id(id: &str) -> bool {
     id.split_once('-').is_some_and(|(ms, seq)| {
@@ -416,12 +475,51 @@ fn is_stream_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::User;
 
     #[test]
     fn stream_ids() {
         assert!(is_stream_id("1700000000000-0"));
         for bad in ["", "12", "-1", "1-", "a-1", "1-2-3", "j42"] {
             assert!(!is_stream_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_key_is_remembered_for_at_least_one_window() {
+        let window = 600_000;
+        let first = KeyMemo::at(1_800_000_000_123, window);
+        assert_eq!(first.window, 1_800_000_000_123 / window);
+        assert_eq!(first.previous, first.window - 1);
+        // Written at any time in a window, the key is found by every write up to
+        // a whole window later, in that window or the next (where it is the
+        // previous one), and its hash lives until the next window ends.
+        for written in [first.window * window, (first.window + 1) * window - 1] {
+            let memo = KeyMemo::at(written, window);
+            let retry = KeyMemo::at(written + window, window);
+            assert!(retry.window == memo.window || retry.previous == memo.window);
+            assert!(memo.expires_at_ms >= written + window);
+            assert!(memo.expires_at_ms <= written + 2 * window);
+        }
+        assert_eq!(KeyMemo::at(5, 0).window, 5, "a zero window is one ms");
+    }
+
+    #[test]
+    fn journal_ids() {
+        let id = journal_id("00ff12ab34cd56ef-42");
+        assert!(is_journal_id(&id));
+        assert_eq!(journal_key(&id), "00ff12ab34cd56ef-42");
+        for bad in [
+            "",
+            "j",
+            "j42",
+            "j-1",
+            "jx-1",
+            "jab-",
+            "jab-1-2",
+            "1700000000000-0",
+        ] {
+            assert!(!is_journal_id(bad), "{bad}");
         }
     }
 

@@ -25,7 +25,10 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_room ON messages (room, id);
 ";
 
-/// Added after the first schema: the message key (cluster journal dedup).
+/// Messages looked at (and at most deleted) by one prune.
+pub(crate) const PRUNE_BATCH: usize = 10_000;
+
+/// Added after the first schema: the message key, kept with each message.
 const ADD_KEY_COLUMN: &str = "ALTER TABLE messages ADD COLUMN msg_key TEXT";
 
 enum Job {
@@ -33,7 +36,8 @@ enum Job {
         Vec<NewMessage>,
         oneshot::Sender<Result<Vec<ChatMessage>, HistoryError>>,
     ),
-    RemoveThrough(i64, oneshot::Sender<Result<(), HistoryError>>),
+    /// Deletes a batch of the oldest messages older than the `ts` given.
+    Prune(i64, oneshot::Sender<Result<usize, HistoryError>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -113,28 +117,15 @@ impl SqliteHistory {
         .map_err(|e| HistoryError::Storage(format!("history reader failed: {e}")))?
     }
 
-    /// The oldest stored messages (cluster journal), with their ids.
-    pub(crate) async fn oldest(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<(i64, ChatMessage, Arc<str>)>, HistoryError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let reader = reader.lock();
-            let reader = reader.as_ref().ok_or(HistoryError::Closed)?;
-            read_oldest(reader, limit).map_err(|e| HistoryError::Storage(e.to_string()))
-        })
-        .await
-        .map_err(|e| HistoryError::Storage(format!("history reader failed: {e}")))?
-    }
-
-    /// Deletes every message up to and including `id` (cluster journal).
-    pub(crate) async fn remove_through(&self, id: i64) -> Result<(), HistoryError> {
+    /// Deletes up to [`PRUNE_BATCH`] of the oldest messages whose `ts` is before
+    /// `cutoff_ms`; returns how many. One batch per call, so that appends queued
+    /// meanwhile wait for one batch only.
+    pub(crate) async fn prune(&self, cutoff_ms: i64) -> Result<usize, HistoryError> {
         let (done, result) = oneshot::channel();
         {
             let jobs = self.jobs.lock();
             let jobs = jobs.as_ref().ok_or(HistoryError::Closed)?;
-            jobs.send(Job::RemoveThrough(id, done))
+            jobs.send(Job::Prune(cutoff_ms, done))
                 .map_err(|_| HistoryError::Closed)?;
         }
         result.await.map_err(|_| HistoryError::Closed)?
@@ -187,11 +178,9 @@ fn write_loop(mut db: Connection, queue: mpsc::Receiver<Job>) {
                     insert_batch(&mut db, batch).map_err(|e| HistoryError::Storage(e.to_string()));
                 let _ = done.send(result);
             }
-            Job::RemoveThrough(id, done) => {
-                let result = db
-                    .execute("DELETE FROM messages WHERE id <= ?1", params![id])
-                    .map(|_| ())
-                    .map_err(|e| HistoryError::Storage(e.to_string()));
+            Job::Prune(cutoff_ms, done) => {
+                let result =
+                    prune_batch(&db, cutoff_ms).map_err(|e| HistoryError::Storage(e.to_string()));
                 let _ = done.send(result);
             }
             Job::Close(done) => {
@@ -203,6 +192,24 @@ fn write_loop(mut db: Connection, queue: mpsc::Receiver<Job>) {
                 return;
             }
         }
+    }
+}
+
+/// Deletes the oldest messages older than `cutoff_ms`, among the oldest
+/// [`PRUNE_BATCH`] by id: ids follow acceptance, so the old ones come first, and
+/// looking at a bounded prefix keeps a prune that finds nothing cheap.
+fn prune_batch(db: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
+    let last_old: Option<i64> = db.query_row(
+        "SELECT max(id) FROM (SELECT id, ts FROM messages ORDER BY id LIMIT ?1) WHERE ts < ?2",
+        params![PRUNE_BATCH as i64, cutoff_ms],
+        |row| row.get(0),
+    )?;
+    match last_old {
+        Some(id) => db.execute(
+            "DELETE FROM messages WHERE id <= ?1 AND ts < ?2",
+            params![id, cutoff_ms],
+        ),
+        None => Ok(0),
     }
 }
 
@@ -230,36 +237,6 @@ fn insert_batch(db: &mut Connection, batch: Vec<NewMessage>) -> rusqlite::Result
     }
     tx.commit()?;
     Ok(stored)
-}
-
-fn read_oldest(
-    db: &Connection,
-    limit: usize,
-) -> rusqlite::Result<Vec<(i64, ChatMessage, Arc<str>)>> {
-    let mut select = db.prepare_cached(
-        "SELECT id, room, user_id, user_name, text, ts, msg_key FROM messages ORDER BY id LIMIT ?1",
-    )?;
-    let rows = select.query_map(params![limit as i64], |row| {
-        let id: i64 = row.get(0)?;
-        Ok((
-            id,
-            ChatMessage {
-                id: Some(id.to_string()),
-                room: Arc::from(row.get::<_, String>(1)?),
-                user_id: Some(Arc::from(row.get::<_, String>(2)?)),
-                user: Arc::from(row.get::<_, String>(3)?),
-                text: row.get(4)?,
-                ts: row.get(5)?,
-                kind: MessageKind::Chat,
-            },
-            // Rows from before keys existed get one from their id.
-            Arc::from(
-                row.get::<_, Option<String>>(6)?
-                    .unwrap_or_else(|| format!("row-{id}")),
-            ),
-        ))
-    })?;
-    rows.collect()
 }
 
 fn read_page(db: &Connection, room: &str, before: i64, limit: usize) -> rusqlite::Result<Page> {
@@ -350,6 +327,33 @@ mod tests {
         let last: i64 = next[0].id.as_deref().unwrap().parse().unwrap();
         assert!(last > 6, "ids are never reused");
         reopened.close().await;
+    }
+
+    #[tokio::test]
+    async fn prunes_messages_older_than_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = SqliteHistory::open(&config(&dir)).unwrap();
+        let at = |room: &str, text: &str, ts: i64| NewMessage {
+            ts,
+            ..message(room, text)
+        };
+        history
+            .append(vec![at("a", "old", 100), at("b", "old too", 150)])
+            .await
+            .unwrap();
+        history
+            .append(vec![at("a", "new", 300), at("b", "newer", 400)])
+            .await
+            .unwrap();
+        assert_eq!(history.prune(50).await.unwrap(), 0);
+        assert_eq!(history.prune(200).await.unwrap(), 2);
+        assert_eq!(history.prune(200).await.unwrap(), 0);
+        for (room, text) in [("a", "new"), ("b", "newer")] {
+            let page = history.page(room, None, 10).await.unwrap();
+            let texts: Vec<_> = page.messages.iter().map(|m| m.text.as_str()).collect();
+            assert_eq!(texts, [text], "room {room}");
+        }
+        history.close().await;
     }
 
     #[test]

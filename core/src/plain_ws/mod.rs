@@ -33,6 +33,7 @@ use crate::events::{Event, EventKind};
 use crate::headers::header_map;
 use crate::limits::{Bucket, IpSlot};
 use crate::peer::request_ip;
+use crate::protocol::ErrorCode;
 use crate::shared::Shared;
 use crate::stats::Counters;
 
@@ -115,7 +116,7 @@ impl PlainSockets {
         let slot = match address.map(|ip| shared.ips.acquire(ip)).transpose() {
             Ok(slot) => slot,
             Err(e) => {
-                Counters::add(&shared.counters.connections_refused, 1);
+                shared.counters.refused(e.code);
                 return refusal(StatusCode::TOO_MANY_REQUESTS, &e.message);
             }
         };
@@ -238,7 +239,7 @@ impl PlainSockets {
                 continue;
             }
             let refusal = if requests.take("messages").is_err() {
-                Counters::add(&shared.counters.requests_rejected, 1);
+                shared.counters.rejected(ErrorCode::RateLimited);
                 Some((POLICY_VIOLATION, "rate_limited"))
             } else {
                 let queued = shared

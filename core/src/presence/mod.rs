@@ -5,12 +5,14 @@
 
 mod local;
 mod redis;
+mod shared_read;
 
 use std::sync::Arc;
 
 pub(crate) use self::local::{JoinOutcome, LeaveOutcome, LocalPresence};
 pub(crate) use self::redis::Departure;
 
+use self::shared_read::SharedRead;
 use crate::cluster::Cluster;
 use crate::protocol::{ChatError, ErrorCode, Member, RoomCount, RoomInfo, User};
 
@@ -42,6 +44,9 @@ pub(crate) struct Presence {
     pub local: LocalPresence,
     cluster: Option<Arc<Cluster>>,
     open_mode: bool,
+    /// Cluster mode: concurrent reads of the room lists share one Redis read.
+    room_reads: SharedRead<(usize, usize), Option<Vec<RoomInfo>>>,
+    count_reads: SharedRead<usize, Option<Vec<RoomCount>>>,
 }
 
 impl Presence {
@@ -50,6 +55,8 @@ impl Presence {
             local: LocalPresence::default(),
             cluster,
             open_mode,
+            room_reads: SharedRead::default(),
+            count_reads: SharedRead::default(),
         }
     }
 
@@ -137,18 +144,24 @@ impl Presence {
         self.local.online(user_id)
     }
 
+    /// The `max_rooms` most populated rooms (ties by name) with their first
+    /// `max_members` members. In cluster mode concurrent calls share one read.
     pub(crate) async fn rooms(&self, max_rooms: usize, max_members: usize) -> Vec<RoomInfo> {
         if let Some(cluster) = &self.cluster {
-            if let Some(rooms) = redis::rooms(cluster, max_rooms, max_members).await {
+            let read = || redis::rooms(cluster, max_rooms, max_members);
+            if let Some(rooms) = self.room_reads.get((max_rooms, max_members), read).await {
                 return rooms;
             }
         }
         self.local.rooms(max_rooms, max_members)
     }
 
+    /// The `max_rooms` most populated rooms and their counts. In cluster mode
+    /// one Redis command, shared by concurrent calls.
     pub(crate) async fn room_counts(&self, max_rooms: usize) -> Vec<RoomCount> {
         if let Some(cluster) = &self.cluster {
-            if let Some(rooms) = redis::room_counts(cluster, max_rooms).await {
+            let read = || redis::room_counts(cluster, max_rooms);
+            if let Some(rooms) = self.count_reads.get(max_rooms, read).await {
                 return rooms;
             }
         }

@@ -2,7 +2,9 @@
 //! connections (kept in its `LocalPresence`) and mirrors them into Redis:
 //!
 //! - `{p}:room:{room}` hash: field `{node}|{user id}` → `{"n": name, "t": joined ms}`
-//! - `{p}:rooms` set: rooms with members
+//! - `{p}:room_counts` sorted set: room → minus its count of distinct users, for
+//!   rooms with members, so that `ZRANGE 0 n-1` lists the most populated first
+//!   (ties by name); kept by the same scripts that change `{p}:room:{room}`
 //! - `{p}:user:{user id}` hash: field `{node}` → name (who is online where)
 //! - `{p}:names` hash: open-mode name key (`lookalike::name_key`: what the name
 //!   looks like, case and confusables folded) → `{node}|{user id}` (unique names)
@@ -210,11 +212,11 @@ fn fold_entries(fields: HashMap<String, String>) -> RoomUsers {
 }
 
 /// Mirrors a join and, in the same atomic step, tells whether the user is on
-/// another node too and how many users the room has. Atomic, so two connections
-/// of one user joining on two nodes at once yield exactly one join notice.
+/// another node too and how many users the room has (and records that count).
+/// Atomic, so two connections of one user joining on two nodes at once yield
+/// exactly one join notice. KEYS: room, room counts, node's rooms.
 const JOIN_SCRIPT: &str = r#"
 redis.call('HSET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[4])
 local users, count, elsewhere = {}, 0, 0
 for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
@@ -225,6 +227,7 @@ for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
     if uid == ARGV[2] and node ~= ARGV[1] then elsewhere = 1 end
   end
 end
+redis.call('ZADD', KEYS[2], -count, ARGV[4])
 return {elsewhere, count}
 "#;
 
@@ -242,7 +245,8 @@ for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
     if uid == ARGV[2] then elsewhere = 1 end
   end
 end
-if count == 0 then redis.call('SREM', KEYS[2], ARGV[3]) end
+if count == 0 then redis.call('ZREM', KEYS[2], ARGV[3])
+else redis.call('ZADD', KEYS[2], -count, ARGV[3]) end
 return {elsewhere, count}
 "#;
 
@@ -282,7 +286,7 @@ pub(crate) async fn joined(
                 .arg(JOIN_SCRIPT)
                 .arg(3)
                 .arg(cluster.key(&["room", room]))
-                .arg(cluster.key(&["rooms"]))
+                .arg(cluster.key(&["room_counts"]))
                 .arg(cluster.key(&["node", &cluster.node_id, "rooms"]))
                 .arg(&cluster.node_id)
                 .arg(&*user.id)
@@ -328,7 +332,7 @@ pub(crate) async fn left(
                 .arg(LEAVE_SCRIPT)
                 .arg(3)
                 .arg(cluster.key(&["room", room]))
-                .arg(cluster.key(&["rooms"]))
+                .arg(cluster.key(&["room_counts"]))
                 .arg(cluster.key(&["node", &cluster.node_id, "rooms"]))
                 .arg(&cluster.node_id)
                 .arg(&*user.id)
@@ -377,7 +381,36 @@ pub(crate) async fn members(
     Some((count, sorted_members(entries, limit)))
 }
 
-/// Rooms across the cluster, the most populated first.
+/// The `max_rooms` most populated rooms with their counts (ties by name), from
+/// the sorted set of counts: one command, whatever the number of rooms.
+async fn top_rooms(cluster: &Cluster, max_rooms: usize) -> Option<Vec<(String, usize)>> {
+    if max_rooms == 0 {
+        return Some(Vec::new());
+    }
+    let last = i64::try_from(max_rooms - 1).unwrap_or(-1);
+    let ranked: Vec<(String, f64)> = cluster
+        .run(
+            "rooms",
+            redis::cmd("ZRANGE")
+                .arg(cluster.key(&["room_counts"]))
+                .arg(0)
+                .arg(last)
+                .arg("WITHSCORES")
+                .clone(),
+        )
+        .await
+        .ok()?;
+    Some(
+        ranked
+            .into_iter()
+            .map(|(room, score)| (room, (-score).max(0.0) as usize))
+            .filter(|(_, count)| *count > 0)
+            .collect(),
+    )
+}
+
+/// Rooms across the cluster, the most populated first: the top of the sorted set
+/// of counts, then the members of those rooms only.
 pub(crate) async fn rooms(
     cluster: &Cluster,
     max_rooms: usize,
@@ -386,13 +419,11 @@ pub(crate) async fn rooms(
     if !cluster.is_up() {
         return None;
     }
-    let names: Vec<String> = cluster
-        .run(
-            "rooms",
-            redis::cmd("SMEMBERS").arg(cluster.key(&["rooms"])).clone(),
-        )
-        .await
-        .ok()?;
+    let names: Vec<String> = top_rooms(cluster, max_rooms)
+        .await?
+        .into_iter()
+        .map(|(room, _)| room)
+        .collect();
     if names.is_empty() {
         return Some(Vec::new());
     }
@@ -401,6 +432,8 @@ pub(crate) async fn rooms(
         pipe.cmd("HGETALL").arg(cluster.key(&["room", name]));
     }
     let all: Vec<HashMap<String, String>> = cluster.run("rooms", pipe).await.ok()?;
+    // Counted again from the members read: a change between the two reads must
+    // not show a count that disagrees with the list.
     let mut rooms: Vec<(String, RoomUsers)> = names
         .into_iter()
         .zip(all)
@@ -408,7 +441,6 @@ pub(crate) async fn rooms(
         .filter(|(_, entries)| !entries.is_empty())
         .collect();
     rooms.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
-    rooms.truncate(max_rooms);
     Some(
         rooms
             .into_iter()
@@ -421,17 +453,49 @@ pub(crate) async fn rooms(
     )
 }
 
-/// Room names and counts across the cluster.
+/// Room names and counts across the cluster: one command.
 pub(crate) async fn room_counts(cluster: &Cluster, max_rooms: usize) -> Option<Vec<RoomCount>> {
-    rooms(cluster, max_rooms, 0).await.map(|rooms| {
-        rooms
+    if !cluster.is_up() {
+        return None;
+    }
+    Some(
+        top_rooms(cluster, max_rooms)
+            .await?
             .into_iter()
-            .map(|room| RoomCount {
-                room: room.room,
-                count: room.count,
+            .map(|(room, count)| RoomCount {
+                room: Arc::from(room),
+                count,
             })
-            .collect()
-    })
+            .collect(),
+    )
+}
+
+/// Records a room's count of distinct users in the sorted set of counts (or
+/// removes it when nobody is left), after changes that did not go through the
+/// join and leave scripts (a resync, a sweep). KEYS: room, room counts. ARGV: room.
+const RECOUNT_SCRIPT: &str = r#"
+local users, count = {}, 0
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local bar = string.find(f, '|', 1, true)
+  if bar then
+    local uid = string.sub(f, bar + 1)
+    if not users[uid] then users[uid] = true; count = count + 1 end
+  end
+end
+if count == 0 then redis.call('ZREM', KEYS[2], ARGV[1])
+else redis.call('ZADD', KEYS[2], -count, ARGV[1]) end
+return count
+"#;
+
+/// Adds [`RECOUNT_SCRIPT`] for `room` to a pipeline.
+fn recount(pipe: &mut redis::Pipeline, cluster: &Cluster, room: &str) {
+    pipe.cmd("EVAL")
+        .arg(RECOUNT_SCRIPT)
+        .arg(2)
+        .arg(cluster.key(&["room", room]))
+        .arg(cluster.key(&["room_counts"]))
+        .arg(room)
+        .ignore();
 }
 
 /// Claims this node's open-mode names again after an outage or after other nodes
@@ -509,14 +573,11 @@ pub(crate) async fn resync(
                 "for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do \
                    if string.sub(f, 1, string.len(ARGV[1])) == ARGV[1] then redis.call('HDEL', KEYS[1], f) end \
                  end \
-                 if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end \
                  return 1",
             )
-            .arg(2)
+            .arg(1)
             .arg(cluster.key(&["room", room]))
-            .arg(cluster.key(&["rooms"]))
             .arg(format!("{node}|"))
-            .arg(room)
             .ignore();
     }
     for user in &old_users {
@@ -545,10 +606,6 @@ pub(crate) async fn resync(
         if members.is_empty() {
             continue;
         }
-        pipe.cmd("SADD")
-            .arg(cluster.key(&["rooms"]))
-            .arg(&**room)
-            .ignore();
         pipe.cmd("SADD").arg(&rooms_key).arg(&**room).ignore();
         for (user, joined_ms) in members {
             let entry = serde_json::to_string(&Entry {
@@ -562,6 +619,15 @@ pub(crate) async fn resync(
                 .arg(entry)
                 .ignore();
         }
+    }
+    // Every room whose members changed: those we were in, those we are in.
+    let changed: HashSet<&str> = old_rooms
+        .iter()
+        .map(String::as_str)
+        .chain(rooms.iter().map(|(room, _)| &**room))
+        .collect();
+    for room in changed {
+        recount(&mut pipe, cluster, room);
     }
     cluster.run::<()>("resync", pipe).await?;
     Ok(taken_by_others)
@@ -613,14 +679,19 @@ pub(crate) async fn sweep(cluster: &Cluster, dead: &str) -> Result<Vec<Departure
             )
             .await?;
         let theirs: Vec<&String> = fields.iter().filter(|f| f.starts_with(&prefix)).collect();
+        // The fields and the count go together, so no failure in between leaves
+        // a count that disagrees with the room.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
         if !theirs.is_empty() {
-            let mut command = redis::cmd("HDEL");
-            command.arg(cluster.key(&["room", &room]));
+            pipe.cmd("HDEL").arg(cluster.key(&["room", &room]));
             for field in &theirs {
-                command.arg(*field);
+                pipe.arg(*field);
             }
-            cluster.run::<i64>("sweep", command).await?;
+            pipe.ignore();
         }
+        recount(&mut pipe, cluster, &room);
+        cluster.run::<()>("sweep", pipe).await?;
         let remaining = before
             .values()
             .filter(|presence| presence.nodes.iter().any(|n| n != dead))
@@ -636,17 +707,6 @@ pub(crate) async fn sweep(cluster: &Cluster, dead: &str) -> Result<Vec<Departure
                     count: remaining,
                 });
             }
-        }
-        if remaining == 0 {
-            let _: i64 = cluster
-                .run(
-                    "sweep",
-                    redis::cmd("SREM")
-                        .arg(cluster.key(&["rooms"]))
-                        .arg(&room)
-                        .clone(),
-                )
-                .await?;
         }
     }
     let users: Vec<String> = cluster

@@ -241,12 +241,13 @@ impl<A: Adapter> MessageHandler<A, HostHandlers> for OnEvent {
                 ack,
             });
         if !queued {
-            Counters::add(&shared.counters.requests_rejected, 1);
+            let busy = ChatError::host_busy();
+            shared.counters.rejected(busy.code);
             match ack {
                 Some(ack) => {
-                    let _ = shared.host.acks.refuse(ack, ChatError::host_busy());
+                    let _ = shared.host.acks.refuse(ack, busy);
                 }
-                None => emit_error(&socket, &name, &ChatError::host_busy(), shared),
+                None => emit_error(&socket, &name, &busy, shared),
             }
         }
     }
@@ -262,7 +263,7 @@ fn refuse<A: Adapter>(
     error: &ChatError,
     shared: &Shared,
 ) {
-    Counters::add(&shared.counters.requests_rejected, 1);
+    shared.counters.rejected(error.code);
     if wants_ack {
         count_unsent(ack.send(&ErrorBody::new(error, None)), &shared.counters);
     } else {

@@ -10,7 +10,9 @@
  *
  *   #conn-status[data-state]     connecting | connected | reconnecting | disconnected
  *   #conn-label                  human text of the connection state
- *   #banner[data-kind]           shutdown | kicked | info; #banner-text, #banner-action
+ *   #banner[data-kind]           shutdown | kicked | token_expiring | info; #banner-text,
+ *                                #banner-action; token_expiring: #renew-form, #renew-token,
+ *                                #renew-submit, #renew-error[data-code]
  *   #toasts > [data-testid=toast][data-code]   errors and notices (auto-dismissed)
  *
  *   login:  #login-view, #login-form, #login-name, #login-token (token mode only,
@@ -70,6 +72,7 @@
     invalid_recipient: 'You cannot send a private message to yourself.',
     invalid_cursor: 'Could not load older messages.',
     storage_failed: 'The server could not store the message.',
+    storage_busy: 'The server is behind storing messages; this one was not sent. Try again shortly.',
     unknown_event: 'The server does not know that request.',
     host_timeout: 'The server did not answer in time.',
     shutting_down: 'The server is stopping.',
@@ -171,6 +174,7 @@
     const action = $('banner-action');
     action.hidden = !actionLabel;
     if (actionLabel) action.textContent = actionLabel;
+    $('renew-form').hidden = kind !== 'token_expiring';
     b.hidden = false;
   }
 
@@ -1197,6 +1201,37 @@
     const reason = k && k.reason ? String(k.reason) : 'no reason given';
     showBanner('kicked', `You were disconnected by the server: ${reason}`, 'Reconnect');
     toast('kicked', reason);
+  });
+
+  // Token mode: the token ends soon (docs/PROTOCOL.md); a fresh one pasted here is
+  // sent with `login {token}`, which keeps the connection, its rooms and name.
+  socket.on('token_expiring', (t) => {
+    const at = t && Number.isFinite(t.expires_at) ? new Date(t.expires_at) : null;
+    const when = at ? ` at ${at.toLocaleTimeString()}` : ' soon';
+    showBanner('token_expiring', `Your access token expires${when}. Paste a fresh one to stay connected.`);
+    $('renew-error').hidden = true;
+    $('renew-token').value = '';
+  });
+
+  $('renew-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const token = $('renew-token').value.trim();
+    if (!token) return;
+    $('renew-submit').disabled = true;
+    const res = await request('login', { token });
+    $('renew-submit').disabled = false;
+    if (!res.ok) {
+      const p = $('renew-error');
+      p.dataset.code = res.code || 'internal';
+      p.textContent =
+        res.code === 'already_logged_in' ? 'That token names another user.' : CODE_TEXT[res.code] || res.message || res.code;
+      p.hidden = false;
+      return;
+    }
+    // A reconnect after a network drop presents the fresh token too.
+    socket.auth = { token };
+    hideBanner('token_expiring');
+    toast(null, 'Access token renewed.');
   });
 
   socket.on('shutdown', (s) => {

@@ -727,6 +727,35 @@ mod test {
         }
     }
 
+    /// socket.io-parser `Decoder.isPayloadValid` rejects the names in `RESERVED_EVENTS`
+    /// (test/parser.js "throw an error upon parsing error": `2["connect"]`), also when
+    /// JSON escapes spell them; names that only resemble them are valid.
+    #[test]
+    fn read_event_reserved() {
+        for data in [
+            r#"["connect"]"#,
+            r#"["connect_error",1]"#,
+            r#"["disconnect","x"]"#,
+            r#"["disconnecting"]"#,
+            r#"["newListener","a",{}]"#,
+            r#"["removeListener"]"#,
+            r#"["disconnect","x"]"#,
+            r#"["connect"]"#,
+        ] {
+            let value = Value::Str(data.into(), None);
+            assert!(CommonParser.read_event(&value).is_err(), "{data}");
+        }
+        for (data, event) in [
+            (r#"["Disconnect"]"#, "Disconnect"),
+            (r#"["disconnected"]"#, "disconnected"),
+            (r#"["error",1]"#, "error"),
+            (r#"["connect "]"#, r"connect "),
+        ] {
+            let value = Value::Str(data.into(), None);
+            assert_eq!(CommonParser.read_event(&value).unwrap(), event);
+        }
+    }
+
     /// The arguments after a numeric event name are read as after a string one:
     /// plain event, event with an ack id and binary event.
     #[test]

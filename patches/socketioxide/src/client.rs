@@ -66,16 +66,20 @@ impl<A: Adapter> Client<A> {
         #[cfg(feature = "tracing")]
         tracing::debug!("auth: {:?}", auth);
         let protocol: ProtocolVersion = esocket.protocol.into();
-        // Protocol v5: each namespace socket gets an id of its own, never the
-        // Engine.IO session id. The session id is what a long-polling client
-        // authenticates its requests with, while socket ids are routinely shared
-        // with other clients (`io.to(id)`, user lists): were they the same, any
-        // client that learnt an id could read and write another's session.
-        let sid = match protocol {
-            ProtocolVersion::V5 => esocket.data.socket_id(ns_path),
-            ProtocolVersion::V4 => esocket.id,
-        };
         let connect = async move |ns: Arc<Namespace<A>>, esocket: Arc<EIoSocket<SocketData<A>>>| {
+            // Protocol v5: each namespace socket gets an id of its own, never the
+            // Engine.IO session id. The session id is what a long-polling client
+            // authenticates its requests with, while socket ids are routinely shared
+            // with other clients (`io.to(id)`, user lists): were they the same, any
+            // client that learnt an id could read and write another's session.
+            // The id is taken when the connect runs, not when its packet arrived: a
+            // DISCONNECT handled in between forgets the namespace's id, and a socket
+            // connected under a forgotten id is one `on_disconnect` cannot find, so
+            // it would never be closed.
+            let sid = match protocol {
+                ProtocolVersion::V5 => esocket.data.socket_id(&ns.path),
+                ProtocolVersion::V4 => esocket.id,
+            };
             if ns.connect(sid, esocket.clone(), auth).await.is_ok() {
                 // cancel the connect timeout task for v5
                 if let Some(tx) = esocket.data.connect_recv_tx.lock().unwrap().take() {

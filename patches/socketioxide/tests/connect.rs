@@ -276,3 +276,34 @@ async fn duplicate_connect_packet() {
     stx.try_send(create_msg("/", "test", ())).unwrap();
     timeout_rcv(&mut rx).await;
 }
+
+/// A CONNECT repeated on a connected namespace with a DISCONNECT right behind it: the
+/// DISCONNECT closes the socket, then the pending CONNECT connects a new one, which the
+/// end of the connection must close like any other. It used to be connected under the
+/// id the DISCONNECT had just forgotten, so `on_disconnect` could not find it and it
+/// stayed in its namespace for good.
+#[tokio::test]
+async fn connect_pending_behind_a_disconnect_is_closed_with_the_connection() {
+    let (_svc, io) = SocketIo::new_svc();
+    let (disconnect_tx, mut disconnect_rx) = mpsc::channel::<()>(10);
+    io.ns("/", async move |s: SocketRef| {
+        let disconnect_tx = disconnect_tx.clone();
+        s.on_disconnect(async move || {
+            disconnect_tx.try_send(()).unwrap();
+        });
+    });
+
+    let (stx, mut srx) = io.new_dummy_sock("/", ()).await;
+    let connect_ack = timeout_rcv(&mut srx).await;
+    assert!(matches!(connect_ack, Message(ref msg) if msg.starts_with('0')));
+
+    stx.try_send(Message("0".into())).unwrap();
+    stx.try_send(Message("1".into())).unwrap();
+    timeout_rcv(&mut disconnect_rx).await; // the first socket
+    let connect_ack = timeout_rcv(&mut srx).await;
+    assert!(matches!(connect_ack, Message(ref msg) if msg.starts_with('0')));
+
+    stx.try_send(Close).unwrap();
+    timeout_rcv(&mut disconnect_rx).await; // the second socket
+    assert!(io.of("/").unwrap().sockets().is_empty());
+}

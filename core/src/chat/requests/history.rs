@@ -24,6 +24,9 @@ pub(super) async fn handle<A: Adapter>(
             shared.config.history.page_max
         )));
     }
+    // A page read after this connection's own messages to the room shows them
+    // (or they were refused): the requests are applied in order.
+    ctx.conn.unsettled.settled(Some(&room)).await;
     let page = shared
         .history
         .page(&room, request.before.as_deref(), limit)

@@ -92,6 +92,10 @@ pub(super) async fn handle<A: Adapter>(
             });
     }
 
+    if already_member && shared.config.history.on_join > 0 {
+        // The recent history shows the connection's own messages sent before.
+        conn.unsettled.settled(Some(&room)).await;
+    }
     let (history, has_more) = recent_history(shared, &room).await;
     let (count, members) = shared.presence.members(&room, MEMBERS_IN_ACK).await;
     Ok(Outcome::Answer(json!({

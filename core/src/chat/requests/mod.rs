@@ -134,7 +134,10 @@ pub(super) async fn dispatch<A: Adapter>(
     };
     match outcome {
         Ok(Outcome::Answer(body)) => reply.ok(&body, &shared.counters),
-        Ok(Outcome::Store(message)) => context.pipeline.submit(message, reply).await,
+        Ok(Outcome::Store(message)) => {
+            let unsettled = conn.unsettled.track(message.room.clone());
+            context.pipeline.submit(message, reply, unsettled)
+        }
         Err(error) => reply.fail(&error, &shared.counters),
     }
 }

@@ -33,6 +33,19 @@ pub fn from_str_seed<'de, T: de::DeserializeSeed<'de>>(
     seed.deserialize(de)
 }
 
+/// The event names socket.io uses for its own events (socket.io-parser `RESERVED_EVENTS`):
+/// a client event with one of them is an invalid packet. Dispatched, it would reach an
+/// app's own `disconnect` (or EventEmitter `newListener`) listeners with the client's
+/// arguments.
+pub const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
 /// Reads the event name, the first element of the `[event, ...data]` array.
 ///
 /// As in the reference `socket.io-parser` (`Decoder.isPayloadValid`), the event name is a
@@ -41,13 +54,27 @@ pub fn from_str_seed<'de, T: de::DeserializeSeed<'de>>(
 ///   key is for an integer);
 /// * a string is returned as its text between the quotes, borrowed from `data`. JSON escapes
 ///   (`"a\"b"`) are left in as they are: unescaping would need an allocation.
+///
+/// The names socket.io reserves for its own events ([`RESERVED_EVENTS`]) are an error, as
+/// in the reference parser, whatever escapes spell them.
 pub fn read_event(data: &str) -> serde_json::Result<&str> {
     let mut de = serde_json::Deserializer::from_str(data);
     let event = FirstElement::<&serde_json::value::RawValue>::default()
         .deserialize(&mut de)?
         .get();
     match event.as_bytes()[0] {
-        b'"' => Ok(&event[1..event.len() - 1]),
+        b'"' => {
+            let name = &event[1..event.len() - 1];
+            let reserved = if name.contains('\\') {
+                RESERVED_EVENTS.contains(&serde_json::from_str::<String>(event)?.as_str())
+            } else {
+                RESERVED_EVENTS.contains(&name)
+            };
+            if reserved {
+                return Err(de::Error::custom("the event name is reserved"));
+            }
+            Ok(name)
+        }
         b'-' | b'0'..=b'9' => Ok(event),
         _ => Err(de::Error::custom(
             "the event name must be a string or a number",
