@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -39,8 +39,10 @@ pub(crate) struct Conn {
     /// Cancelled with `close`, for the tasks that live as long as the connection.
     close_signal: CancellationToken,
     /// When the token of a token-mode identity stops being accepted, in
-    /// milliseconds since the epoch; `None` without such an identity.
-    token_end: watch::Sender<Option<i64>>,
+    /// milliseconds since the epoch; `None` without such an identity. Created
+    /// on first use: a watch channel is about 360 bytes, and connections with
+    /// open names (most, and every idle one) never use it.
+    token_end: OnceLock<watch::Sender<Option<i64>>>,
     _ip_slot: Option<IpSlot>,
 }
 
@@ -67,7 +69,7 @@ impl Conn {
             unsettled: Arc::default(),
             closed: AtomicBool::new(false),
             close_signal: CancellationToken::new(),
-            token_end: watch::Sender::new(None),
+            token_end: OnceLock::new(),
             _ip_slot: ip_slot,
         }
     }
@@ -91,13 +93,16 @@ impl Conn {
 
     /// When the identity's token stops being accepted (`None`: no token).
     pub(crate) fn token_end(&self) -> Option<i64> {
-        *self.token_end.borrow()
+        self.token_end.get().and_then(|end| *end.borrow())
     }
 
     /// Sets when the identity's token stops being accepted; watchers are told
     /// only of a change.
     pub(crate) fn set_token_end(&self, end: Option<i64>) {
-        self.token_end.send_if_modified(|current| {
+        if end.is_none() && self.token_end.get().is_none() {
+            return;
+        }
+        self.token_end_sender().send_if_modified(|current| {
             let changed = *current != end;
             *current = end;
             changed
@@ -106,7 +111,11 @@ impl Conn {
 
     /// Follows [`Conn::token_end`].
     pub(crate) fn watch_token_end(&self) -> watch::Receiver<Option<i64>> {
-        self.token_end.subscribe()
+        self.token_end_sender().subscribe()
+    }
+
+    fn token_end_sender(&self) -> &watch::Sender<Option<i64>> {
+        self.token_end.get_or_init(|| watch::Sender::new(None))
     }
 
     pub(crate) fn identity(&self) -> Option<User> {

@@ -204,7 +204,7 @@ where
             }
             Ok(Packet::Pong | Packet::Ping) => {
                 // A full channel means that the client is already known to be alive.
-                socket.heartbeat_tx.try_send(()).ok();
+                socket.heartbeat.notify_one();
                 Ok(())
             }
             Ok(Packet::Message(msg)) => {
@@ -239,17 +239,17 @@ mod rx_stream {
 
     use futures_core::Stream;
     use pin_project_lite::pin_project;
-    use tokio::sync::{mpsc, watch};
+    use tokio::sync::watch;
     use tokio_util::sync::ReusableBoxFuture;
 
-    /// [`ReceiverStream`] is a stream that wraps a [`mpsc::Receiver`] by reference.
+    /// [`ReceiverStream`] is a stream that wraps a [`queue::Receiver`](crate::queue::Receiver) by reference.
     /// Allowing to use it as a stream even if it is behind a mutex.
     pub struct ReceiverStream<'a, T> {
-        inner: &'a mut mpsc::Receiver<T>,
+        inner: &'a mut crate::queue::Receiver<T>,
     }
 
     impl<'a, T> ReceiverStream<'a, T> {
-        pub fn new(inner: &'a mut mpsc::Receiver<T>) -> Self {
+        pub fn new(inner: &'a mut crate::queue::Receiver<T>) -> Self {
             Self { inner }
         }
     }
@@ -322,7 +322,7 @@ mod rx_stream {
 
     impl<'a, T: Clone + Send + Sync + 'static> EncoderStream<'a, T> {
         pub fn new(
-            rx: &'a mut mpsc::Receiver<T>,
+            rx: &'a mut crate::queue::Receiver<T>,
             watch: &'a mut watch::Receiver<Option<T>>,
         ) -> Self {
             Self {

@@ -23,11 +23,12 @@ use tokio_tungstenite::{
 };
 use tokio_util::future::FutureExt as _;
 
-use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
+use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
-    errors::Error, handler::EngineIoHandler, socket::InternalRx, transport::make_open_packet,
+    errors::Error, handler::EngineIoHandler, queue, socket::InternalRx,
+    transport::make_open_packet,
 };
 
 /// Create a response for websocket upgrade
@@ -117,6 +118,52 @@ pub async fn on_init<H: EngineIoHandler, S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // The handshake is a boxed future of its own: its state (the WebSocket stream before it is
+    // split, the upgrade's timeout) is needed only until it is done, and as part of this
+    // future it would stay allocated in the task for the connection's whole life.
+    let (socket, ws) = Box::pin(open_session(&engine, conn, protocol, sid, req_data)).await?;
+    let (tx, rx) = ws.split();
+
+    // Pipe between websocket and internal socket channel.
+    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+
+    // pipe between internal socket channel and websocket
+    match forward_to_handler(&engine, rx, &socket)
+        .with_cancellation_token(&socket.cancellation_token)
+        .await
+    {
+        Some(Err(ref e)) => {
+            let reason =
+                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
+
+            #[cfg(feature = "tracing")]
+            tracing::debug!("error when handling packet: {:?}", e);
+            engine.close_session(socket.id, reason);
+        }
+        Some(Ok(())) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "ws transport was closed");
+            engine.close_session(socket.id, DisconnectReason::TransportClose);
+        }
+        None => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "socket is closing");
+        }
+    }
+    Ok(())
+}
+
+/// Completes the WebSocket handshake of a new session or of an upgrade from polling.
+async fn open_session<H: EngineIoHandler, S>(
+    engine: &Arc<EngineIo<H>>,
+    conn: S,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> Result<(Arc<Socket<H::Data>>, WebSocketStream<S>), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(engine.config.ws_read_buffer_size)
         .max_message_size(Some(engine.config.ws_max_message_size))
@@ -164,35 +211,7 @@ where
             .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
         (socket, ws)
     };
-    let (tx, rx) = ws.split();
-
-    // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
-
-    // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
-        .with_cancellation_token(&socket.cancellation_token)
-        .await
-    {
-        Some(Err(ref e)) => {
-            let reason =
-                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
-
-            #[cfg(feature = "tracing")]
-            tracing::debug!("error when handling packet: {:?}", e);
-            engine.close_session(socket.id, reason);
-        }
-        Some(Ok(())) => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "ws transport was closed");
-            engine.close_session(socket.id, DisconnectReason::TransportClose);
-        }
-        None => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "socket is closing");
-        }
-    }
-    Ok(())
+    Ok((socket, ws))
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
@@ -215,7 +234,7 @@ where
                 }
                 Packet::Pong | Packet::Ping => {
                     // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
+                    socket.heartbeat.notify_one();
                     Ok::<(), Error>(())
                 }
                 Packet::Message(msg) => {
@@ -273,74 +292,34 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         ..
     } = &mut *internal_rx;
 
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
-            };
-        }
-
     // Forward buffered packets until the channel is closed or the session is cancelled.
+    //
+    // The task rests in the `select!` below between bursts, for the whole life of an idle
+    // connection. The writing is a separate, boxed future: as part of this one, its state
+    // (the sink's `feed` and `flush` futures at each of their await points) made every
+    // connection's writer task about 2 KB larger while it waited.
     loop {
-        tokio::select! {
+        let first = tokio::select! {
             biased;
-            items = buffered_rx.recv() => {
-                match items {
-                    Some(packets) => {
-                        for item in packets {
-                            map_fn!(item);
-                        }
-                        while let Ok(packets) = buffered_rx.try_recv() {
-                            for item in packets {
-                                map_fn!(item);
-                            }
-                        }
-                    }
-                    None => break
-                }
-            }
+            items = buffered_rx.recv() => match items {
+                Some(packets) => packets,
+                None => break,
+            },
             _ = socket.cancellation_token.cancelled() => break,
             Ok(()) = volatile_rx.changed() => {
                 let val = volatile_rx.borrow_and_update().clone();
-                if let Some(packets) = val {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in packets {
-                        map_fn!(item);
+                match val {
+                    Some(packets) => {
+                        #[cfg(feature = "tracing")]
+                        tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
+                        Box::pin(write_packets(&socket, &mut tx, packets, None)).await;
+                        continue;
                     }
+                    None => continue,
                 }
             },
-        }
-
-        #[cfg(feature = "tracing")]
-        tracing::trace!(sid = %socket.id, "ws flush");
-        tx.flush().await.ok();
+        };
+        Box::pin(write_packets(&socket, &mut tx, first, Some(buffered_rx))).await;
     }
 
     #[cfg(feature = "tracing")]
@@ -349,6 +328,69 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     tx.flush().await.ok();
     tx.close().await.ok();
 }
+
+/// Writes `first` then, with `more`, every packet queued behind it, and flushes.
+async fn write_packets<D, S>(
+    socket: &Socket<D>,
+    tx: &mut SplitSink<WebSocketStream<S>, Message>,
+    first: PacketBuf,
+    more: Option<&mut queue::Receiver<PacketBuf>>,
+) where
+    D: Default + Send + Sync + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    for item in first {
+        write_packet(socket, tx, item).await;
+    }
+    if let Some(rx) = more {
+        while let Ok(packets) = rx.try_recv() {
+            for item in packets {
+                write_packet(socket, tx, item).await;
+            }
+        }
+    }
+    #[cfg(feature = "tracing")]
+    tracing::trace!(sid = %socket.id, "ws flush");
+    tx.flush().await.ok();
+}
+
+/// Maps a packet to a websocket message and feeds it to the sink (no flush).
+async fn write_packet<D, S>(
+    socket: &Socket<D>,
+    tx: &mut SplitSink<WebSocketStream<S>, Message>,
+    item: Packet,
+) where
+    D: Default + Send + Sync + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let message = match item {
+        Packet::Binary(bin) | Packet::BinaryV3(bin) => {
+            if socket.protocol == ProtocolVersion::V3 {
+                // v3 protocol requires packet type as the first byte.
+                // This requires a new buffer. This is OK as it is only for the V3 protocol.
+                let mut buff = Vec::with_capacity(bin.len() + 1);
+                buff.push(0x04);
+                buff.extend(bin);
+                Message::Binary(buff.into())
+            } else {
+                Message::Binary(bin)
+            }
+        }
+        // A Noop Packet maybe sent by the server to upgrade from a polling connection
+        // In the case that the packet was not poll in time it will remain in the buffer and therefore
+        // it should be discarded here
+        Packet::Noop => return,
+        _ => {
+            let packet: String = item.into();
+            Message::Text(packet.into())
+        }
+    };
+    if let Err(_e) = tx.feed(message).await {
+        #[cfg(feature = "tracing")]
+        tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+    }
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,

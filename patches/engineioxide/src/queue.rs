@@ -1,0 +1,374 @@
+//! The bounded queue of packets waiting for a socket's transport.
+//!
+//! It has the part of tokio's `mpsc` API that the socket and its transports use
+//! (`try_send`, `send`, `try_reserve`, `recv`, `try_recv`, `poll_recv`, `close`,
+//! `closed`), one producer handle and one consumer. Unlike `mpsc`, it holds no
+//! memory while it is empty: `mpsc::channel` allocates its first block of 32
+//! slots at creation (about 6 KB for a [`PacketBuf`](engineioxide_core::PacketBuf),
+//! whatever the bound), and every idle session kept that block for its whole
+//! life. Here the slots are a [`VecDeque`] that grows with a burst and is given
+//! back when the consumer finds it empty and goes to sleep.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use tokio::sync::Notify;
+use tokio::sync::mpsc::error::{SendError, TryRecvError, TrySendError};
+
+/// A queue holding at most `capacity` items (queued or reserved by a [`Permit`]).
+pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    assert!(capacity > 0, "a queue needs room for one item");
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            reserved: 0,
+            closed: false,
+            sender_gone: false,
+            rx_waker: None,
+        }),
+        capacity,
+        changed: Notify::new(),
+    });
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver { shared },
+    )
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    capacity: usize,
+    /// Wakes senders waiting for room and waiters of [`Sender::closed`].
+    changed: Notify,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    /// Slots promised to permits not used yet.
+    reserved: usize,
+    /// The consumer closed the queue or is gone: nothing more is accepted.
+    closed: bool,
+    /// The producer is gone: the consumer ends once the queue is drained.
+    sender_gone: bool,
+    rx_waker: Option<Waker>,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic while holding the lock cannot leave the state half-changed
+        // (every change is one field at a time), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `item` (the slot is already accounted for) and wakes the consumer.
+    fn push(&self, mut state: MutexGuard<'_, State<T>>, item: T) {
+        state.items.push_back(item);
+        let waker = state.rx_waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// The producer's handle.
+pub(crate) struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Sender<T> {
+    /// Queues `item` if there is room and the queue is open.
+    pub(crate) fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+        let state = self.shared.lock();
+        if state.closed {
+            return Err(TrySendError::Closed(item));
+        }
+        if state.items.len() + state.reserved >= self.shared.capacity {
+            return Err(TrySendError::Full(item));
+        }
+        self.shared.push(state, item);
+        Ok(())
+    }
+
+    /// Queues `item`, waiting for room; fails once the queue is closed.
+    pub(crate) async fn send(&self, mut item: T) -> Result<(), SendError<T>> {
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            // Registered before trying, so room made in between is not missed.
+            changed.as_mut().enable();
+            match self.try_send(item) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(back)) => return Err(SendError(back)),
+                Err(TrySendError::Full(back)) => item = back,
+            }
+            changed.await;
+        }
+    }
+
+    /// Holds a slot for one item, sent later with [`Permit::send`].
+    pub(crate) fn try_reserve(&self) -> Result<Permit<'_, T>, TrySendError<()>> {
+        let mut state = self.shared.lock();
+        if state.closed {
+            return Err(TrySendError::Closed(()));
+        }
+        if state.items.len() + state.reserved >= self.shared.capacity {
+            return Err(TrySendError::Full(()));
+        }
+        state.reserved += 1;
+        Ok(Permit { sender: self })
+    }
+
+    /// Whether the consumer closed the queue (or is gone).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
+    /// Resolves once the consumer closed the queue (or is gone).
+    pub(crate) async fn closed(&self) {
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.sender_gone = true;
+        let waker = state.rx_waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("Sender")
+            .field("queued", &state.items.len())
+            .field("reserved", &state.reserved)
+            .field("capacity", &self.shared.capacity)
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+/// A slot held for one item; dropping it unused gives the slot back.
+pub(crate) struct Permit<'a, T> {
+    sender: &'a Sender<T>,
+}
+
+impl<T> Permit<'_, T> {
+    /// Queues `item` in the held slot. After the queue was closed the item is
+    /// dropped, as tokio's permits do.
+    pub(crate) fn send(self, item: T) {
+        let shared = &self.sender.shared;
+        std::mem::forget(self);
+        let mut state = shared.lock();
+        state.reserved -= 1;
+        if state.closed {
+            return;
+        }
+        shared.push(state, item);
+    }
+}
+
+impl<T> Drop for Permit<'_, T> {
+    fn drop(&mut self) {
+        self.sender.shared.lock().reserved -= 1;
+        self.sender.shared.changed.notify_waiters();
+    }
+}
+
+/// The consumer's handle.
+pub(crate) struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Receiver<T> {
+    /// The next item; `None` once the queue is closed (or the producer gone)
+    /// and drained.
+    pub(crate) async fn recv(&mut self) -> Option<T> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// The next item, without waiting.
+    pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        let mut state = self.shared.lock();
+        match self.pop(&mut state) {
+            Some(item) => Ok(item),
+            None if state.closed || state.sender_gone => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut state = self.shared.lock();
+        if let Some(item) = self.pop(&mut state) {
+            return Poll::Ready(Some(item));
+        }
+        if state.closed || state.sender_gone {
+            return Poll::Ready(None);
+        }
+        // Going to sleep on an empty queue: give back what the last burst grew it
+        // to, so that an idle session holds no slots.
+        state.items = VecDeque::new();
+        match &mut state.rx_waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            waker => *waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Stops accepting items; those queued can still be received.
+    pub(crate) fn close(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.changed.notify_waiters();
+    }
+
+    fn pop(&self, state: &mut State<T>) -> Option<T> {
+        let item = state.items.pop_front()?;
+        // A sender may be waiting for room (only `send` waits, and only when full).
+        if state.items.len() + state.reserved + 1 >= self.shared.capacity {
+            self.shared.changed.notify_waiters();
+        }
+        Some(item)
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let items = {
+            let mut state = self.shared.lock();
+            state.closed = true;
+            std::mem::take(&mut state.items)
+        };
+        self.shared.changed.notify_waiters();
+        // Dropped outside the lock: an item's drop may do anything.
+        drop(items);
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("Receiver")
+            .field("queued", &state.items.len())
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn bounded_by_items_and_permits() {
+        let (tx, mut rx) = channel::<u32>(3);
+        tx.try_send(1).unwrap();
+        let permit = tx.try_reserve().unwrap();
+        tx.try_send(2).unwrap();
+        assert!(matches!(tx.try_send(3), Err(TrySendError::Full(3))));
+        assert!(matches!(tx.try_reserve(), Err(TrySendError::Full(()))));
+        permit.send(9);
+        assert_eq!(rx.recv().await, Some(1));
+        assert_eq!(rx.recv().await, Some(2));
+        assert_eq!(rx.recv().await, Some(9));
+        // An unused permit gives its slot back.
+        let permits = [tx.try_reserve().unwrap(), tx.try_reserve().unwrap()];
+        assert!(tx.try_send(4).is_ok());
+        assert!(tx.try_send(5).is_err());
+        drop(permits);
+        tx.try_send(5).unwrap();
+        tx.try_send(6).unwrap();
+        assert_eq!(rx.try_recv(), Ok(4));
+    }
+
+    #[tokio::test]
+    async fn empty_queue_holds_no_slots() {
+        let (tx, mut rx) = channel::<[u8; 100]>(1024);
+        assert_eq!(tx.shared.lock().items.capacity(), 0);
+        for _ in 0..500 {
+            tx.try_send([0; 100]).unwrap();
+        }
+        while rx.try_recv().is_ok() {}
+        assert!(tx.shared.lock().items.capacity() >= 500);
+        // The consumer goes to sleep on the empty queue: the slots are given back.
+        let waiting = tokio::time::timeout(Duration::from_millis(10), rx.recv()).await;
+        assert!(waiting.is_err());
+        assert_eq!(tx.shared.lock().items.capacity(), 0);
+        tx.try_send([1; 100]).unwrap();
+        assert_eq!(rx.recv().await, Some([1; 100]));
+    }
+
+    #[tokio::test]
+    async fn wakes_the_waiting_consumer() {
+        let (tx, mut rx) = channel::<u32>(4);
+        let consumer = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(item) = rx.recv().await {
+                got.push(item);
+            }
+            got
+        });
+        for i in 0..100 {
+            tx.send(i).await.unwrap();
+        }
+        drop(tx);
+        assert_eq!(consumer.await.unwrap(), (0..100).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn close_drains_then_ends_and_refuses() {
+        let (tx, mut rx) = channel::<u32>(4);
+        tx.try_send(1).unwrap();
+        let closed = tokio::spawn(async move {
+            tx.closed().await;
+            let refused = matches!(tx.try_send(2), Err(TrySendError::Closed(2)))
+                && tx.send(3).await.is_err()
+                && tx.is_closed();
+            (tx, refused)
+        });
+        rx.close();
+        let (tx, refused) = closed.await.unwrap();
+        assert!(refused);
+        // A permit taken before the close sends into the void.
+        assert!(tx.try_reserve().is_err());
+        assert_eq!(rx.recv().await, Some(1));
+        assert_eq!(rx.recv().await, None);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn send_waits_for_room() {
+        let (tx, mut rx) = channel::<u32>(1);
+        tx.try_send(1).unwrap();
+        let tx = Arc::new(tx);
+        let sender = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.send(2).await.is_ok() }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(rx.recv().await, Some(1));
+        assert!(sender.await.unwrap());
+        assert_eq!(rx.recv().await, Some(2));
+    }
+}
