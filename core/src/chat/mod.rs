@@ -17,7 +17,7 @@ mod session;
 mod token_expiry;
 mod unsettled;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use socketioxide::adapter::Adapter;
@@ -103,16 +103,10 @@ pub(crate) fn install_cluster<A: Adapter>(node: &ChatNode<A>, feeds: ClusterFeed
     ));
 }
 
-async fn expire_host_acks(shared: std::sync::Weak<Shared>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tick.tick().await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        if shared.stopping() {
-            return;
-        }
+/// Ends the client acks the host has not answered within their timeout.
+async fn expire_host_acks(shared: Weak<Shared>) {
+    let mut ticks = Ticks::new(shared, Duration::from_millis(250));
+    while let Some(shared) = ticks.next().await {
         shared.host.acks.expire();
     }
 }
@@ -120,21 +114,37 @@ async fn expire_host_acks(shared: std::sync::Weak<Shared>) {
 /// Forgets the history past its retention (memory history: idle rooms nobody
 /// is in; SQLite: old messages), looking every quarter of the retention (at most
 /// every minute), so things go at most that much later than they could.
-async fn expire_history(shared: std::sync::Weak<Shared>, retention: Duration) {
+async fn expire_history(shared: Weak<Shared>, retention: Duration) {
     let period = (retention / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
-    let mut tick = tokio::time::interval(period);
-    loop {
-        tick.tick().await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        if shared.stopping() {
-            return;
-        }
+    let mut ticks = Ticks::new(shared, period);
+    while let Some(shared) = ticks.next().await {
         let presence = &shared.presence.local;
         shared
             .history
             .expire(retention, |room| presence.member_count(room) > 0)
             .await;
+    }
+}
+
+/// A housekeeping task's clock: a tick every period while the engine runs. It
+/// holds the engine weakly, so that the task never keeps a stopped engine alive.
+struct Ticks {
+    tick: tokio::time::Interval,
+    shared: Weak<Shared>,
+}
+
+impl Ticks {
+    fn new(shared: Weak<Shared>, period: Duration) -> Self {
+        Self {
+            tick: tokio::time::interval(period),
+            shared,
+        }
+    }
+
+    /// Waits for the next tick; `None` once the engine is gone or stopping.
+    async fn next(&mut self) -> Option<Arc<Shared>> {
+        self.tick.tick().await;
+        let shared = self.shared.upgrade()?;
+        (!shared.stopping()).then_some(shared)
     }
 }
