@@ -207,6 +207,12 @@ impl Collector for EngineCollector {
                 "Messages accepted during an outage and not yet written to Redis.",
                 cluster.journal_pending,
             )?;
+            counter(
+                e,
+                "cluster_pubsub_dropped",
+                "Messages between nodes dropped because a subscription's buffer was full.",
+                cluster.pubsub_dropped,
+            )?;
             gauge(
                 e,
                 "cluster_nodes_alive",
