@@ -7,6 +7,10 @@
 //   private {to, text}  -> 'private' to every socket of that name, ack {ok, ...}
 //
 // BENCH_PORT (default 0: any free port) on 127.0.0.1; prints "BENCH_LISTENING <port>".
+// BENCH_RECOVERY=1 turns on Socket.IO's connectionStateRecovery (defaults: sessions
+// kept 2 minutes, middlewares skipped on recovery), for the reconnect storm only:
+// with it every broadcast packet gets an offset and is kept in memory, which the
+// other scenarios should not pay for.
 
 const http = require('node:http');
 const express = require('express');
@@ -16,7 +20,7 @@ const app = express();
 app.get('/healthz', (req, res) => res.json({ ok: true }));
 
 const server = http.createServer(app);
-const io = new Server(server);
+const io = new Server(server, process.env.BENCH_RECOVERY === '1' ? { connectionStateRecovery: {} } : {});
 
 let nextId = 1;
 /** name -> Set of sockets with that name */

@@ -164,7 +164,7 @@ impl Proto {
     }
 }
 
-fn digits(bytes: &[u8]) -> (u64, usize) {
+pub(crate) fn digits(bytes: &[u8]) -> (u64, usize) {
     let mut value = 0u64;
     let mut n = 0;
     for &b in bytes {
@@ -178,14 +178,21 @@ fn digits(bytes: &[u8]) -> (u64, usize) {
 }
 
 /// The value of the string field `"name":"..."` (no escapes expected).
-fn string_field<'a>(json: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+pub(crate) fn string_field<'a>(json: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     let at = find(json, name)? + name.len();
     let end = json[at..].iter().position(|&b| b == b'"')?;
     Some(&json[at..at + end])
 }
 
+/// The value of the number field `"name":123` (`name` includes the quotes and colon).
+pub(crate) fn number_field(json: &[u8], name: &[u8]) -> Option<u64> {
+    let at = find(json, name)? + name.len();
+    let (value, n) = digits(&json[at..]);
+    (n > 0).then_some(value)
+}
+
 /// The stamped text of a delivered message.
-fn stamped_text(json: &[u8]) -> Option<&[u8]> {
+pub(crate) fn stamped_text(json: &[u8]) -> Option<&[u8]> {
     let text = string_field(json, b"\"text\":\"")?;
     text.starts_with(STAMP).then_some(text)
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::load::StepResult;
 use crate::scenarios::{ConnectResult, IdleResult, Plan, StepsOutcome};
 use crate::servers::ServerKind;
+use crate::storm::StormResult;
 use crate::sys::Machine;
 
 pub type Outcome<T> = Result<T, String>;
@@ -22,6 +23,9 @@ pub struct ServerReport {
     pub idle: Vec<(u64, Outcome<IdleResult>)>,
     pub connect: Option<Outcome<ConnectResult>>,
     pub private: Option<Outcome<StepsOutcome>>,
+    /// The reconnect storm; absent in results written before it existed.
+    #[serde(default)]
+    pub storm: Option<Outcome<StormResult>>,
 }
 
 impl ServerReport {
@@ -32,6 +36,7 @@ impl ServerReport {
             idle: Vec::new(),
             connect: None,
             private: None,
+            storm: None,
         }
     }
 }
@@ -424,6 +429,214 @@ fn seed_section(md: &mut String, report: &Report) {
     steps_details(md, report, "deliveries", seed_fanout);
 }
 
+/// Section (f): the reconnect storm, on the servers with connection recovery.
+fn storm_section(md: &mut String, report: &Report) {
+    let Some(plan) = &report.plan.storm else {
+        return;
+    };
+    if !report.servers.iter().any(|s| s.storm.is_some()) {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## (f) Reconnect storm (issue 14)\n\n\
+         {} clients joined to one room, plus {} senders in it that each send `message` \
+         at {} per second for the whole run. Once every client has received a message, \
+         all the clients close their transports at once (TCP closed), stay away {} ms, \
+         and reconnect with recovery, **at most {} reconnections in flight** (connect to \
+         the recovery's answer; the same pacing for every server: opening them all at \
+         once overflows the listen backlog, and the kernel retries a dropped SYN only \
+         after a second) while the room keeps talking. Palaver: the chat protocol's \
+         `join {{room, name, since: {{offset, epoch}}}}`, whose answer has `recovered: true` \
+         and `history` = the missed messages; a live message past a gap is fetched with \
+         `history {{room, after}}`. Node Socket.IO 4.8 with `connectionStateRecovery` \
+         (in-memory adapter): the stock client's CONNECT with `{{pid, offset}}`, the \
+         server replays the missed packets and answers with the same `pid`.\n\n\
+         **Recovered** = the client has every message up to the newest at its recovery, \
+         without a hole. *All recovered* is the time from the drop until the last client \
+         was; per client the same from the drop (p50/p99), and each reconnection's connect \
+         to answer. *Replayed* = missed messages delivered by the recovery (replayed \
+         packets; join history and history pages), per second of the storm. After the \
+         storm the senders stop and every client's messages are checked by position in \
+         the room (Palaver's `offset`; the Node server's message `id`, one counter): \
+         complete from its first message to the last one sent, once each, in order, and \
+         as the senders' acks say (sender and sequence number); anything else is counted \
+         below, not hidden. Peak RSS: the server's VmHWM, reset at the drop; CPU: the \
+         server's user + system seconds from the drop until all recovered.\n\n\
+         The server, the generator (all the clients in one process) and anything else \
+         share this machine's {} cores: the generator's and the rest's CPU seconds are in \
+         the second table, and a busy machine stretches every time here.\n",
+        plan.clients, plan.senders, plan.rate, plan.down_ms, plan.concurrency, report.machine.cores
+    );
+    let time = |s: &ServerReport| {
+        s.storm
+            .as_ref()
+            .and_then(|o| o.as_ref().ok())
+            .filter(|r| r.recovered == u64::from(r.clients) && r.clients > 0)
+            .map(|r| r.seconds_to_all_recovered)
+    };
+    let rate = |s: &ServerReport| {
+        s.storm
+            .as_ref()
+            .and_then(|o| o.as_ref().ok())
+            .map(|r| r.replayed_per_second)
+    };
+    let rss = |s: &ServerReport| {
+        s.storm
+            .as_ref()
+            .and_then(|o| o.as_ref().ok())
+            .map(|r| r.rss_peak_kb as f64)
+    };
+    let cpu = |s: &ServerReport| {
+        s.storm
+            .as_ref()
+            .and_then(|o| o.as_ref().ok())
+            .map(|r| r.server_cpu_seconds)
+    };
+    let vs = |f: &dyn Fn(&ServerReport) -> Option<f64>, kind: ServerKind| {
+        ratio(
+            headline(report, kind, f),
+            headline(report, ServerKind::SocketioExpress, f),
+        )
+    };
+    let _ = writeln!(
+        md,
+        "| server | clients | recovered | all recovered s | vs Socket.IO | p50 / p99 ms | \
+         answer p50 / p99 ms | replayed | replayed/s | vs Socket.IO | peak RSS MiB (before) | \
+         vs Socket.IO | server CPU s | vs Socket.IO | complete clients | missing | notes |"
+    );
+    let _ = writeln!(
+        md,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for server in &report.servers {
+        let Some(outcome) = &server.storm else {
+            continue;
+        };
+        let name = server.kind.name();
+        match outcome {
+            Err(e) => {
+                let _ = writeln!(
+                    md,
+                    "| {name} | failed | — | — | — | — | — | — | — | — | — | — | — | — | — | — | {} |",
+                    one_line(e)
+                );
+            }
+            Ok(r) => {
+                let mut notes = Vec::new();
+                if let Some(c) = &r.capped {
+                    notes.push(c.clone());
+                }
+                if r.not_recovered > 0 {
+                    notes.push(format!(
+                        "{} not recovered: {}",
+                        r.not_recovered,
+                        r.not_recovered_reasons
+                            .iter()
+                            .map(|(why, n)| format!("{why} ×{n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                if r.failed > 0 {
+                    notes.push(format!(
+                        "{} failed: {}",
+                        r.failed,
+                        r.errors.first().map(|e| one_line(e)).unwrap_or_default()
+                    ));
+                }
+                if r.connect_retries > 0 {
+                    notes.push(format!("{} connects retried", r.connect_retries));
+                }
+                if r.duplicates > 0 {
+                    notes.push(format!("{} duplicates dropped by position", r.duplicates));
+                }
+                if r.content_mismatch > 0 || r.beyond_holes > 0 {
+                    notes.push(format!(
+                        "{} content mismatches, {} past a hole",
+                        r.content_mismatch, r.beyond_holes
+                    ));
+                }
+                if r.gap_fetches > 0 {
+                    notes.push(format!(
+                        "{} history fetches ({} messages)",
+                        r.gap_fetches, r.fetched
+                    ));
+                }
+                if r.storm_notices > 0 {
+                    notes.push(format!(
+                        "{} join/leave notices and presence events received during the storm",
+                        r.storm_notices
+                    ));
+                }
+                let all = if r.recovered == u64::from(r.clients) {
+                    format!("{:.2}", r.seconds_to_all_recovered)
+                } else {
+                    format!("not all ({:.1})", r.seconds_to_all_recovered)
+                };
+                let _ = writeln!(
+                    md,
+                    "| {name} | {} | {} | {all} | {} | {} / {} | {} / {} | {} | {} | {} | {:.0} ({:.0}) | {} | {:.2} | {} | {} | {} | {} |",
+                    r.clients,
+                    r.recovered,
+                    vs(&|s| time(s).map(|t| 1.0 / t), server.kind),
+                    ms(r.recovered_p50_ms),
+                    ms(r.recovered_p99_ms),
+                    ms(r.answer_p50_ms),
+                    ms(r.answer_p99_ms),
+                    r.replayed,
+                    human(r.replayed_per_second),
+                    vs(&rate, server.kind),
+                    r.rss_peak_kb as f64 / 1024.0,
+                    r.rss_before_kb as f64 / 1024.0,
+                    vs(&rss, server.kind),
+                    r.server_cpu_seconds,
+                    vs(&cpu, server.kind),
+                    r.complete_clients,
+                    r.missing,
+                    notes.join("; ")
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n`vs Socket.IO`: for the time, Node's time ÷ this server's (higher is faster); for \
+         replayed/s, this ÷ Node's; for RSS and CPU, this ÷ Node's (lower is less).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| server | room filled in s | quiet after s | MB pushed meanwhile | sent | acked | \
+         positions | last answer s | frames during the storm | MB | generator CPU s | other CPU s |"
+    );
+    let _ = writeln!(
+        md,
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+    );
+    for server in &report.servers {
+        if let Some(Ok(r)) = &server.storm {
+            let _ = writeln!(
+                md,
+                "| {} | {:.1} | {:.1} | {:.1} | {} | {} | {}–{} | {:.2} | {} | {:.1} | {:.2} | {:.2} |",
+                server.kind.name(),
+                r.join_seconds,
+                r.quiet_seconds,
+                r.join_mb,
+                r.sent,
+                r.acked,
+                r.first_position,
+                r.final_position,
+                r.seconds_to_last_answer,
+                r.storm_frames,
+                r.storm_mb,
+                r.generator_cpu_seconds,
+                r.other_cpu_seconds
+            );
+        }
+    }
+    md.push('\n');
+}
+
 pub fn markdown(report: &Report, previous: Option<&str>) -> String {
     let mut md = String::new();
     let m = &report.machine;
@@ -650,6 +863,7 @@ pub fn markdown(report: &Report, previous: Option<&str>) -> String {
     );
 
     seed_section(&mut md, report);
+    storm_section(&mut md, report);
 
     let _ = writeln!(md, "## Notes\n");
     let mut any = false;
@@ -664,6 +878,9 @@ pub fn markdown(report: &Report, previous: Option<&str>) -> String {
         }
         if let Some(Err(e)) = &server.connect {
             failures.push(format!("connect: {}", one_line(e)));
+        }
+        if let Some(Err(e)) = &server.storm {
+            failures.push(format!("reconnect storm: {}", one_line(e)));
         }
         for (size, outcome) in &server.idle {
             if let Err(e) = outcome {
@@ -983,6 +1200,34 @@ pub fn smoke_failures(report: &Report) -> Vec<String> {
                 }
                 Ok(_) => {}
             }
+        }
+        match &server.storm {
+            Some(Err(e)) => out.push(format!("{name} reconnect storm: {e}")),
+            Some(Ok(r))
+                if r.recovered != u64::from(r.clients)
+                    || r.complete_clients != u64::from(r.clients)
+                    || r.missing > 0
+                    || r.content_mismatch > 0
+                    || r.failed > 0
+                    || r.refused > 0
+                    || r.replayed == 0 =>
+            {
+                out.push(format!(
+                    "{name} reconnect storm: {} of {} recovered, {} complete, missing {}, \
+                     content mismatches {}, failed {}, refused {}, replayed {} {:?} {:?}",
+                    r.recovered,
+                    r.clients,
+                    r.complete_clients,
+                    r.missing,
+                    r.content_mismatch,
+                    r.failed,
+                    r.refused,
+                    r.replayed,
+                    r.not_recovered_reasons,
+                    r.errors
+                ))
+            }
+            _ => {}
         }
         match &server.connect {
             Some(Err(e)) => out.push(format!("{name} connect: {e}")),

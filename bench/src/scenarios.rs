@@ -45,6 +45,9 @@ pub struct Plan {
     /// results written before it existed.
     #[serde(default)]
     pub seed002: Option<SeedPlan>,
+    /// The reconnect storm; absent in results written before it existed.
+    #[serde(default)]
+    pub storm: Option<crate::storm::StormPlan>,
 }
 
 /// Sizes for seed 002's room chat. Every join pushes the whole `groupList` (all
@@ -134,11 +137,11 @@ fn note(text: impl AsRef<str>) {
 
 /// File descriptors this process (and each server, which inherits its limits)
 /// may hold for connections.
-fn fd_budget() -> u64 {
+pub(crate) fn fd_budget() -> u64 {
     crate::sys::nofile().0.saturating_sub(256).max(64)
 }
 
-fn cap(requested: u64, budget: u64) -> (u64, Option<String>) {
+pub(crate) fn cap(requested: u64, budget: u64) -> (u64, Option<String>) {
     if requested <= budget {
         (requested, None)
     } else {
@@ -729,7 +732,23 @@ where
     F: FnOnce(Arc<Server>) -> Fut,
     Fut: std::future::Future<Output = Result<T, String>>,
 {
-    let server = Arc::new(Server::start(kind, paths, label).await?);
+    with_server_env(kind, paths, label, limit, &[], scenario).await
+}
+
+/// [`with_server`], with `env` added to the server's environment.
+pub async fn with_server_env<T, F, Fut>(
+    kind: ServerKind,
+    paths: &Paths,
+    label: &str,
+    limit: Duration,
+    env: &[(&str, &str)],
+    scenario: F,
+) -> Result<T, String>
+where
+    F: FnOnce(Arc<Server>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let server = Arc::new(Server::start(kind, paths, label, env).await?);
     // Startup allocations settle before anything is measured.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let outcome = match tokio::time::timeout(limit, scenario(server.clone())).await {

@@ -136,8 +136,14 @@ pub const MAX_LIFETIME_SECS: u64 = 3 * 3600;
 pub const LISTENING: &str = "BENCH_LISTENING ";
 
 impl Server {
-    /// Starts a fresh server and waits until it accepts connections.
-    pub async fn start(kind: ServerKind, paths: &Paths, label: &str) -> Result<Self, String> {
+    /// Starts a fresh server (with `env` added to its environment) and waits
+    /// until it accepts connections.
+    pub async fn start(
+        kind: ServerKind,
+        paths: &Paths,
+        label: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         std::fs::create_dir_all(&paths.logs).map_err(|e| format!("logs dir: {e}"))?;
         let log = paths.logs.join(format!("{}-{label}.log", kind.name()));
         let out = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
@@ -186,6 +192,7 @@ impl Server {
             }
         };
         crate::sys::die_with_parent(command.as_std_mut());
+        command.envs(env.iter().copied());
         command
             .env("BENCH_MAX_SECONDS", MAX_LIFETIME_SECS.to_string())
             .current_dir(&paths.repo)
