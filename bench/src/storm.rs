@@ -655,7 +655,12 @@ impl Client {
                         self.permit = None;
                         let restored = pid.is_some() && pid == self.pid;
                         self.pid = pid;
-                        if restored {
+                        if restored && self.out.track.has_hole() {
+                            // Socket.IO has no way to ask for what is missing.
+                            self.out.reason = Some("a hole after the replayed packets".into());
+                            self.set_stage(Stage::Live);
+                            self.finish_storm();
+                        } else if restored {
                             self.out.recovered = true;
                             self.set_stage(Stage::Live);
                             self.check_recovered();
@@ -784,8 +789,22 @@ impl Client {
                 let behind = self.target.is_some_and(|t| self.out.track.through < t) && !self.done;
                 let settling = self.ctx.final_position.load(Ordering::Relaxed);
                 let short = settling > 0 && self.out.track.through < settling;
-                if (more || behind || self.out.track.has_hole() || short) && n > 0 {
+                let lacking = more || behind || self.out.track.has_hole() || short;
+                if lacking && n > 0 {
                     self.fetch(conn).await?;
+                } else if lacking && self.storm && !self.done {
+                    // The server has nothing more to give: what is missing stays
+                    // missing (counted at the end).
+                    let reason = match answer.get("recovered").and_then(Value::as_bool) {
+                        Some(false) => format!(
+                            "history: recovered false ({})",
+                            answer.get("reason").and_then(Value::as_str).unwrap_or("?")
+                        ),
+                        _ => "history has nothing to fill a hole".to_string(),
+                    };
+                    self.out.reason = Some(reason);
+                    self.out.recovered = false;
+                    self.finish_storm();
                 }
                 self.check_recovered();
             }
