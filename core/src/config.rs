@@ -209,6 +209,18 @@ pub enum HistoryStorage {
     Memory,
 }
 
+/// What happens to a private message for a user with no connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivateOffline {
+    /// Stored in the conversation and delivered at the recipient's next connect
+    /// (as `private` events, before any other traffic of theirs).
+    #[default]
+    Store,
+    /// Refused with `user_offline`, nothing stored.
+    Refuse,
+}
+
 /// How hard SQLite works to keep acknowledged messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -263,6 +275,15 @@ pub struct HistoryConfig {
     pub on_join: usize,
     /// Largest page a `history` request may ask for. Defaults to `200`.
     pub page_max: usize,
+    /// Most messages a recovery may return: a `join` with `since` (all of them in
+    /// its answer) or a `history` with `after` (page by page) that is missing more
+    /// gets `recovered: false` (`too_many`) and the newest page instead. At most
+    /// `100000`. Defaults to `1000`.
+    pub recovery_max: usize,
+    /// A private message to a user with no connection: stored and delivered at
+    /// their next connect, or refused with `user_offline`. Defaults to
+    /// [`PrivateOffline::Store`].
+    pub private_offline: PrivateOffline,
     /// Room messages accepted but not yet stored and delivered, in bytes (text,
     /// names and a fixed cost per message), for the whole engine. A message that
     /// would go over it is refused with `storage_busy`. Defaults to `16777216`
@@ -283,6 +304,8 @@ impl Default for HistoryConfig {
             sqlite_max_age_secs: None,
             on_join: 50,
             page_max: 200,
+            recovery_max: 1_000,
+            private_offline: PrivateOffline::Store,
             queue_max_bytes: 16 * 1024 * 1024,
         }
     }
@@ -709,6 +732,7 @@ impl Config {
                 "history.memory_max_per_room",
             ),
             (self.history.page_max as u64, "history.page_max"),
+            (self.history.recovery_max as u64, "history.recovery_max"),
             (
                 self.history.memory_max_rooms as u64,
                 "history.memory_max_rooms",
@@ -907,6 +931,11 @@ impl Config {
                 self.history.page_max as u64,
                 MAX_HISTORY_PAGE,
                 "history.page_max",
+            ),
+            (
+                self.history.recovery_max as u64,
+                MAX_HISTORY_PAGE,
+                "history.recovery_max",
             ),
             (
                 self.history.queue_max_bytes as u64,

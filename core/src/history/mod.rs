@@ -24,7 +24,7 @@ use std::time::Duration;
 use socketioxide::socket::Sid;
 
 use crate::config::{HistoryConfig, HistoryStorage};
-use crate::protocol::{ChatMessage, MessageKind, User};
+use crate::protocol::{ChatMessage, MessageKind, Position, User};
 
 pub(crate) use self::journal::Journal;
 pub(crate) use self::memory::{MemoryBounds, MemoryHistory};
@@ -44,10 +44,18 @@ pub(crate) struct NewMessage {
     /// The sending connection, which its delivery leaves out (none for messages
     /// written again from the outage journal, which are not delivered again).
     pub sender: Option<Sid>,
+    /// A private message's recipient (`room` is then their [`conversation`]).
+    pub to: Option<User>,
+    /// A private message whose recipient had no connection when it was sent:
+    /// the store remembers it for their next connect ([`History::take_pending`]).
+    pub pending: bool,
 }
 
 impl NewMessage {
-    pub(crate) fn stored(self, id: String) -> ChatMessage {
+    /// The message as stored: its id and its place in the room's history
+    /// (`None` while journaled during an outage).
+    pub(crate) fn stored(self, id: String, place: Option<(u64, Arc<str>)>) -> ChatMessage {
+        let (offset, epoch) = place.unzip();
         ChatMessage {
             id: Some(id),
             room: self.room,
@@ -55,9 +63,24 @@ impl NewMessage {
             user_id: Some(self.user.id),
             text: self.text,
             ts: self.ts,
-            kind: MessageKind::Chat,
+            kind: if self.to.is_some() {
+                MessageKind::Private
+            } else {
+                MessageKind::Chat
+            },
+            offset,
+            epoch,
+            to: self.to,
         }
     }
+}
+
+/// Where a room's history stands: its epoch (`None` before its first message)
+/// and the offset of its newest message (`0` before the first).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Head {
+    pub epoch: Option<Arc<str>>,
+    pub offset: u64,
 }
 
 /// One page of a room's history, oldest first.
@@ -66,6 +89,137 @@ pub(crate) struct Page {
     pub messages: Vec<ChatMessage>,
     /// Whether older messages exist before the first one of this page.
     pub has_more: bool,
+    /// Where the room's history stands.
+    pub head: Head,
+}
+
+/// What came after a client's [`Position`] in a room's history.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum After {
+    /// Exactly the messages after the position, oldest first, up to the limit.
+    Found {
+        messages: Vec<ChatMessage>,
+        /// Whether more follow the last one returned.
+        has_more: bool,
+        head: Head,
+    },
+    /// The history cannot say exactly what came after the position.
+    Lost { reason: LostReason, head: Head },
+}
+
+/// Why a position cannot be recovered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LostReason {
+    /// The position belongs to another epoch (or lies ahead of the history).
+    Epoch,
+    /// The history no longer reaches back to the message after the position.
+    Trimmed,
+    /// More messages are missing than a recovery may return.
+    TooMany,
+}
+
+impl LostReason {
+    /// Its name on the wire (`reason` of a `join` or `history` answer).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Epoch => "epoch",
+            Self::Trimmed => "trimmed",
+            Self::TooMany => "too_many",
+        }
+    }
+}
+
+/// What a backend found after a position, before the common checks: the
+/// history's head and the oldest messages after `from` (at most `limit`), or
+/// nothing when the epoch or the count already rule a recovery out.
+pub(crate) struct Found {
+    pub head: Head,
+    pub messages: Vec<ChatMessage>,
+}
+
+impl Found {
+    /// The checks every backend shares: the epoch, the count, and that the
+    /// messages start right after `from` (no silent gap).
+    fn judge(self, from: &Position, max_missing: u64) -> After {
+        let Found { head, messages } = self;
+        if let Some(reason) = precheck(&head, from, max_missing) {
+            return After::Lost { reason, head };
+        }
+        let missing = head.offset - from.offset;
+        if missing == 0 {
+            return After::Found {
+                messages: Vec::new(),
+                has_more: false,
+                head,
+            };
+        }
+        let contiguous = messages
+            .iter()
+            .zip(from.offset + 1..)
+            .all(|(message, expected)| message.offset == Some(expected));
+        if messages.is_empty() || !contiguous {
+            return After::Lost {
+                reason: LostReason::Trimmed,
+                head,
+            };
+        }
+        let has_more = (messages.len() as u64) < missing;
+        After::Found {
+            messages,
+            has_more,
+            head,
+        }
+    }
+}
+
+/// Whether `from` can be recovered from at all, given the head alone.
+fn precheck(head: &Head, from: &Position, max_missing: u64) -> Option<LostReason> {
+    if from.offset > 0 && from.epoch.as_deref() != head.epoch.as_deref() {
+        return Some(LostReason::Epoch);
+    }
+    if from.offset > head.offset {
+        return Some(LostReason::Epoch);
+    }
+    if head.offset - from.offset > max_missing {
+        return Some(LostReason::TooMany);
+    }
+    None
+}
+
+/// A new epoch for a room's history: random, so that histories started apart
+/// (another store, a restart of a memory history) never share one.
+pub(crate) fn new_epoch() -> Arc<str> {
+    use std::hash::{BuildHasher, Hasher};
+    // The standard library's hasher keys are random per process and per call.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.as_nanos());
+    hasher.write_u128(nanos);
+    Arc::from(format!("{:016x}", hasher.finish()))
+}
+
+/// The history "room" that holds the private messages between two users: the
+/// same for both directions, and never a valid room name (those have no `@`).
+pub(crate) fn conversation(a: &str, b: &str) -> String {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    format!("@{}:{first}{second}", first.len())
+}
+
+/// The two user ids of a [`conversation`] name; `None` for a room name.
+pub(crate) fn conversation_users(room: &str) -> Option<(&str, &str)> {
+    let rest = room.strip_prefix('@')?;
+    let (len, ids) = rest.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    (ids.is_char_boundary(len) && len <= ids.len()).then(|| ids.split_at(len))
+}
+
+/// A conversation with a pending private message for a user who was offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub conversation: String,
+    /// The position just before the first message they have not received.
+    pub from: Position,
 }
 
 /// Why the history backend could not do what was asked.
@@ -154,6 +308,33 @@ impl History {
             Self::Sqlite(store) => store.page(room, before, limit).await,
             Self::Memory(store) => store.page(room, before, limit),
             Self::Redis(store) => store.page(room, before, limit).await,
+        }
+    }
+
+    /// The messages after `from`, oldest first (at most `limit`), or why they
+    /// cannot be told exactly; at most `max_missing` may be missing.
+    pub(crate) async fn after(
+        &self,
+        room: &str,
+        from: &Position,
+        limit: usize,
+        max_missing: u64,
+    ) -> Result<After, HistoryError> {
+        let found = match self {
+            Self::Sqlite(store) => store.after(room, from, limit, max_missing).await?,
+            Self::Memory(store) => store.after(room, from, limit, max_missing),
+            Self::Redis(store) => store.after(room, from, limit, max_missing).await?,
+        };
+        Ok(found.judge(from, max_missing))
+    }
+
+    /// Takes (and forgets) the conversations with private messages `user` was
+    /// sent while they had no connection.
+    pub(crate) async fn take_pending(&self, user: &str) -> Result<Vec<Pending>, HistoryError> {
+        match self {
+            Self::Sqlite(store) => store.take_pending(user).await,
+            Self::Memory(store) => Ok(store.take_pending(user)),
+            Self::Redis(store) => store.take_pending(user).await,
         }
     }
 
