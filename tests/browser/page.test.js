@@ -84,10 +84,11 @@ async function sendAll(socket, room, texts) {
 const range = (from, to, f) => Array.from({ length: to - from + 1 }, (_, i) => f(from + i));
 
 before(async () => {
-  // on_join 5 so that "load older" has something to load with few messages.
+  // on_join 5 so that "load older" has something to load with few messages;
+  // private messages to someone offline refused, so that the page shows user_offline.
   [browser, server] = await Promise.all([
     launchBrowser(),
-    startServer({ config: { history: { storage: 'memory', on_join: 5 } } }),
+    startServer({ config: { history: { storage: 'memory', on_join: 5, private_offline: 'refuse' } } }),
   ]);
 });
 

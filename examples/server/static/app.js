@@ -645,10 +645,10 @@
    * the newest page; what is missing is given up on.
    */
   function applyUnrecovered(conv, res, messages) {
-    if (typeof res.epoch === 'string' && conv.epoch !== null && res.epoch !== conv.epoch) {
-      resetEpoch(conv, res.epoch, 'epoch');
-    } else if (res.reason === 'epoch' && res.epoch === conv.epoch) {
-      // A live message of the new epoch came first and showed the reset already.
+    const epoch = typeof res.epoch === 'string' ? res.epoch : null; // null: an empty history
+    if (res.reason === 'epoch' || (epoch !== null && conv.epoch !== null && epoch !== conv.epoch)) {
+      // Unless a live message of the new epoch came first and showed the reset already.
+      if (epoch === null || epoch !== conv.epoch) resetEpoch(conv, epoch, 'epoch');
     } else {
       if (typeof res.epoch === 'string') conv.epoch = res.epoch;
       addGapMarker(conv, res.reason);
