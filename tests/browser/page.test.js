@@ -730,14 +730,14 @@ test('a live message past a gap: the page asks for the gap with `history {after}
   const own = await recoveryServer();
   const writer = await connect(own.url, { auth: { name: 'Writer' } });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  // The page's WebSocket goes through the test, which loses the live `message` frames
-  // of the texts in `drop` (a lossy link) and passes everything else on.
+  // The page's WebSocket goes through the test, which loses the live `message` and
+  // `private` frames of the texts in `drop` (a lossy link) and passes the rest on.
   let drop = null;
   const dropped = [];
   await context.routeWebSocket(/\/socket\.io\//, (ws) => {
     const server = ws.connectToServer();
     server.onMessage((frame) => {
-      const live = typeof frame === 'string' && frame.startsWith('42["message"');
+      const live = typeof frame === 'string' && /^42\["(message|private)"/.test(frame);
       if (drop && live && drop.some((text) => frame.includes(`"text":"${text}"`))) {
         dropped.push(frame);
         return;
@@ -775,10 +775,79 @@ test('a live message past a gap: the page asks for the gap with `history {after}
     assert.deepEqual(await offsets(page), [1, 2, 3, 4, 5, 6]);
     assert.equal(dropped.length, 3, 'the history answer carried them, not the live frames');
     await eventually(async () => assert.equal((await savedSession(page)).rooms[0].offset, 6));
+
+    // The same for a private conversation: `history {with, after}`.
+    const secret = async (text) => assert.equal((await writer.emitWithAck('private', { to: 'Lena', text })).ok, true);
+    await secret('secret 1');
+    const item = '#dm-list [data-testid=dm-item][data-user-id="Writer"]';
+    await page.click(`${item} button`);
+    await eventually(async () => assert.deepEqual(await timeline(page), ['Writer: secret 1']));
+    drop = ['secret 2', 'secret 3'];
+    await secret('secret 2');
+    await secret('secret 3');
+    await eventually(() => assert.equal(dropped.length, 5));
+    await secret('secret 4');
+    await eventually(async () =>
+      assert.deepEqual(await timeline(page), ['Writer: secret 1', 'Writer: secret 2', 'Writer: secret 3', 'Writer: secret 4']),
+    );
+    assert.deepEqual(await offsets(page), [1, 2, 3, 4]);
+    assert.equal(dropped.length, 5);
     assert.deepEqual(errors.map(String), []);
   } finally {
     writer.close();
     await context.close();
+    await own.stop();
+  }
+});
+
+test('a private conversation: what came while offline, and across a reload', async () => {
+  const own = await recoveryServer();
+  const writer = await connect(own.url, { auth: { name: 'Wes' } });
+  const p = await openChat(browser, own.url, 'Pia', 'pm');
+  const pm = async (text) => assert.equal((await writer.emitWithAck('private', { to: 'Pia', text })).ok, true);
+  try {
+    assert.equal((await writer.emitWithAck('join', { room: 'pm' })).ok, true);
+    await pm('hello 1');
+    const item = '#dm-list [data-testid=dm-item][data-user-id="Wes"]';
+    await p.page.click(`${item} button`);
+    await eventually(async () => assert.deepEqual(await timeline(p.page), ['Wes: hello 1']));
+
+    // Offline: the server keeps what Wes sends for Pia's next connection, and the
+    // page asks for what follows its position too; each shows once.
+    await goOffline(p, writer, 'pm', 'Pia');
+    const away = range(1, 5, (i) => `while away ${i}`);
+    for (const text of away) await pm(text);
+    await p.context.setOffline(false);
+    await p.page.waitForSelector('#conn-status[data-state="connected"]', { timeout: 20000 });
+    await send(p.page, 'back');
+    const afterOffline = ['Wes: hello 1', ...away.map((t) => `Wes: ${t}`), 'Pia: back'];
+    await eventually(async () => assert.deepEqual(await timeline(p.page), afterOffline));
+    assert.deepEqual(await offsets(p.page), [1, 2, 3, 4, 5, 6, 7]);
+    await eventually(async () => assert.deepEqual((await savedSession(p.page)).dms, [
+      { id: 'Wes', name: 'Wes', offset: 7, epoch: (await savedSession(p.page)).dms[0].epoch },
+    ]));
+
+    // A reload while Wes writes: the conversation is open again, with what came since
+    // below the marker and what was there above it.
+    const left = nextEvent(writer, 'presence', (e) => e.action === 'leave' && e.user.id === 'Pia');
+    await p.page.goto('about:blank');
+    await left;
+    await pm('meanwhile 1');
+    await pm('meanwhile 2');
+    await p.page.goto(own.url + '/');
+    await p.page.waitForSelector('#chat-view:not([hidden])');
+    await eventually(async () => {
+      assert.equal(await p.page.textContent('#chat-title'), 'Wes');
+      assert.deepEqual(await timeline(p.page), [...afterOffline, 'resume', 'Wes: meanwhile 1', 'Wes: meanwhile 2']);
+    });
+    assert.deepEqual(await offsets(p.page), range(1, 9, (i) => i));
+    // The room was rejoined too.
+    await p.page.click('[data-testid=room-item][data-room="pm"] button');
+    await eventually(async () => assert.deepEqual(await memberNames(p.page), ['Pia', 'Wes']));
+    assertNoPageErrors(p);
+  } finally {
+    writer.close();
+    await p.close();
     await own.stop();
   }
 });

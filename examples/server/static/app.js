@@ -852,6 +852,19 @@
   }
 
   /**
+   * Takes a saved position. Private messages kept for us while we had no connection
+   * may have come first (as `private` events): they follow the saved position.
+   */
+  function applyStoredPosition(conv, pos) {
+    if (!pos || (conv.epoch !== null && conv.epoch !== pos.epoch)) return false;
+    conv.epoch = pos.epoch;
+    conv.pos = pos.offset;
+    while (conv.offsets.has(conv.pos + 1)) conv.pos += 1;
+    conv.maxOffset = Math.max(conv.maxOffset, conv.pos);
+    return true;
+  }
+
+  /**
    * After a reload: the page shows nothing yet. Rooms are joined with `since`: the
    * missed messages come below a "new since you left" marker and one page of older
    * messages above it; if they cannot be recovered, a gap marker and the newest page.
@@ -862,12 +875,7 @@
     for (const r of saved.rooms) {
       if (typeof r.room !== 'string') continue;
       const room = ensureRoom(r.room);
-      const pos = storedPosition(r);
-      if (pos) {
-        room.epoch = pos.epoch;
-        room.pos = pos.offset;
-        room.maxOffset = pos.offset;
-      }
+      applyStoredPosition(room, storedPosition(r));
       room.restored = true;
       jobs.push(rejoinRoom(room));
     }
@@ -876,11 +884,7 @@
       for (const d of saved.dms) {
         if (typeof d.id !== 'string') continue;
         const dm = ensureDm({ id: d.id, name: typeof d.name === 'string' ? d.name : d.id });
-        const pos = storedPosition(d);
-        if (pos) {
-          dm.epoch = pos.epoch;
-          dm.pos = pos.offset;
-          dm.maxOffset = pos.offset;
+        if (applyStoredPosition(dm, storedPosition(d))) {
           dm.restored = true;
           jobs.push(resumeDm(dm));
         }
