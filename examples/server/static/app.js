@@ -798,8 +798,6 @@
         barrier.remove();
       }
       if (state.current === conv) vp.scrollTop += vp.scrollHeight - oldHeight;
-    } else if (res.code === 'invalid_payload' && conv.kind === 'dm') {
-      conv.hasMore = false; // a server without the history of private conversations
     } else {
       toastRefusal(res, 'history');
     }
