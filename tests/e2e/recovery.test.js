@@ -244,3 +244,75 @@ async function waitUntil(done, describe, timeout = 10000) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+test('a slow consumer whose queue overflowed sees the gap by offset and fetches exactly what it lost', async (t) => {
+  const slow = await startServer({
+    admin: true,
+    config: { limits: FAST, transport: { max_buffer_size: 32 }, history: { storage: 'memory' } },
+  });
+  t.after(() => slow.stop());
+  const clients = pool(t, slow.url);
+  const room = 'slow-consumer';
+  const bob = await clients.member('Fast Bob', [room]);
+  const ada = await clients.member('Slow Ada', [room], { transports: ['polling'] });
+  const first = await bob.request('message', { room, text: 'first' });
+  await ada.wait('message', (m) => m.text === 'first');
+
+  // Ada stops reading: her long-polling transport pauses once its pending poll
+  // returns (the next message ends it), and the server queues for her, up to
+  // transport.max_buffer_size packets, dropping the rest.
+  const transport = ada.socket.io.engine.transport;
+  const paused = new Promise((resolve) => transport.pause(resolve));
+  await bob.request('message', { room, text: 'ends the pending poll' });
+  await paused;
+  const burst = await sendMany([bob], room, 100, 'burst', 10);
+  const dropped = (await slow.stats()).packets_dropped;
+  assert.ok(dropped > 0, `the server dropped packets for the slow consumer (packets_dropped ${dropped})`);
+
+  // She reads again, and tracks her position as a client does: a message whose
+  // offset is not the next one is a gap, which `history {after}` fills.
+  const from = ada.mark();
+  transport.readyState = 'open';
+  transport._poll();
+  await ada.wait('message', () => true, { from, timeout: 10000 });
+  // Her queue drains over a few polls; a message sent before it has room is
+  // dropped too, so markers go until one arrives.
+  const markers = [];
+  for (;;) {
+    markers.push(await bob.request('message', { room, text: `marker ${markers.length}` }));
+    try {
+      await ada.wait('message', (m) => m.text.startsWith('marker'), { from, timeout: 1000 });
+      break;
+    } catch (error) {
+      if (markers.length > 10) throw error;
+    }
+  }
+  const marker = markers[markers.length - 1];
+  await ada.wait('message', (m) => m.text === marker.text, { from, timeout: 5000 });
+  const shown = [first, ...ada.of('message', 0).filter((m) => m.kind === 'chat' && m.offset > first.offset)];
+  const complete = [];
+  let gaps = 0;
+  for (const message of shown) {
+    const last = complete[complete.length - 1];
+    if (last && message.offset <= last.offset) continue;
+    if (last && message.offset !== last.offset + 1) {
+      gaps += 1;
+      let after = positionOf(last);
+      for (;;) {
+        const page = await ada.request('history', { room, after, limit: 50 });
+        assert.equal(page.recovered, true, JSON.stringify(page).slice(0, 200));
+        const missing = page.messages.filter((m) => m.offset < message.offset);
+        complete.push(...missing);
+        if (!page.has_more || missing.length < page.messages.length) break;
+        after = positionOf(page.messages[page.messages.length - 1]);
+      }
+    }
+    complete.push(message);
+  }
+  assert.ok(gaps >= 1, 'the drop shows as a gap in the offsets');
+  // The room's whole history: first, the one that ended the poll, the burst, the markers.
+  const stored = (await bob.request('history', { room, limit: 200 })).messages;
+  assert.equal(stored.length, 2 + burst.length + markers.length);
+  assert.deepEqual(complete.map(({ ok, ...m }) => m), stored, 'every message once, in order');
+  assert.equal(complete[complete.length - 1].offset, marker.offset);
+});
