@@ -251,7 +251,10 @@ fn newest(db: &Connection, room: &str, cap: usize, count: u64) -> rusqlite::Resu
     ))?;
     let mut rows = select
         .query_map(params![room, cap as i64], |row| {
-            let to = match (row.get::<_, Option<String>>(5)?, row.get::<_, Option<String>>(6)?) {
+            let to = match (
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, Option<String>>(6)?,
+            ) {
                 (Some(id), Some(name)) => Some((id, name)),
                 _ => None,
             };
