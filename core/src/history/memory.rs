@@ -354,6 +354,7 @@ fn message_bytes((_, message, key): &Stored) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::{After, LostReason};
     use crate::protocol::User;
 
     fn message(room: &str, text: &str) -> NewMessage {
@@ -483,5 +484,33 @@ mod tests {
         // Once its members are gone, the occupied room expires as well.
         assert_eq!(history.expire_idle_at(at(200), idle, |_| false), 2);
         assert_eq!(history.usage(), (0, 0));
+    }
+
+    #[test]
+    fn a_forgotten_room_starts_a_new_epoch() {
+        let history = MemoryHistory::with_bounds(bounds(1, usize::MAX));
+        let first = history.append(vec![message("r", "1"), message("r", "2")]);
+        assert_eq!(first[1].offset, Some(2));
+        // A second room pushes the first out (max_rooms 1).
+        history.append(vec![message("other", "x")]);
+        let again = history.append(vec![message("r", "3")]);
+        assert_eq!(again[0].offset, Some(1));
+        assert_ne!(again[0].epoch, first[0].epoch);
+        let from = Position {
+            offset: 2,
+            epoch: first[0].epoch.as_deref().map(str::to_string),
+        };
+        let found = history.after("r", &from, 10, 10);
+        assert_eq!(found.head.epoch, again[0].epoch);
+        assert_eq!(
+            found.judge(&from, 10),
+            After::Lost {
+                reason: LostReason::Epoch,
+                head: Head {
+                    epoch: again[0].epoch.clone(),
+                    offset: 1
+                }
+            }
+        );
     }
 }

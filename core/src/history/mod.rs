@@ -439,3 +439,119 @@ fn integer_cursor(before: Option<&str>) -> Result<Option<i64>, HistoryError> {
         })
         .transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(offset: u64) -> ChatMessage {
+        ChatMessage {
+            id: Some(offset.to_string()),
+            room: "r".into(),
+            user: "U".into(),
+            user_id: Some("u".into()),
+            text: String::new(),
+            ts: 0,
+            kind: MessageKind::Chat,
+            offset: Some(offset),
+            epoch: Some("e".into()),
+            to: None,
+        }
+    }
+
+    fn at(offset: u64, epoch: &str) -> Position {
+        Position {
+            offset,
+            epoch: Some(epoch.into()),
+        }
+    }
+
+    fn head(offset: u64) -> Head {
+        Head {
+            epoch: Some("e".into()),
+            offset,
+        }
+    }
+
+    fn judged(newest: u64, messages: Vec<ChatMessage>, from: Position) -> After {
+        Found {
+            head: head(newest),
+            messages,
+        }
+        .judge(&from, 100)
+    }
+
+    fn lost(reason: LostReason, newest: u64) -> After {
+        After::Lost {
+            reason,
+            head: head(newest),
+        }
+    }
+
+    #[test]
+    fn a_recovery_is_exact_or_says_why_not() {
+        let found = judged(5, vec![chat(4), chat(5)], at(3, "e"));
+        assert!(
+            matches!(found, After::Found { ref messages, has_more: false, .. } if messages.len() == 2)
+        );
+        // A page of a longer gap: has_more.
+        assert!(matches!(
+            judged(5, vec![chat(2), chat(3)], at(1, "e")),
+            After::Found { has_more: true, .. }
+        ));
+        // Nothing missed.
+        assert!(
+            matches!(judged(5, vec![], at(5, "e")), After::Found { ref messages, .. } if messages.is_empty())
+        );
+        // The oldest kept message is not the next one: trimmed, never a partial replay.
+        assert_eq!(
+            judged(5, vec![chat(4), chat(5)], at(2, "e")),
+            lost(LostReason::Trimmed, 5)
+        );
+        assert_eq!(
+            judged(5, vec![chat(3), chat(5)], at(2, "e")),
+            lost(LostReason::Trimmed, 5)
+        );
+        assert_eq!(judged(5, vec![], at(2, "e")), lost(LostReason::Trimmed, 5));
+        // Another epoch, or ahead of the history.
+        assert_eq!(
+            judged(5, vec![chat(4)], at(3, "f")),
+            lost(LostReason::Epoch, 5)
+        );
+        assert_eq!(judged(5, vec![], at(9, "e")), lost(LostReason::Epoch, 5));
+        // Offset 0 matches any epoch.
+        let from_start = Position {
+            offset: 0,
+            epoch: None,
+        };
+        assert!(matches!(
+            judged(1, vec![chat(1)], from_start.clone()),
+            After::Found { .. }
+        ));
+        // Too many.
+        assert_eq!(
+            Found {
+                head: head(500),
+                messages: vec![]
+            }
+            .judge(&from_start, 100),
+            lost(LostReason::TooMany, 500)
+        );
+    }
+
+    #[test]
+    fn conversations_are_one_per_pair_and_never_a_room() {
+        assert_eq!(conversation("bob", "ada"), conversation("ada", "bob"));
+        assert_eq!(
+            conversation_users(&conversation("b:o", "a")),
+            Some(("a", "b:o"))
+        );
+        assert_eq!(
+            conversation_users(&conversation("ab", "c")),
+            Some(("ab", "c"))
+        );
+        assert_ne!(conversation("a", "bc"), conversation("ab", "c"));
+        assert_eq!(conversation_users("general"), None);
+        assert_eq!(conversation_users("@9:ab"), None);
+    }
+}

@@ -635,4 +635,68 @@ mod tests {
             Err(HistoryError::Open { .. })
         ));
     }
+
+    #[tokio::test]
+    async fn offsets_follow_each_room_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = SqliteHistory::open(&config(&dir)).unwrap();
+        let stored = history
+            .append(vec![
+                message("a", "a1"),
+                message("b", "b1"),
+                message("a", "a2"),
+            ])
+            .await
+            .unwrap();
+        let offsets: Vec<_> = stored.iter().map(|m| m.offset).collect();
+        assert_eq!(offsets, [Some(1), Some(1), Some(2)]);
+        assert_ne!(stored[0].epoch, stored[1].epoch, "each room its own epoch");
+        let epoch_a = stored[0].epoch.clone();
+        history.close().await;
+
+        let reopened = SqliteHistory::open(&config(&dir)).unwrap();
+        let next = reopened.append(vec![message("a", "a3")]).await.unwrap();
+        assert_eq!((next[0].offset, &next[0].epoch), (Some(3), &epoch_a));
+        let from = Position {
+            offset: 1,
+            epoch: epoch_a.as_deref().map(str::to_string),
+        };
+        let found = reopened.after("a", &from, 10, 100).await.unwrap();
+        let texts: Vec<_> = found.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["a2", "a3"]);
+        assert_eq!(found.head.offset, 3);
+        reopened.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_file_from_before_offsets_gets_them_in_id_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA).unwrap();
+            old.execute_batch(ADD_KEY_COLUMN).unwrap();
+            for (room, text) in [("a", "x"), ("b", "y"), ("a", "z")] {
+                old.execute(
+                    "INSERT INTO messages (room, user_id, user_name, text, ts, msg_key) \
+                     VALUES (?1, 'u', 'U', ?2, 1, ?2)",
+                    params![room, text],
+                )
+                .unwrap();
+            }
+        }
+        let history = SqliteHistory::open(&config(&dir)).unwrap();
+        let page = history.page("a", None, 10).await.unwrap();
+        let offsets: Vec<_> = page
+            .messages
+            .iter()
+            .map(|m| (m.text.as_str(), m.offset))
+            .collect();
+        assert_eq!(offsets, [("x", Some(1)), ("z", Some(2))]);
+        assert_eq!(page.head.offset, 2);
+        assert!(page.head.epoch.is_some());
+        let next = history.append(vec![message("a", "w")]).await.unwrap();
+        assert_eq!(next[0].offset, Some(3));
+        history.close().await;
+    }
 }
