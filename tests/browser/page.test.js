@@ -6,6 +6,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startServer, connect, nextEvent, sleep, sign } = require('../support/server');
+const { startCluster } = require('../support/cluster');
 const {
   launchBrowser,
   openPage,
@@ -854,4 +855,49 @@ test('a private conversation: what came while offline, and across a reload', asy
     await p.close();
     await own.stop();
   }
+});
+
+test('a cluster\'s Redis outage: messages shown without an offset keep the position and are not shown again', async (t) => {
+  const c = await startCluster(t, { nodes: 1, name: 'pageoutage' });
+  const url = c.nodes[0].url;
+  const writer = await connect(url, { auth: { name: 'Writer' } });
+  t.after(() => writer.close());
+  const p = await openChat(browser, url, 'Una', 'outage');
+  t.after(() => p.close());
+  assert.equal((await writer.emitWithAck('join', { room: 'outage' })).ok, true);
+  await sendAll(writer, 'outage', ['before 1', 'before 2']);
+  await eventually(async () => assert.deepEqual(await offsets(p.page), [1, 2]));
+
+  await c.redis.stop();
+  await eventually(async () => assert.equal((await c.health(0)).cluster.redis_connected, false));
+  // Journaled by the node and delivered at once, without an offset yet.
+  await sendAll(writer, 'outage', ['during 1', 'during 2', 'during 3']);
+  await eventually(async () =>
+    assert.deepEqual((await messages(p.page)).map((m) => m.text), ['before 1', 'before 2', 'during 1', 'during 2', 'during 3']),
+  );
+  assert.deepEqual(await offsets(p.page), [1, 2, null, null, null]);
+  assert.equal((await savedSession(p.page)).rooms[0].offset, 2, 'the position stays');
+
+  await c.redis.restart();
+  await eventually(async () => {
+    const { cluster } = await c.health(0);
+    assert.equal(cluster.redis_connected, true);
+    assert.equal(cluster.journal_pending, 0);
+  }, { timeout: 15000 });
+  // Offset 6 after 2: the page asks for 3 to 5, which are the messages it showed
+  // during the outage (Redis ids now): they take their offsets, shown once.
+  await sendAll(writer, 'outage', ['after 1']);
+  await eventually(async () => {
+    assert.deepEqual(await timeline(p.page), [
+      'Writer: before 1',
+      'Writer: before 2',
+      'Writer: during 1',
+      'Writer: during 2',
+      'Writer: during 3',
+      'Writer: after 1',
+    ]);
+    assert.deepEqual(await offsets(p.page), [1, 2, 3, 4, 5, 6]);
+  });
+  await eventually(async () => assert.equal((await savedSession(p.page)).rooms[0].offset, 6));
+  assertNoPageErrors(p);
 });

@@ -111,13 +111,16 @@
   // (already on their way) before the gap is asked for with `history {after}`.
   const GAP_FILL_DELAY_MS = 250;
   const SESSION_KEY = 'palaver.session';
+  // A history that cannot be read now (`unavailable`) is asked again after 2 s, 4 s …
+  const RETRY_FIRST_MS = 2000;
+  const RETRY_MAX_MS = 30000;
 
   /** Gap markers: why missed messages could not be recovered (`reason`). */
   const GAP_TEXT = {
     epoch: 'The {what}’s history was reset (for example, the server restarted); earlier messages could not be recovered.',
     trimmed: 'Some messages could not be recovered: the history no longer reaches back that far.',
     too_many: 'Too many messages were missed to recover them all; the newest are below.',
-    unavailable: 'Some messages could not be recovered: the message store is unreachable.',
+    unavailable: 'Missed messages cannot be loaded right now (the message store is unreachable); trying again…',
     unknown: 'Some messages could not be recovered.',
   };
   const RESUME_TEXT = 'New since you left';
@@ -357,7 +360,7 @@
     return {
       kind, key, list, ids: new Set(), unread: 0,
       epoch: null, offsets: new Set(), pos: null, maxOffset: 0,
-      syncing: null, gapTimer: null, restored: false,
+      syncing: null, gapTimer: null, retryTimer: null, retryDelay: 0, restored: false,
       hasMore: false, loadingOlder: false,
     };
   }
@@ -400,7 +403,9 @@
 
   function forget(conv) {
     clearTimeout(conv.gapTimer);
+    clearTimeout(conv.retryTimer);
     conv.gapTimer = null;
+    conv.retryTimer = null;
     conv.syncing = null;
   }
 
@@ -540,8 +545,23 @@
   }
 
   /**
+   * A message shown without an offset (delivered during a cluster's Redis outage) that
+   * `m` is: once the node wrote it to Redis it comes back with an offset and a Redis
+   * id, and the same sender, time and text (docs/PROTOCOL.md).
+   */
+  function unplacedTwin(conv, m) {
+    if (m.offset === null) return null;
+    for (const li of conv.list.querySelectorAll('li[data-testid=message][data-id]:not([data-offset])')) {
+      if (li.dataset.ts === String(m.ts) && li.dataset.userId === String(m.user_id)
+          && li.querySelector('[data-testid=message-text]').textContent === m.text) return li;
+    }
+    return null;
+  }
+
+  /**
    * Shows a message (live, acknowledged or from history) once: a message already shown
-   * (same id, or same offset in the same epoch) is skipped. Returns true when shown.
+   * (same id, or same offset in the same epoch, or shown during an outage) is skipped,
+   * or takes its place by offset. Returns true when shown.
    */
   function addMessage(conv, m, opts = {}) {
     const follow = opts.follow || isNearBottom();
@@ -567,6 +587,15 @@
       return false;
     }
     if (m.offset !== null && conv.offsets.has(m.offset)) return false;
+    const twin = unplacedTwin(conv, m);
+    if (twin) {
+      setMessageKeys(twin, m);
+      conv.ids.add(m.id);
+      twin.remove();
+      placeByOffset(conv.list, twin, m.offset, m.epoch);
+      markOffset(conv, m.offset);
+      return false;
+    }
     let li = opts.adopt || pendingOwn(conv, m);
     if (li) {
       delete li.dataset.state;
@@ -645,6 +674,12 @@
    * the newest page; what is missing is given up on.
    */
   function applyUnrecovered(conv, res, messages) {
+    if (res.reason === 'unavailable') {
+      // Nothing is lost yet: the store cannot be read now. Say so, keep the position,
+      // and ask again with `history {after}` in a while.
+      markUnavailable(conv);
+      return 0;
+    }
     const epoch = typeof res.epoch === 'string' ? res.epoch : null; // null: an empty history
     if (res.reason === 'epoch' || (epoch !== null && conv.epoch !== null && epoch !== conv.epoch)) {
       // Unless a live message of the new epoch came first and showed the reset already.
@@ -660,6 +695,30 @@
     conv.maxOffset = Math.max(conv.maxOffset, conv.pos);
     conv.hasMore = !!res.has_more;
     return added;
+  }
+
+  function markUnavailable(conv) {
+    if (!conv.list.querySelector('li[data-reason="unavailable"]')) {
+      const follow = isNearBottom();
+      const li = noticeItem('gap', gapText(conv, 'unavailable'), Date.now());
+      li.dataset.reason = 'unavailable';
+      conv.list.appendChild(li);
+      if (state.current === conv && follow) scrollToBottom();
+    }
+    clearTimeout(conv.retryTimer);
+    conv.retryDelay = Math.min(RETRY_MAX_MS, (conv.retryDelay || RETRY_FIRST_MS / 2) * 2);
+    conv.retryTimer = setTimeout(() => {
+      conv.retryTimer = null;
+      fillGap(conv, { force: true });
+    }, conv.retryDelay);
+  }
+
+  /** The history could be read again: the "unavailable" notice has had its answer. */
+  function clearUnavailable(conv) {
+    for (const li of conv.list.querySelectorAll('li[data-reason="unavailable"]')) li.remove();
+    clearTimeout(conv.retryTimer);
+    conv.retryTimer = null;
+    conv.retryDelay = 0;
   }
 
   /** The history request for a conversation: `{room}` or `{with}`. */
@@ -702,7 +761,8 @@
         });
         if (conv.syncing !== token || !isLive(conv)) return;
         if (!res.ok) {
-          if (res.code !== 'offline' && res.code !== 'timeout') toastRefusal(res, 'history');
+          if (res.code === 'unavailable') markUnavailable(conv);
+          else if (res.code !== 'offline' && res.code !== 'timeout') toastRefusal(res, 'history');
           break;
         }
         const msgs = Array.isArray(res.messages) ? res.messages : [];
@@ -710,6 +770,7 @@
           added += applyUnrecovered(conv, res, msgs);
           break;
         }
+        clearUnavailable(conv);
         const before = conv.pos;
         for (const m of msgs) if (addMessage(conv, normalize(m))) added += 1;
         if (conv.pos === before) {
@@ -776,6 +837,14 @@
         if (m.offset !== null && conv.epoch === null) conv.epoch = m.epoch;
         const sameEpoch = m.offset !== null && m.epoch === conv.epoch;
         if ((m.id !== null && conv.ids.has(m.id)) || (sameEpoch && conv.offsets.has(m.offset))) {
+          overlap = true;
+          continue;
+        }
+        const twin = sameEpoch ? unplacedTwin(conv, m) : null;
+        if (twin) {
+          setMessageKeys(twin, m);
+          conv.ids.add(m.id);
+          conv.offsets.add(m.offset);
           overlap = true;
           continue;
         }
@@ -1000,6 +1069,7 @@
     if (since && res.recovered === false) {
       added = applyUnrecovered(room, res, msgs);
     } else if (since && res.recovered === true) {
+      clearUnavailable(room);
       for (const m of msgs) if (addMessage(room, normalize(m))) added += 1;
       if (newest !== null && res.epoch === room.epoch) room.maxOffset = Math.max(room.maxOffset, newest);
     } else {
