@@ -647,6 +647,19 @@ test('missed messages that cannot be recovered: a gap marker, the newest page, t
     await sendAll(writer, 'gaps', ['live']);
     await eventually(async () => assert.equal((await timeline(p.page)).at(-1), 'Writer: live'));
     assert.equal((await messages(p.page)).length, 34);
+    await eventually(async () => assert.equal((await savedSession(p.page)).rooms[0].offset, 34));
+
+    // Too many missed across a reload: the gap marker, then the newest page.
+    const left = nextEvent(writer, 'presence', (e) => e.action === 'leave' && e.user.id === 'Gus');
+    await p.page.goto('about:blank');
+    await left;
+    await sendAll(writer, 'gaps', range(1, 12, (i) => `later ${i}`));
+    await p.page.goto(own.url + '/');
+    await p.page.waitForSelector('#chat-title[data-room="gaps"]');
+    await eventually(async () =>
+      assert.deepEqual(await timeline(p.page), ['gap(too_many)', ...range(8, 12, (i) => `Writer: later ${i}`)]),
+    );
+    assert.equal(await p.page.isVisible('#load-older'), true);
     assertNoPageErrors(p);
   } finally {
     writer.close();
