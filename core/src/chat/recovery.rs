@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::history::{After, Head, HistoryError};
+use crate::history::{After, Head, HistoryError, LostReason};
 use crate::protocol::{ChatMessage, Position};
 use crate::shared::Shared;
 
@@ -15,9 +15,27 @@ pub(crate) struct Recovery {
     pub messages: Vec<ChatMessage>,
     pub has_more: bool,
     pub head: Head,
-    /// `None`: recovered. Otherwise why not (`epoch`, `trimmed`, `too_many`,
-    /// `unavailable`).
-    pub lost: Option<&'static str>,
+    /// `None`: recovered. Otherwise why not.
+    pub lost: Option<Unrecovered>,
+}
+
+/// Why a recovery returned the newest page instead of what was missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unrecovered {
+    /// The history cannot tell exactly what came after the position.
+    Lost(LostReason),
+    /// The store cannot be read right now (cluster mode: Redis unreachable).
+    Unavailable,
+}
+
+impl Unrecovered {
+    /// Its name on the wire (`reason`).
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Lost(reason) => reason.as_str(),
+            Self::Unavailable => "unavailable",
+        }
+    }
 }
 
 impl Recovery {
@@ -29,7 +47,7 @@ impl Recovery {
         answer.insert("has_more".into(), json!(self.has_more));
         answer.insert("recovered".into(), json!(self.lost.is_none()));
         if let Some(reason) = self.lost {
-            answer.insert("reason".into(), json!(reason));
+            answer.insert("reason".into(), json!(reason.as_str()));
         }
         write_head(answer, &self.head);
     }
@@ -81,14 +99,14 @@ pub(crate) async fn recover(
                 lost: None,
             })
         }
-        Ok(After::Lost { reason, .. }) => reason.as_str(),
+        Ok(After::Lost { reason, .. }) => Unrecovered::Lost(reason),
         Err(HistoryError::Unavailable(e)) => {
             tracing::debug!(room, "recovery unavailable: {e}");
             return Ok(Recovery {
                 messages: Vec::new(),
                 has_more: true,
                 head: Head::default(),
-                lost: Some("unavailable"),
+                lost: Some(Unrecovered::Unavailable),
             });
         }
         Err(e) => return Err(e),

@@ -252,6 +252,10 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
 /// only writer, so what it read or wrote last is current.
 type Heads = HashMap<Arc<str>, (Arc<str>, u64)>;
 
+/// Rooms whose heads the writer remembers; past it it starts over (the file has
+/// them all), so that many rooms and conversations cannot grow it without bound.
+const MAX_CACHED_HEADS: usize = 65_536;
+
 fn write_loop(mut db: Connection, queue: mpsc::Receiver<Job>) {
     let mut heads = Heads::new();
     while let Ok(job) = queue.recv() {
@@ -359,6 +363,9 @@ fn insert_batch(
         }
     }
     tx.commit()?;
+    if heads.len() + changed.len() > MAX_CACHED_HEADS {
+        heads.clear();
+    }
     heads.extend(changed);
     Ok(stored)
 }

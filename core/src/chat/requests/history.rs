@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use socketioxide::adapter::Adapter;
 
 use super::{invalid_payload, require_identity, require_member, Ctx, Outcome};
-use crate::chat::recovery::{recover, wire_messages, write_head};
+use crate::chat::recovery::{recover, wire_messages, write_head, Unrecovered};
 use crate::history::{conversation, HistoryError};
 use crate::protocol::{ChatError, ErrorCode, HistoryRequest};
 
@@ -49,7 +49,7 @@ pub(super) async fn handle<A: Adapter>(
             answer.insert("with".into(), json!(with));
             (conversation(&me.id, with), answer)
         }
-        _ => return Err(invalid_payload("give room or with, not both")),
+        _ => return Err(invalid_payload("give either room or with")),
     };
     // A page read after this connection's own messages shows them (or they were
     // refused): the requests are applied in order.
@@ -58,7 +58,7 @@ pub(super) async fn handle<A: Adapter>(
         let recovery = recover(shared, &store_room, &after, limit, limit)
             .await
             .map_err(history_error)?;
-        if recovery.lost == Some("unavailable") {
+        if recovery.lost == Some(Unrecovered::Unavailable) {
             // A `history` request has nothing else to answer: say so as an error.
             return Err(ChatError::new(
                 ErrorCode::Unavailable,

@@ -9,7 +9,7 @@ use socketioxide::adapter::Adapter;
 
 use super::{login, require_identity, Ctx, Outcome, MEMBERS_IN_ACK};
 use crate::chat::notices::{announce_presence, Change};
-use crate::chat::recovery::{recover, write_head, Recovery};
+use crate::chat::recovery::{recover, write_head, Recovery, Unrecovered};
 use crate::chat::room_key;
 use crate::chat::session::{take_identity, welcome};
 use crate::config::IdentityMode;
@@ -132,7 +132,7 @@ async fn missed_since(shared: &Shared, room: &str, since: &Position) -> Recovery
                 messages: Vec::new(),
                 has_more: true,
                 head: Head::default(),
-                lost: Some("unavailable"),
+                lost: Some(Unrecovered::Unavailable),
             }
         })
 }
