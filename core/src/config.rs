@@ -481,6 +481,13 @@ pub struct TransportConfig {
     /// client too slow to read; counted in `Stats::packets_dropped`). The queue
     /// takes memory only while it holds packets. Defaults to `1024`.
     pub max_buffer_size: usize,
+    /// Bytes of packets (their texts and binary data) queued per connection
+    /// before further packets to it are dropped, as for `max_buffer_size`; a
+    /// packet is always taken when nothing is queued, so one larger answer (a
+    /// `join` recovering many messages) still goes out. What one slow connection
+    /// can make the server hold is this plus one packet. At most 1 GiB. Defaults
+    /// to `4194304` (4 MiB).
+    pub max_buffer_bytes: usize,
     /// Read buffer of each WebSocket connection, in bytes: allocated for the
     /// connection's whole life (an idle connection costs about 13 KiB in all, see
     /// bench/results/RESULTS.md); a bigger one only helps clients that send large
@@ -505,6 +512,7 @@ impl Default for TransportConfig {
             ping_timeout_ms: 20_000,
             connect_timeout_ms: 5_000,
             max_buffer_size: 1024,
+            max_buffer_bytes: 4 << 20,
             websocket_read_buffer_bytes: 1024,
             websocket: true,
             polling: true,
@@ -642,6 +650,8 @@ const MAX_EVENT_QUEUE_CAPACITY: usize = 1 << 24;
 const MAX_DURATION_MS: u64 = 86_400_000;
 /// The largest `transport.max_buffer_size` accepted (packets per connection).
 const MAX_BUFFER_SIZE: u64 = 1 << 20;
+/// The largest `transport.max_buffer_bytes` accepted (bytes per connection).
+const MAX_BUFFER_BYTES: u64 = 1 << 30;
 /// The largest `transport.websocket_read_buffer_bytes` accepted: 16 MiB, allocated
 /// per connection.
 const MAX_WEBSOCKET_READ_BUFFER_BYTES: u64 = 16 << 20;
@@ -775,6 +785,10 @@ impl Config {
                 "transport.max_buffer_size",
             ),
             (
+                self.transport.max_buffer_bytes as u64,
+                "transport.max_buffer_bytes",
+            ),
+            (
                 self.transport.websocket_read_buffer_bytes as u64,
                 "transport.websocket_read_buffer_bytes",
             ),
@@ -906,6 +920,11 @@ impl Config {
                 self.transport.max_buffer_size as u64,
                 MAX_BUFFER_SIZE,
                 "transport.max_buffer_size",
+            ),
+            (
+                self.transport.max_buffer_bytes as u64,
+                MAX_BUFFER_BYTES,
+                "transport.max_buffer_bytes",
             ),
             (
                 self.transport.websocket_read_buffer_bytes as u64,
