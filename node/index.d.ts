@@ -43,6 +43,10 @@ declare namespace palaver {
       sqliteMaxAgeSecs?: number | null;
       onJoin?: number;
       pageMax?: number;
+      /** Most messages a recovery (join with since, history with after) may return; more missing is recovered: false. Default 1000. */
+      recoveryMax?: number;
+      /** A private message to a user with no connection: stored and delivered at their next connect, or refused with user_offline. Default 'store'. */
+      privateOffline?: 'store' | 'refuse';
     };
     corsOrigins?: string[];
     /** Host names the chat answers to besides IP addresses and localhost names
@@ -121,6 +125,10 @@ declare namespace palaver {
     text: string;
     ts: number;
     kind: 'chat' | 'join' | 'leave';
+    /** Its place in the room's history (1, 2, 3, ...); absent on notices and on messages journaled during a cluster outage. */
+    offset?: number;
+    /** The room history's epoch; offsets of different epochs are not comparable. */
+    epoch?: string;
   }
 
   export interface PrivateMessage {
@@ -129,6 +137,10 @@ declare namespace palaver {
     to: User;
     text: string;
     ts: number;
+    /** Its place in the conversation's history (1, 2, 3, ...). */
+    offset?: number;
+    /** The conversation history's epoch. */
+    epoch?: string;
   }
 
   export interface ConnectedEvent {

@@ -207,6 +207,7 @@ fn socket_io_builder(config: &Config) -> SocketIoBuilder {
         .ping_timeout(Duration::from_millis(transport.ping_timeout_ms))
         .connect_timeout(Duration::from_millis(transport.connect_timeout_ms))
         .max_buffer_size(transport.max_buffer_size)
+        .max_buffer_bytes(transport.max_buffer_bytes)
         .max_payload(max_payload)
         .ws_read_buffer_size(transport.websocket_read_buffer_bytes)
         .ws_max_message_size(max_payload as usize)

@@ -209,6 +209,18 @@ pub enum HistoryStorage {
     Memory,
 }
 
+/// What happens to a private message for a user with no connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivateOffline {
+    /// Stored in the conversation and delivered at the recipient's next connect
+    /// (as `private` events, before any other traffic of theirs).
+    #[default]
+    Store,
+    /// Refused with `user_offline`, nothing stored.
+    Refuse,
+}
+
 /// How hard SQLite works to keep acknowledged messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -263,6 +275,15 @@ pub struct HistoryConfig {
     pub on_join: usize,
     /// Largest page a `history` request may ask for. Defaults to `200`.
     pub page_max: usize,
+    /// Most messages a recovery may return: a `join` with `since` (all of them in
+    /// its answer) or a `history` with `after` (page by page) that is missing more
+    /// gets `recovered: false` (`too_many`) and the newest page instead. At most
+    /// `100000`. Defaults to `1000`.
+    pub recovery_max: usize,
+    /// A private message to a user with no connection: stored and delivered at
+    /// their next connect, or refused with `user_offline`. Defaults to
+    /// [`PrivateOffline::Store`].
+    pub private_offline: PrivateOffline,
     /// Room messages accepted but not yet stored and delivered, in bytes (text,
     /// names and a fixed cost per message), for the whole engine. A message that
     /// would go over it is refused with `storage_busy`. Defaults to `16777216`
@@ -283,6 +304,8 @@ impl Default for HistoryConfig {
             sqlite_max_age_secs: None,
             on_join: 50,
             page_max: 200,
+            recovery_max: 1_000,
+            private_offline: PrivateOffline::Store,
             queue_max_bytes: 16 * 1024 * 1024,
         }
     }
@@ -458,6 +481,13 @@ pub struct TransportConfig {
     /// client too slow to read; counted in `Stats::packets_dropped`). The queue
     /// takes memory only while it holds packets. Defaults to `1024`.
     pub max_buffer_size: usize,
+    /// Bytes of packets (their texts and binary data) queued per connection
+    /// before further packets to it are dropped, as for `max_buffer_size`; a
+    /// packet is always taken when nothing is queued, so one larger answer (a
+    /// `join` recovering many messages) still goes out. What one slow connection
+    /// can make the server hold is this plus one packet. At most 1 GiB. Defaults
+    /// to `4194304` (4 MiB).
+    pub max_buffer_bytes: usize,
     /// Read buffer of each WebSocket connection, in bytes: allocated for the
     /// connection's whole life (an idle connection costs about 13 KiB in all, see
     /// bench/results/RESULTS.md); a bigger one only helps clients that send large
@@ -482,6 +512,7 @@ impl Default for TransportConfig {
             ping_timeout_ms: 20_000,
             connect_timeout_ms: 5_000,
             max_buffer_size: 1024,
+            max_buffer_bytes: 4 << 20,
             websocket_read_buffer_bytes: 1024,
             websocket: true,
             polling: true,
@@ -619,6 +650,8 @@ const MAX_EVENT_QUEUE_CAPACITY: usize = 1 << 24;
 const MAX_DURATION_MS: u64 = 86_400_000;
 /// The largest `transport.max_buffer_size` accepted (packets per connection).
 const MAX_BUFFER_SIZE: u64 = 1 << 20;
+/// The largest `transport.max_buffer_bytes` accepted (bytes per connection).
+const MAX_BUFFER_BYTES: u64 = 1 << 30;
 /// The largest `transport.websocket_read_buffer_bytes` accepted: 16 MiB, allocated
 /// per connection.
 const MAX_WEBSOCKET_READ_BUFFER_BYTES: u64 = 16 << 20;
@@ -709,6 +742,7 @@ impl Config {
                 "history.memory_max_per_room",
             ),
             (self.history.page_max as u64, "history.page_max"),
+            (self.history.recovery_max as u64, "history.recovery_max"),
             (
                 self.history.memory_max_rooms as u64,
                 "history.memory_max_rooms",
@@ -749,6 +783,10 @@ impl Config {
             (
                 self.transport.max_buffer_size as u64,
                 "transport.max_buffer_size",
+            ),
+            (
+                self.transport.max_buffer_bytes as u64,
+                "transport.max_buffer_bytes",
             ),
             (
                 self.transport.websocket_read_buffer_bytes as u64,
@@ -884,6 +922,11 @@ impl Config {
                 "transport.max_buffer_size",
             ),
             (
+                self.transport.max_buffer_bytes as u64,
+                MAX_BUFFER_BYTES,
+                "transport.max_buffer_bytes",
+            ),
+            (
                 self.transport.websocket_read_buffer_bytes as u64,
                 MAX_WEBSOCKET_READ_BUFFER_BYTES,
                 "transport.websocket_read_buffer_bytes",
@@ -907,6 +950,11 @@ impl Config {
                 self.history.page_max as u64,
                 MAX_HISTORY_PAGE,
                 "history.page_max",
+            ),
+            (
+                self.history.recovery_max as u64,
+                MAX_HISTORY_PAGE,
+                "history.recovery_max",
             ),
             (
                 self.history.queue_max_bytes as u64,

@@ -27,6 +27,9 @@ pub enum MessageKind {
     Join,
     /// A member left (notice from the system user, not stored).
     Leave,
+    /// A private message, stored in its conversation; delivered as a
+    /// [`PrivateMessage`] (see [`ChatMessage::to_private`]).
+    Private,
 }
 
 /// A room message as delivered in `message` events, acks and history pages.
@@ -46,6 +49,48 @@ pub struct ChatMessage {
     pub ts: i64,
     /// What the message is.
     pub kind: MessageKind,
+    /// Its place in the room's history: 1, 2, 3, ... within one [`epoch`](Self::epoch),
+    /// without gaps. `None` for notices and for a message delivered while the
+    /// cluster's store was unreachable (it gets its offset once stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// The room history's epoch: changes whenever that history is reset or lost,
+    /// so that offsets of different epochs are never compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<Arc<str>>,
+    /// The recipient of a private message ([`MessageKind::Private`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<User>,
+}
+
+impl ChatMessage {
+    /// The wire form of a stored private message; `None` for room messages.
+    pub fn to_private(&self) -> Option<PrivateMessage> {
+        let to = self.to.clone()?;
+        Some(PrivateMessage {
+            id: self.id.clone().unwrap_or_default(),
+            from: User {
+                id: self.user_id.clone().unwrap_or_else(|| Arc::from("")),
+                name: self.user.clone(),
+            },
+            to,
+            text: self.text.clone(),
+            ts: self.ts,
+            offset: self.offset,
+            epoch: self.epoch.clone(),
+        })
+    }
+}
+
+/// A place in a room's (or a conversation's) history: the last message a client
+/// has, as `since` of a `join` and `after` of a `history` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The offset of the last message the client has (`0`: none yet).
+    pub offset: u64,
+    /// The epoch that offset belongs to (ignored when `offset` is `0`).
+    #[serde(default)]
+    pub epoch: Option<String>,
 }
 
 /// A private message as delivered in `private` events and acks.
@@ -61,6 +106,12 @@ pub struct PrivateMessage {
     pub text: String,
     /// Server time of acceptance, milliseconds since the Unix epoch.
     pub ts: i64,
+    /// Its place in the conversation's history (see [`ChatMessage::offset`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// The conversation history's epoch (see [`ChatMessage::epoch`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<Arc<str>>,
 }
 
 /// One user in a room's member list.
@@ -282,12 +333,15 @@ impl<'a> ErrorBody<'a> {
 
 // ----- requests -----
 
-/// `join {room, name?}`
+/// `join {room, name?, since?}`
 #[derive(Debug, Deserialize)]
 pub(crate) struct JoinRequest {
     pub room: String,
     #[serde(default)]
     pub name: Option<String>,
+    /// The last message the client has: the answer's history is what came after.
+    #[serde(default)]
+    pub since: Option<Position>,
 }
 
 /// `leave {room}`, `members {room}`
@@ -322,12 +376,18 @@ fn yes() -> bool {
     true
 }
 
-/// `history {room, before?, limit?}`
+/// `history {room | with, before? | after?, limit?}`
 #[derive(Debug, Deserialize)]
 pub(crate) struct HistoryRequest {
-    pub room: String,
+    #[serde(default)]
+    pub room: Option<String>,
+    /// A conversation instead of a room: the other user's id.
+    #[serde(default)]
+    pub with: Option<String>,
     #[serde(default)]
     pub before: Option<String>,
+    #[serde(default)]
+    pub after: Option<Position>,
     #[serde(default)]
     pub limit: Option<usize>,
 }

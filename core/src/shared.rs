@@ -71,11 +71,6 @@ impl IdSource {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
         Arc::from(format!("{}-{n}", self.prefix))
     }
-
-    pub(crate) fn private_id(&self) -> String {
-        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        format!("p{}-{n}", self.prefix)
-    }
 }
 
 impl Shared {

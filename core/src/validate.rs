@@ -9,6 +9,22 @@ const NAME_PUNCTUATION: &[char] = &[' ', '_', '-', '.', '\'', '@'];
 /// Punctuation allowed in room names besides letters and digits.
 const ROOM_PUNCTUATION: &[char] = &[' ', '_', '-', '.', '#', ':', '+'];
 
+/// Longest user id a request may name, in bytes: longer than any id the
+/// server gives (a display name, or a token's `sub` of at most 128 bytes).
+const MAX_USER_ID_BYTES: usize = 256;
+
+/// A user id named by a request (`private {to}`, `history {with}`): any id the
+/// server could have given, nothing longer.
+pub(crate) fn user_id(raw: &str) -> Result<&str, ChatError> {
+    if raw.is_empty() || raw.len() > MAX_USER_ID_BYTES {
+        return Err(ChatError::new(
+            ErrorCode::InvalidRecipient,
+            format!("a user id has 1 to {MAX_USER_ID_BYTES} bytes"),
+        ));
+    }
+    Ok(raw)
+}
+
 /// Brings a display name to its NFKC form, trims it, collapses runs of spaces,
 /// and checks its length and characters.
 pub(crate) fn name(raw: &str, limits: &Limits) -> Result<String, ChatError> {

@@ -127,6 +127,8 @@ function defineAttachedSuite(framework, makeHandler) {
           text: 'hello bob',
           ts: ack.ts,
           kind: 'chat',
+          offset: 1,
+          epoch: ack.epoch,
         },
       });
 
@@ -138,7 +140,15 @@ function defineAttachedSuite(framework, makeHandler) {
       assert.deepEqual(privateEvent, {
         type: 'private',
         sid: ada.id,
-        message: { id: privateAck.id, from: adaUser, to: bobUser, text: 'psst', ts: privateAck.ts },
+        message: {
+          id: privateAck.id,
+          from: adaUser,
+          to: bobUser,
+          text: 'psst',
+          ts: privateAck.ts,
+          offset: 1,
+          epoch: privateAck.epoch,
+        },
       });
 
       const rooms = await chat.rooms();

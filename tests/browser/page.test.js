@@ -6,6 +6,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startServer, connect, nextEvent, sleep, sign } = require('../support/server');
+const { startCluster } = require('../support/cluster');
 const {
   launchBrowser,
   openPage,
@@ -25,11 +26,70 @@ const {
 let browser;
 let server;
 
+/**
+ * The open conversation as shown, top to bottom: "user: text" for messages,
+ * "gap(reason)" for gap markers, "resume" for the "new since you left" marker,
+ * "kind: text" for other local notices. Hidden items and join/leave notices are left out.
+ */
+function timeline(page) {
+  return page.$$eval('#messages ol.msg-list > li:not([hidden])', (items) =>
+    items.filter((li) => !['join', 'leave'].includes(li.dataset.kind)).map((li) => {
+      if (li.dataset.testid === 'message') {
+        const user = li.querySelector('[data-testid=message-user]').textContent;
+        return `${user}: ${li.querySelector('[data-testid=message-text]').textContent}`;
+      }
+      if (li.dataset.kind === 'gap') return `gap(${li.dataset.reason})`;
+      if (li.dataset.kind === 'resume') return 'resume';
+      return `${li.dataset.kind}: ${li.querySelector('.notice-text').textContent}`;
+    }),
+  );
+}
+
+/** The offsets of the open conversation's messages, top to bottom. */
+function offsets(page) {
+  return page.$$eval('#messages [data-testid=message]', (items) =>
+    items.map((li) => (li.dataset.offset === undefined ? null : Number(li.dataset.offset))),
+  );
+}
+
+/** The tab's saved session (sessionStorage), as the page keeps it for a reload. */
+function savedSession(page) {
+  return page.evaluate(() => JSON.parse(sessionStorage.getItem('palaver.session')));
+}
+
+/**
+ * Takes the page's network away: Chromium's offline emulation closes the open
+ * WebSocket and refuses new connections. Resolves once the server has seen the page's
+ * user leave `room` (a `presence` to `watcher`), so that what is sent next is missed.
+ */
+async function goOffline(p, watcher, room, userId) {
+  const left = nextEvent(
+    watcher,
+    'presence',
+    (e) => e.room === room && e.action === 'leave' && e.user.id === userId,
+    15000,
+  );
+  await p.context.setOffline(true);
+  await p.page.waitForSelector('#conn-status:is([data-state="reconnecting"], [data-state="disconnected"])');
+  await left;
+}
+
+/** Sends `texts` to `room` one after another, each acknowledged. */
+async function sendAll(socket, room, texts) {
+  for (const text of texts) {
+    const ack = await socket.emitWithAck('message', { room, text });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+  }
+}
+
+const range = (from, to, f) => Array.from({ length: to - from + 1 }, (_, i) => f(from + i));
+
 before(async () => {
-  // on_join 5 so that "load older" has something to load with few messages.
+  // on_join 5 so that "load older" has something to load with few messages;
+  // private messages to someone offline refused, so that the page shows user_offline.
   [browser, server] = await Promise.all([
     launchBrowser(),
-    startServer({ config: { history: { storage: 'memory', on_join: 5 } } }),
+    startServer({ config: { history: { storage: 'memory', on_join: 5, private_offline: 'refuse' } } }),
   ]);
 });
 
@@ -462,8 +522,15 @@ test('server stop: shutdown notice, disconnected state, then reconnect and rejoi
           ],
         ),
       );
-      // The restarted server's ids start again: the old message stays, detached.
-      assert.ok((await notices(a.page)).some((n) => /restarted/.test(n.text)));
+      // The restarted server's history has a new epoch: the rejoin's `since` could not
+      // be recovered, so a gap marker separates the old message from the new ones.
+      assert.deepEqual(await timeline(a.page), [
+        'Sam: before the stop',
+        'gap(epoch)',
+        'Sam: after the restart',
+        'Ops bot: welcome back',
+      ]);
+      assert.match((await notices(a.page)).find((n) => n.kind === 'gap').text, /restarted/);
     } finally {
       other.close();
     }
@@ -474,4 +541,376 @@ test('server stop: shutdown notice, disconnected state, then reconnect and rejoi
     if (again) await again.stop();
     await own.stop();
   }
+});
+
+// A server for the recovery tests: limits that let a writer send 30 messages at once.
+function recoveryServer(history = {}) {
+  return startServer({
+    config: {
+      history: { storage: 'memory', ...history },
+      limits: { messages_per_second: 1000, message_burst: 1000 },
+    },
+  });
+}
+
+test('missed messages: offline while 30 are sent, back online they appear once, in order', async () => {
+  const own = await recoveryServer();
+  const writer = await connect(own.url, { auth: { name: 'Writer' } });
+  const p = await openChat(browser, own.url, 'Olive', 'recover');
+  try {
+    assert.equal((await writer.emitWithAck('join', { room: 'recover' })).ok, true);
+    await sendAll(writer, 'recover', ['before 1', 'before 2', 'before 3']);
+    await eventually(async () =>
+      assert.deepEqual((await messages(p.page)).map((m) => m.text), ['before 1', 'before 2', 'before 3']),
+    );
+    assert.deepEqual(await offsets(p.page), [1, 2, 3]);
+    const saved = await savedSession(p.page);
+    assert.equal(saved.rooms[0].room, 'recover');
+    assert.equal(saved.rooms[0].offset, 3);
+
+    await goOffline(p, writer, 'recover', 'Olive');
+    const missed = range(1, 30, (i) => `missed ${i}`);
+    await sendAll(writer, 'recover', missed);
+    // Nothing arrives while offline.
+    assert.equal((await messages(p.page)).length, 3);
+
+    const back = nextEvent(writer, 'presence', (e) => e.action === 'join' && e.user.id === 'Olive', 20000);
+    await p.context.setOffline(false);
+    await p.page.waitForSelector('#conn-status[data-state="connected"]', { timeout: 20000 });
+    await back;
+    await eventually(async () => assert.equal((await messages(p.page)).length, 33));
+    // A live message after the recovery follows it, and nothing was shown twice.
+    await sendAll(writer, 'recover', ['after']);
+    const expected = ['before 1', 'before 2', 'before 3', ...missed, 'after'];
+    await eventually(async () =>
+      assert.deepEqual((await messages(p.page)).map((m) => m.text), expected),
+    );
+    assert.deepEqual(await offsets(p.page), range(1, 34, (i) => i));
+    const ids = (await messages(p.page)).map((m) => m.id);
+    assert.equal(new Set(ids).size, 34, 'each message once');
+    assert.deepEqual((await notices(p.page)).filter((n) => n.kind === 'gap'), []);
+    await eventually(async () => assert.equal((await savedSession(p.page)).rooms[0].offset, 34));
+    await screenshot(p.page, 'recovered');
+    assertNoPageErrors(p);
+  } finally {
+    writer.close();
+    await p.close();
+    await own.stop();
+  }
+});
+
+test('missed messages that cannot be recovered: a gap marker, the newest page, then "load older"', async () => {
+  // At most 10 missed messages are recovered; the newest page on join is 5.
+  const own = await recoveryServer({ recovery_max: 10, on_join: 5 });
+  const writer = await connect(own.url, { auth: { name: 'Writer' } });
+  const p = await openChat(browser, own.url, 'Gus', 'gaps');
+  try {
+    assert.equal((await writer.emitWithAck('join', { room: 'gaps' })).ok, true);
+    await sendAll(writer, 'gaps', ['before 1', 'before 2', 'before 3']);
+    await eventually(async () => assert.equal((await messages(p.page)).length, 3));
+
+    await goOffline(p, writer, 'gaps', 'Gus');
+    const missed = range(1, 30, (i) => `missed ${i}`);
+    await sendAll(writer, 'gaps', missed);
+    await p.context.setOffline(false);
+    await p.page.waitForSelector('#messages [data-testid=notice][data-kind="gap"]', { timeout: 20000 });
+    await eventually(async () =>
+      assert.deepEqual(await timeline(p.page), [
+        'Writer: before 1',
+        'Writer: before 2',
+        'Writer: before 3',
+        'gap(too_many)',
+        ...range(26, 30, (i) => `Writer: missed ${i}`),
+      ]),
+    );
+    assert.match(
+      (await notices(p.page)).find((n) => n.kind === 'gap').text,
+      /Too many messages were missed/,
+    );
+    await screenshot(p.page, 'gap-marker');
+
+    // "Load older" fills the gap from below the marker; once it reaches the messages
+    // shown before it, nothing is missing and the marker goes.
+    await p.page.waitForSelector('#load-older:not([hidden])');
+    await p.page.click('#load-older');
+    await eventually(async () =>
+      assert.deepEqual(await timeline(p.page), [
+        'Writer: before 1',
+        'Writer: before 2',
+        'Writer: before 3',
+        ...range(1, 30, (i) => `Writer: missed ${i}`),
+      ]),
+    );
+    assert.deepEqual(await offsets(p.page), range(1, 33, (i) => i));
+
+    // Live messages continue after the newest.
+    await sendAll(writer, 'gaps', ['live']);
+    await eventually(async () => assert.equal((await timeline(p.page)).at(-1), 'Writer: live'));
+    assert.equal((await messages(p.page)).length, 34);
+    await eventually(async () => assert.equal((await savedSession(p.page)).rooms[0].offset, 34));
+
+    // Too many missed across a reload: the gap marker, then the newest page.
+    const left = nextEvent(writer, 'presence', (e) => e.action === 'leave' && e.user.id === 'Gus');
+    await p.page.goto('about:blank');
+    await left;
+    await sendAll(writer, 'gaps', range(1, 12, (i) => `later ${i}`));
+    await p.page.goto(own.url + '/');
+    await p.page.waitForSelector('#chat-title[data-room="gaps"]');
+    await eventually(async () =>
+      assert.deepEqual(await timeline(p.page), ['gap(too_many)', ...range(8, 12, (i) => `Writer: later ${i}`)]),
+    );
+    assert.equal(await p.page.isVisible('#load-older'), true);
+    assertNoPageErrors(p);
+  } finally {
+    writer.close();
+    await p.close();
+    await own.stop();
+  }
+});
+
+test('a reload rejoins from sessionStorage with `since` and marks where it left off', async () => {
+  const own = await recoveryServer();
+  const writer = await connect(own.url, { auth: { name: 'Writer' } });
+  const p = await openChat(browser, own.url, 'Rita', 'reload');
+  try {
+    assert.equal((await writer.emitWithAck('join', { room: 'reload' })).ok, true);
+    await sendAll(writer, 'reload', ['seen 1', 'seen 2']);
+    await send(p.page, 'mine');
+    await eventually(async () =>
+      assert.deepEqual(await timeline(p.page), ['Writer: seen 1', 'Writer: seen 2', 'Rita: mine']),
+    );
+    await eventually(async () => assert.equal((await savedSession(p.page)).rooms[0].offset, 3));
+
+    // The tab goes elsewhere (its session storage stays), messages come meanwhile.
+    const left = nextEvent(writer, 'presence', (e) => e.action === 'leave' && e.user.id === 'Rita');
+    await p.page.goto('about:blank');
+    await left;
+    await sendAll(writer, 'reload', ['new 1', 'new 2', 'new 3']);
+
+    // Back: signed in as Rita again, in the room, the missed messages below the marker.
+    const back = nextEvent(writer, 'presence', (e) => e.action === 'join' && e.user.id === 'Rita');
+    await p.page.goto(own.url + '/');
+    await p.page.waitForSelector('#chat-title[data-room="reload"]');
+    await back;
+    assert.equal(await p.page.textContent('#me-name'), 'Rita');
+    await eventually(async () =>
+      assert.deepEqual(await timeline(p.page), [
+        'Writer: seen 1',
+        'Writer: seen 2',
+        'Rita: mine',
+        'resume',
+        'Writer: new 1',
+        'Writer: new 2',
+        'Writer: new 3',
+      ]),
+    );
+    assert.deepEqual(await offsets(p.page), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(
+      (await messages(p.page)).map((m) => m.own),
+      [false, false, true, false, false, false],
+    );
+    await screenshot(p.page, 'reloaded');
+
+    // A reload with nothing missed shows the conversation without the marker.
+    await eventually(async () => assert.equal((await savedSession(p.page)).rooms[0].offset, 6));
+    const left2 = nextEvent(writer, 'presence', (e) => e.action === 'leave' && e.user.id === 'Rita');
+    await p.page.reload();
+    await left2;
+    await p.page.waitForSelector('#chat-title[data-room="reload"]');
+    await eventually(async () =>
+      assert.deepEqual(await timeline(p.page), [
+        'Writer: seen 1',
+        'Writer: seen 2',
+        'Rita: mine',
+        'Writer: new 1',
+        'Writer: new 2',
+        'Writer: new 3',
+      ]),
+    );
+    // Signing out forgets the session: a reload shows the sign-in form.
+    await p.page.click('#logout-btn');
+    await p.page.reload();
+    await p.page.waitForSelector('#login-view:not([hidden])');
+    assert.equal(await savedSession(p.page), null);
+    assertNoPageErrors(p);
+  } finally {
+    writer.close();
+    await p.close();
+    await own.stop();
+  }
+});
+
+test('a live message past a gap: the page asks for the gap with `history {after}` and fills it in order', async () => {
+  const own = await recoveryServer();
+  const writer = await connect(own.url, { auth: { name: 'Writer' } });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  // The page's WebSocket goes through the test, which loses the live `message` and
+  // `private` frames of the texts in `drop` (a lossy link) and passes the rest on.
+  let drop = null;
+  const dropped = [];
+  await context.routeWebSocket(/\/socket\.io\//, (ws) => {
+    const server = ws.connectToServer();
+    server.onMessage((frame) => {
+      const live = typeof frame === 'string' && /^42\["(message|private)"/.test(frame);
+      if (drop && live && drop.some((text) => frame.includes(`"text":"${text}"`))) {
+        dropped.push(frame);
+        return;
+      }
+      ws.send(frame);
+    });
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(8000);
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err));
+  try {
+    await page.goto(own.url + '/');
+    await login(page, 'Lena', 'lossy');
+    assert.equal((await writer.emitWithAck('join', { room: 'lossy' })).ok, true);
+    await sendAll(writer, 'lossy', ['one', 'two']);
+    await eventually(async () => assert.deepEqual((await messages(page)).map((m) => m.text), ['one', 'two']));
+
+    drop = ['lost 1', 'lost 2', 'lost 3'];
+    await sendAll(writer, 'lossy', drop);
+    await eventually(() => assert.equal(dropped.length, 3));
+    assert.deepEqual((await messages(page)).map((m) => m.text), ['one', 'two']);
+    // The next message is offset 6 after 2: the page fetches 3 to 5.
+    await sendAll(writer, 'lossy', ['after the loss']);
+    await eventually(async () =>
+      assert.deepEqual(await timeline(page), [
+        'Writer: one',
+        'Writer: two',
+        'Writer: lost 1',
+        'Writer: lost 2',
+        'Writer: lost 3',
+        'Writer: after the loss',
+      ]),
+    );
+    assert.deepEqual(await offsets(page), [1, 2, 3, 4, 5, 6]);
+    assert.equal(dropped.length, 3, 'the history answer carried them, not the live frames');
+    await eventually(async () => assert.equal((await savedSession(page)).rooms[0].offset, 6));
+
+    // The same for a private conversation: `history {with, after}`.
+    const secret = async (text) => assert.equal((await writer.emitWithAck('private', { to: 'Lena', text })).ok, true);
+    await secret('secret 1');
+    const item = '#dm-list [data-testid=dm-item][data-user-id="Writer"]';
+    await page.click(`${item} button`);
+    await eventually(async () => assert.deepEqual(await timeline(page), ['Writer: secret 1']));
+    drop = ['secret 2', 'secret 3'];
+    await secret('secret 2');
+    await secret('secret 3');
+    await eventually(() => assert.equal(dropped.length, 5));
+    await secret('secret 4');
+    await eventually(async () =>
+      assert.deepEqual(await timeline(page), ['Writer: secret 1', 'Writer: secret 2', 'Writer: secret 3', 'Writer: secret 4']),
+    );
+    assert.deepEqual(await offsets(page), [1, 2, 3, 4]);
+    assert.equal(dropped.length, 5);
+    assert.deepEqual(errors.map(String), []);
+  } finally {
+    writer.close();
+    await context.close();
+    await own.stop();
+  }
+});
+
+test('a private conversation: what came while offline, and across a reload', async () => {
+  const own = await recoveryServer();
+  const writer = await connect(own.url, { auth: { name: 'Wes' } });
+  const p = await openChat(browser, own.url, 'Pia', 'pm');
+  const pm = async (text) => assert.equal((await writer.emitWithAck('private', { to: 'Pia', text })).ok, true);
+  try {
+    assert.equal((await writer.emitWithAck('join', { room: 'pm' })).ok, true);
+    await pm('hello 1');
+    const item = '#dm-list [data-testid=dm-item][data-user-id="Wes"]';
+    await p.page.click(`${item} button`);
+    await eventually(async () => assert.deepEqual(await timeline(p.page), ['Wes: hello 1']));
+
+    // Offline: the server keeps what Wes sends for Pia's next connection, and the
+    // page asks for what follows its position too; each shows once.
+    await goOffline(p, writer, 'pm', 'Pia');
+    const away = range(1, 5, (i) => `while away ${i}`);
+    for (const text of away) await pm(text);
+    await p.context.setOffline(false);
+    await p.page.waitForSelector('#conn-status[data-state="connected"]', { timeout: 20000 });
+    await send(p.page, 'back');
+    const afterOffline = ['Wes: hello 1', ...away.map((t) => `Wes: ${t}`), 'Pia: back'];
+    await eventually(async () => {
+      assert.deepEqual(await timeline(p.page), afterOffline);
+      // "back" is acknowledged: it has its place.
+      assert.deepEqual(await offsets(p.page), [1, 2, 3, 4, 5, 6, 7]);
+    });
+    await eventually(async () => {
+      const [dm] = (await savedSession(p.page)).dms;
+      assert.deepEqual([dm.id, dm.name, dm.offset, typeof dm.epoch], ['Wes', 'Wes', 7, 'string']);
+    });
+
+    // A reload while Wes writes: the conversation is open again, with what came since
+    // below the marker and what was there above it.
+    const left = nextEvent(writer, 'presence', (e) => e.action === 'leave' && e.user.id === 'Pia');
+    await p.page.goto('about:blank');
+    await left;
+    await pm('meanwhile 1');
+    await pm('meanwhile 2');
+    await p.page.goto(own.url + '/');
+    await p.page.waitForSelector('#chat-view:not([hidden])');
+    await eventually(async () => {
+      assert.equal(await p.page.textContent('#chat-title'), 'Wes');
+      assert.deepEqual(await timeline(p.page), [...afterOffline, 'resume', 'Wes: meanwhile 1', 'Wes: meanwhile 2']);
+    });
+    assert.deepEqual(await offsets(p.page), range(1, 9, (i) => i));
+    // The room was rejoined too.
+    await p.page.click('[data-testid=room-item][data-room="pm"] button');
+    await eventually(async () => assert.deepEqual(await memberNames(p.page), ['Pia', 'Wes']));
+    assertNoPageErrors(p);
+  } finally {
+    writer.close();
+    await p.close();
+    await own.stop();
+  }
+});
+
+test('a cluster\'s Redis outage: messages shown without an offset keep the position and are not shown again', async (t) => {
+  const c = await startCluster(t, { nodes: 1, name: 'pageoutage' });
+  const url = c.nodes[0].url;
+  const writer = await connect(url, { auth: { name: 'Writer' } });
+  t.after(() => writer.close());
+  const p = await openChat(browser, url, 'Una', 'outage');
+  t.after(() => p.close());
+  assert.equal((await writer.emitWithAck('join', { room: 'outage' })).ok, true);
+  await sendAll(writer, 'outage', ['before 1', 'before 2']);
+  await eventually(async () => assert.deepEqual(await offsets(p.page), [1, 2]));
+
+  await c.redis.stop();
+  await eventually(async () => assert.equal((await c.health(0)).cluster.redis_connected, false));
+  // Journaled by the node and delivered at once, without an offset yet.
+  await sendAll(writer, 'outage', ['during 1', 'during 2', 'during 3']);
+  await eventually(async () =>
+    assert.deepEqual((await messages(p.page)).map((m) => m.text), ['before 1', 'before 2', 'during 1', 'during 2', 'during 3']),
+  );
+  assert.deepEqual(await offsets(p.page), [1, 2, null, null, null]);
+  assert.equal((await savedSession(p.page)).rooms[0].offset, 2, 'the position stays');
+
+  await c.redis.restart();
+  await eventually(async () => {
+    const { cluster } = await c.health(0);
+    assert.equal(cluster.redis_connected, true);
+    assert.equal(cluster.journal_pending, 0);
+  }, { timeout: 15000 });
+  // Offset 6 after 2: the page asks for 3 to 5, which are the messages it showed
+  // during the outage (Redis ids now): they take their offsets, shown once.
+  await sendAll(writer, 'outage', ['after 1']);
+  await eventually(async () => {
+    assert.deepEqual(await timeline(p.page), [
+      'Writer: before 1',
+      'Writer: before 2',
+      'Writer: during 1',
+      'Writer: during 2',
+      'Writer: during 3',
+      'Writer: after 1',
+    ]);
+    assert.deepEqual(await offsets(p.page), [1, 2, 3, 4, 5, 6]);
+  });
+  await eventually(async () => assert.equal((await savedSession(p.page)).rooms[0].offset, 6));
+  assertNoPageErrors(p);
 });

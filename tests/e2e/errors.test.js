@@ -144,7 +144,7 @@ bothTransports('without an ack callback a refusal arrives as an error event', as
     [['message', { room: 'not-mine', text: 'hi' }], 'not_member', 'message'],
     [['message', { room, text: '   ' }], 'empty_text', 'message'],
     [['join', { room: 'bad/room' }], 'invalid_room', 'join'],
-    [['private', { to: 'Nobody At All', text: 'hi' }], 'user_offline', 'private'],
+    [['private', { to: '', text: 'hi' }], 'invalid_recipient', 'private'],
     [['history', { room, before: 'nope' }], 'invalid_cursor', 'history'],
     [['login', { name: 'Again' }], 'already_logged_in', 'login'],
     [['typing', { room: 'not-mine' }], 'not_member', 'typing'],

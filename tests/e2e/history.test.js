@@ -33,6 +33,9 @@ async function fill(client, room, n, prefix = 'm') {
   return stored;
 }
 
+/** A history answer's head: the room's epoch and newest offset, as its newest stored message has them. */
+const headOf = (stored) => ({ epoch: stored[stored.length - 1].epoch, offset: stored[stored.length - 1].offset });
+
 test('join brings the last on_join messages, oldest first, with has_more', async (t) => {
   const clients = pool(t, server.url);
   const room = 'hist-join';
@@ -74,6 +77,7 @@ test('paging with before and limit; has_more', async (t) => {
     room,
     messages: stored.slice(4),
     has_more: true,
+    ...headOf(stored),
   });
   // Walk back page by page.
   assert.deepEqual(await writer.request('history', { room, before: ids[4], limit: 3 }), {
@@ -81,18 +85,21 @@ test('paging with before and limit; has_more', async (t) => {
     room,
     messages: stored.slice(1, 4),
     has_more: true,
+    ...headOf(stored),
   });
   assert.deepEqual(await writer.request('history', { room, before: ids[1], limit: 3 }), {
     ok: true,
     room,
     messages: stored.slice(0, 1),
     has_more: false,
+    ...headOf(stored),
   });
   assert.deepEqual(await writer.request('history', { room, before: ids[0] }), {
     ok: true,
     room,
     messages: [],
     has_more: false,
+    ...headOf(stored),
   });
   // A page that ends exactly at the oldest message has nothing more.
   assert.deepEqual(await writer.request('history', { room, before: ids[3], limit: 3 }), {
@@ -100,14 +107,16 @@ test('paging with before and limit; has_more', async (t) => {
     room,
     messages: stored.slice(0, 3),
     has_more: false,
+    ...headOf(stored),
   });
   const all = await writer.request('history', { room });
-  assert.deepEqual(all, { ok: true, room, messages: stored, has_more: false });
+  assert.deepEqual(all, { ok: true, room, messages: stored, has_more: false, ...headOf(stored) });
   assert.deepEqual(await writer.request('history', { room, limit: 1 }), {
     ok: true,
     room,
     messages: stored.slice(6),
     has_more: true,
+    ...headOf(stored),
   });
 });
 
@@ -121,12 +130,14 @@ test('the default limit is 50; limit may go up to page_max', async (t) => {
     room,
     messages: stored.slice(5),
     has_more: true,
+    ...headOf(stored),
   });
   assert.deepEqual(await writer.request('history', { room, limit: PAGE_MAX }), {
     ok: true,
     room,
     messages: stored,
     has_more: false,
+    ...headOf(stored),
   });
 });
 

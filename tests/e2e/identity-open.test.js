@@ -58,6 +58,8 @@ bothTransports('the name of the first join logs in', async (t, transport, tn) =>
     members: [ident(name)],
     history: [],
     has_more: false,
+    epoch: null,
+    offset: 0,
   });
   assert.deepEqual(await a.wait('session', () => true, { from }), session(ident(name)));
   // With an identity, the name of a later join is ignored.

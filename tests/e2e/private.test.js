@@ -1,5 +1,7 @@
 'use strict';
-// Private messages: to every connection of the recipient and to no one else.
+// Private messages: to every connection of both users (the sender's other
+// connections too) and to no one else; stored per conversation, with offsets.
+// Recovery and offline delivery are in recovery.test.js.
 
 const assert = require('node:assert/strict');
 const { test, before, after } = require('node:test');
@@ -9,9 +11,11 @@ const { pool, bothTransports, assertRefused, withoutOk } = require('../support/e
 const SECRET = 'private-e2e-secret';
 let open;
 let tokens;
+let refusing;
 before(async () => {
-  [open, tokens] = await Promise.all([
+  [open, refusing, tokens] = await Promise.all([
     startServer({ config: { room_list: { interval_ms: 100 }, limits: { max_connections_per_ip: 500 } } }),
+    startServer({ config: { history: { private_offline: 'refuse' }, limits: { max_connections_per_ip: 500 } } }),
     startServer({
       config: {
         identity: { mode: 'token', token_secret: SECRET },
@@ -21,14 +25,16 @@ before(async () => {
     }),
   ]);
 });
-after(() => Promise.all([open.stop(), tokens.stop()]));
+after(() => Promise.all([open.stop(), tokens.stop(), refusing.stop()]));
 
 const token = (sub, name) => sign({ sub, name, exp: Math.floor(Date.now() / 1000) + 300 }, SECRET);
 
 /** Asserts the private ack's exact shape. */
 function assertPrivateAck(reply, { from, to, text }) {
   assert.equal(reply.ok, true, JSON.stringify(reply));
-  assert.deepEqual(Object.keys(reply).sort(), ['from', 'id', 'ok', 'text', 'to', 'ts']);
+  assert.deepEqual(Object.keys(reply).sort(), ['epoch', 'from', 'id', 'offset', 'ok', 'text', 'to', 'ts']);
+  assert.ok(Number.isInteger(reply.offset) && reply.offset >= 1, `offset ${reply.offset}`);
+  assert.equal(typeof reply.epoch, 'string');
   assert.equal(typeof reply.id, 'string');
   assert.ok(reply.id.length > 0);
   assert.deepEqual(reply.from, from);
@@ -52,8 +58,10 @@ bothTransports('open mode: delivered to the recipient with the ack\'s content', 
   // Two private messages get different ids.
   const second = await bob.request('private', { to: `PAda ${tn}`, text: 'again' });
   assert.notEqual(second.id, reply.id);
+  assert.equal(second.offset, reply.offset + 1, 'offsets follow each other in the conversation');
+  assert.equal(second.epoch, reply.epoch);
   assert.deepEqual(await ada.wait('private', (p) => p.text === 'again'), withoutOk(second));
-  assert.deepEqual(bob.of('private'), [], 'the sender gets no copy');
+  assert.deepEqual(bob.of('private'), [], 'the sending connection gets the ack, not a copy');
 });
 
 test('token mode: every connection of the recipient gets it, and no one else', async (t) => {
@@ -79,25 +87,36 @@ test('token mode: every connection of the recipient gets it, and no one else', a
   assert.equal(proofThird.ok, true);
   const proofSender = await third.request('private', { to: 'sndr', text: 'proof for sender' });
   assert.equal(proofSender.ok, true);
+  // The sender's other connection gets a copy too (its tab shows the conversation).
+  assert.deepEqual(await from2.wait('private', (p) => p.id === reply.id, { from: marks[3] }), withoutOk(reply));
   assert.deepEqual(await third.wait('private', () => true, { from: marks[4] }), withoutOk(proofThird));
   assert.deepEqual(await from1.wait('private', () => true, { from: marks[2] }), withoutOk(proofSender));
-  assert.deepEqual(await from2.wait('private', () => true, { from: marks[3] }), withoutOk(proofSender));
+  assert.deepEqual(await from2.wait('private', (p) => p.id === proofSender.id, { from: marks[3] }), withoutOk(proofSender));
+  // to1 sent proofThird: its other connection to2 gets the copy.
+  assert.deepEqual(await to2.wait('private', (p) => p.id === proofThird.id, { from: marks[1] }), withoutOk(proofThird));
   assert.deepEqual(third.of('private', marks[4]), [withoutOk(proofThird)]);
   assert.deepEqual(from1.of('private', marks[2]), [withoutOk(proofSender)]);
-  assert.deepEqual(from2.of('private', marks[3]), [withoutOk(proofSender)]);
+  assert.deepEqual(from2.of('private', marks[3]), [withoutOk(reply), withoutOk(proofSender)]);
   assert.deepEqual(to1.of('private', marks[0]), [withoutOk(reply)]);
-  assert.deepEqual(to2.of('private', marks[1]), [withoutOk(reply)]);
+  assert.deepEqual(to2.of('private', marks[1]), [withoutOk(reply), withoutOk(proofThird)]);
   // Private messages are not room messages: nobody got a `message` with that text.
   for (const c of [to1, to2, from1, from2, third]) {
     assert.deepEqual(c.of('message').filter((m) => m.text === 'for the recipient only'), []);
   }
-  // Not stored either.
+  // Not in the room's history: in the conversation's, which both may read.
   const history = await third.request('history', { room: 'pm-room' });
   assert.deepEqual(history.messages, []);
+  for (const [client, other] of [[from2, 'rcpt'], [to2, 'sndr']]) {
+    const conversation = await client.request('history', { with: other });
+    assert.deepEqual(conversation.messages, [withoutOk(reply)], `history with ${other}`);
+    assert.equal(conversation.with, other);
+  }
+  // A third user reads only their own conversations.
+  assert.deepEqual((await third.request('history', { with: 'rcpt' })).messages, [withoutOk(proofThird)]);
 });
 
-test('user_offline for an unknown or gone recipient', async (t) => {
-  const clients = pool(t, open.url);
+test('private_offline refuse: user_offline for an unknown or gone recipient', async (t) => {
+  const clients = pool(t, refusing.url);
   const watcher = await clients.member('Off Watcher', ['offline-room']);
   const ada = await clients.member('Off Ada');
   assertRefused(await ada.request('private', { to: 'Nobody Here', text: 'hello?' }), 'user_offline');
@@ -137,7 +156,7 @@ test('empty and whitespace-only private texts are refused with empty_text', asyn
 });
 
 test('probing who is online costs a message token: rate_limited before the lookup', async (t) => {
-  const clients = pool(t, open.url);
+  const clients = pool(t, refusing.url);
   const prober = await clients.member('Prober');
   const target = await clients.member('Probed Target');
   // limits.message_burst (20): every probe takes a token, offline or not.

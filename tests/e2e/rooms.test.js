@@ -38,6 +38,8 @@ bothTransports('join: ack shape, notice and presence to the others, not to the j
     members: [ident(`Ada-${tn}`)],
     history: [],
     has_more: false,
+    epoch: null,
+    offset: 0,
   });
   const fromAda = ada.mark();
   const fromBob = bob.mark();
@@ -49,6 +51,8 @@ bothTransports('join: ack shape, notice and presence to the others, not to the j
     members: [ident(`Ada-${tn}`), ident(`Bob-${tn}`)],
     history: [],
     has_more: false,
+    epoch: null,
+    offset: 0,
   });
   const notice = await ada.wait('message', () => true, { from: fromAda });
   assertNotice(notice, { room, kind: 'join' });
@@ -78,6 +82,8 @@ test('joining a room twice succeeds and changes nothing', async (t) => {
     members: [ident('Twice Ada'), ident('Twice Bob')],
     history: [],
     has_more: false,
+    epoch: null,
+    offset: 0,
   });
   await bob.request('message', { room, text: 'after the second join' });
   await ada.wait('message', (m) => m.text === 'after the second join', { from });

@@ -46,7 +46,9 @@ function nodeConfig(redis, prefix, extra = {}) {
     {
       cluster: { redis_url: redis.url, key_prefix: prefix, ...TIMINGS },
       room_list: { interval_ms: 100 },
-      history: { storage: 'memory', on_join: 50, page_max: 200 },
+      // `refuse`: a private message to a user online nowhere is `user_offline`,
+      // which the tests of presence across nodes read; recovery.test.js stores.
+      history: { storage: 'memory', on_join: 50, page_max: 200, private_offline: 'refuse' },
       limits: GENEROUS_LIMITS,
     },
     extra,

@@ -263,7 +263,9 @@ function assertIncreasing(ids, context = '') {
 
 /** Asserts a stored chat message's exact shape. */
 function assertChat(message, { room, user, user_id = user, text }) {
-  assert.deepEqual(Object.keys(message).sort(), ['id', 'kind', 'room', 'text', 'ts', 'user', 'user_id']);
+  assert.deepEqual(Object.keys(message).sort(), ['epoch', 'id', 'kind', 'offset', 'room', 'text', 'ts', 'user', 'user_id']);
+  assert.ok(Number.isInteger(message.offset) && message.offset >= 1, `offset ${message.offset}`);
+  assert.equal(typeof message.epoch, 'string');
   assert.equal(typeof message.id, 'string');
   assert.ok(message.id.length > 0);
   assert.equal(message.room, room);

@@ -15,7 +15,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 use super::conn::Conn;
 use super::reply::Reply;
 use super::requests;
-use super::session::{drop_identity, send_session, take_identity};
+use super::session::{drop_identity, take_identity, welcome};
 use super::{room_list, token_expiry, ChatContext};
 use crate::config::IdentityMode;
 use crate::events::{reason_code, Event, EventKind};
@@ -225,7 +225,7 @@ async fn connected<A: Adapter>(context: &ChatContext<A>, socket: SocketRef<A>) {
     Counters::add(&shared.counters.connections, 1);
     Counters::add(&shared.counters.connections_total, 1);
 
-    send_session(shared, &socket, user.as_ref());
+    welcome(shared, &socket, user.as_ref()).await;
     if shared.auth.mode() == IdentityMode::Token {
         tokio::spawn(token_expiry::watch(
             shared.clone(),

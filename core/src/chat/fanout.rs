@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::announced::Announced;
 use crate::cluster::ResilientDriver;
-use crate::history::Announcement;
+use crate::history::{conversation_users, Announcement};
 use crate::shared::Shared;
 use crate::stats::Counters;
 
@@ -34,10 +34,12 @@ pub(crate) fn user_key(user_id: &str) -> String {
     format!("u:{user_id}")
 }
 
-/// Delivers a stored room message to this node's members of its room, leaving
-/// out the sending connection (the tutorial's page shows its own text itself).
+/// Delivers a stored message to this node's members of its room, leaving out
+/// the sending connection (the tutorial's page shows its own text itself): a
+/// room message as `message` to the room, a private message (its room is a
+/// conversation) as `private` to every connection of both users.
 ///
-/// This is the only place a room message reaches members, whether it was stored
+/// This is the only place a stored message reaches members, whether it was stored
 /// by this node (the pipeline) or announced by another (`deliver_announced`).
 pub(crate) async fn deliver_here<A: Adapter, T: Serialize + ?Sized>(
     io: &SocketIo<A>,
@@ -46,10 +48,13 @@ pub(crate) async fn deliver_here<A: Adapter, T: Serialize + ?Sized>(
     message: &T,
     sender: Option<&SocketRef<A>>,
 ) {
-    let key = room_key(room);
+    let (event, keys) = match conversation_users(room) {
+        Some((a, b)) => ("private", vec![user_key(a), user_key(b)]),
+        None => ("message", vec![room_key(room)]),
+    };
     let result = match sender {
-        Some(socket) => socket.local().to(key).emit("message", message).await,
-        None => io.local().to(key).emit("message", message).await,
+        Some(socket) => socket.local().to(keys).emit(event, message).await,
+        None => io.local().to(keys).emit(event, message).await,
     };
     count_dropped(counters, &result);
     if let Err(e) = result {

@@ -9,6 +9,7 @@ mod connection;
 mod fanout;
 mod notices;
 mod pipeline;
+mod recovery;
 mod reply;
 mod requests;
 mod room_list;

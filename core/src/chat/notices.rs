@@ -38,6 +38,9 @@ pub(crate) fn system_notice(room: &Arc<str>, text: String, kind: MessageKind) ->
         text,
         ts: now_ms(),
         kind,
+        offset: None,
+        epoch: None,
+        to: None,
     }
 }
 

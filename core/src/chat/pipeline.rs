@@ -224,7 +224,9 @@ async fn store_and_deliver<A: Adapter>(
     }
     match shared.history.append(messages).await {
         Ok(stored) => {
-            Counters::add(&shared.counters.messages, stored.len() as u64);
+            let private = stored.iter().filter(|m| m.to.is_some()).count() as u64;
+            Counters::add(&shared.counters.messages, stored.len() as u64 - private);
+            Counters::add(&shared.counters.private_messages, private);
             let mut settle_later = Vec::new();
             for (queued, message) in batch.drain(..).zip(stored) {
                 let Queued {
@@ -234,18 +236,48 @@ async fn store_and_deliver<A: Adapter>(
                     ..
                 } = queued;
                 let socket = reply.socket().clone();
-                if let Delivery::Here(io) = deliver {
-                    deliver_here(io, &shared.counters, &message.room, &message, Some(&socket))
-                        .await;
+                match message.to_private() {
+                    Some(private) => {
+                        if let Delivery::Here(io) = deliver {
+                            deliver_here(
+                                io,
+                                &shared.counters,
+                                &message.room,
+                                &private,
+                                Some(&socket),
+                            )
+                            .await;
+                        }
+                        reply.ok(&private, &shared.counters);
+                        shared
+                            .host
+                            .events
+                            .emit(EventKind::Private, || Event::Private {
+                                sid: socket.id.to_string(),
+                                message: private,
+                            });
+                    }
+                    None => {
+                        if let Delivery::Here(io) = deliver {
+                            deliver_here(
+                                io,
+                                &shared.counters,
+                                &message.room,
+                                &message,
+                                Some(&socket),
+                            )
+                            .await;
+                        }
+                        reply.ok(&message, &shared.counters);
+                        shared
+                            .host
+                            .events
+                            .emit(EventKind::Message, || Event::Message {
+                                sid: socket.id.to_string(),
+                                message,
+                            });
+                    }
                 }
-                reply.ok(&message, &shared.counters);
-                shared
-                    .host
-                    .events
-                    .emit(EventKind::Message, || Event::Message {
-                        sid: socket.id.to_string(),
-                        message,
-                    });
                 // Settled only once delivered here: a later `leave` of the
                 // sender's must not overtake the delivery.
                 match deliver {

@@ -11,8 +11,9 @@ use super::conn::Conn;
 use super::fanout::{room_key, user_key};
 use super::notices::{announce_presence, Change};
 use crate::events::{Event, EventKind};
+use crate::history::{After, Pending};
 use crate::identity::Claim;
-use crate::protocol::{ChatError, SessionNotice, User};
+use crate::protocol::{ChatError, ChatMessage, SessionNotice, User};
 use crate::shared::Shared;
 
 /// Gives the connection the identity a checked claim names: a unique name in
@@ -69,6 +70,54 @@ pub(super) fn send_session<A: Adapter>(
     };
     if let Err(e) = socket.emit("session", &notice) {
         tracing::debug!("could not send session: {e}");
+    }
+}
+
+/// Tells a connection that just took an identity who it is (`session`), then
+/// hands it the private messages sent to that user while they had no
+/// connection, oldest first per conversation, as `private` events.
+pub(super) async fn welcome<A: Adapter>(
+    shared: &Shared,
+    socket: &SocketRef<A>,
+    user: Option<&User>,
+) {
+    send_session(shared, socket, user);
+    if let Some(user) = user {
+        deliver_pending(shared, socket, user).await;
+    }
+}
+
+async fn deliver_pending<A: Adapter>(shared: &Shared, socket: &SocketRef<A>, user: &User) {
+    let pending = match shared.history.take_pending(&user.id).await {
+        Ok(pending) => pending,
+        Err(e) => {
+            // They stay pending for the next connect (Redis down), or are
+            // readable with `history {with}` in any case.
+            tracing::warn!("cannot read the private messages waiting for a user: {e}");
+            return;
+        }
+    };
+    let max = shared.config.history.recovery_max;
+    for Pending { conversation, from } in pending {
+        match shared
+            .history
+            .after(&conversation, &from, max, max as u64)
+            .await
+        {
+            Ok(After::Found { messages, .. }) => {
+                for private in messages.iter().filter_map(ChatMessage::to_private) {
+                    if let Err(e) = socket.emit("private", &private) {
+                        tracing::debug!("could not hand over a waiting private message: {e}");
+                    }
+                }
+            }
+            Ok(After::Lost { reason, .. }) => tracing::info!(
+                reason = reason.as_str(),
+                "private messages waiting for a user are no longer all stored; \
+                 the conversation's history has what is left"
+            ),
+            Err(e) => tracing::warn!("cannot read the private messages waiting for a user: {e}"),
+        }
     }
 }
 

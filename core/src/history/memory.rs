@@ -14,15 +14,20 @@ use hashlink::linked_hash_map::Entry;
 use hashlink::LinkedHashMap;
 use parking_lot::Mutex;
 
-use super::{integer_cursor, HistoryError, NewMessage, Page};
+use super::{
+    integer_cursor, new_epoch, precheck, Found, Head, HistoryError, NewMessage, Page, Pending,
+};
 use crate::config::HistoryConfig;
-use crate::protocol::ChatMessage;
+use crate::protocol::{ChatMessage, Position};
 
 /// Bytes counted per message besides its strings: its slot in the room's deque
 /// and the headers of its allocations.
 const MESSAGE_OVERHEAD: usize = 256;
 /// Bytes counted per room besides its name: its map entry and deque.
 const ROOM_OVERHEAD: usize = 256;
+/// Conversations remembered as pending for offline users, in all: past it the
+/// users waiting longest are forgotten first (their messages stay readable).
+const MAX_PENDING: usize = 65_536;
 
 /// A stored message with its numeric id and key.
 type Stored = (i64, ChatMessage, Arc<str>);
@@ -48,6 +53,11 @@ impl MemoryBounds {
 /// A room's messages, oldest first.
 struct RoomLog {
     messages: VecDeque<Stored>,
+    /// Drawn when the room's log is created: a room forgotten and written to
+    /// again starts a new epoch, so nobody mistakes its offsets for the old ones.
+    epoch: Arc<str>,
+    /// The offset of the newest message.
+    last_offset: u64,
     /// Its messages' and its own counted bytes.
     bytes: usize,
     last_active: Instant,
@@ -96,6 +106,8 @@ pub(crate) struct MemoryHistory {
     bounds: MemoryBounds,
     rooms: Mutex<Rooms>,
     next_id: AtomicU64,
+    /// Per offline user, the conversations with messages waiting for them.
+    pending: Mutex<LinkedHashMap<Arc<str>, Vec<Pending>>>,
 }
 
 impl MemoryHistory {
@@ -104,6 +116,7 @@ impl MemoryHistory {
             bounds,
             rooms: Mutex::default(),
             next_id: AtomicU64::new(1),
+            pending: Mutex::default(),
         }
     }
 
@@ -119,23 +132,34 @@ impl MemoryHistory {
             .map(|message| {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed) as i64;
                 let key = message.key.clone();
-                let mut stored = message.stored(id.to_string());
-                let log = match rooms.logs.entry(stored.room.clone()) {
+                let pending_for = message
+                    .pending
+                    .then(|| message.to.as_ref().map(|to| to.id.clone()))
+                    .flatten();
+                let log = match rooms.logs.entry(message.room.clone()) {
                     Entry::Occupied(mut known) => {
                         known.to_back();
                         known.into_mut()
                     }
                     Entry::Vacant(new) => {
-                        let bytes = ROOM_OVERHEAD + stored.room.len();
+                        let bytes = ROOM_OVERHEAD + message.room.len();
                         rooms.bytes += bytes;
                         new.insert(RoomLog {
                             messages: VecDeque::new(),
+                            epoch: new_epoch(),
+                            last_offset: 0,
                             bytes,
                             last_active: now,
                         })
                     }
                 };
                 log.last_active = now;
+                log.last_offset += 1;
+                let mut stored =
+                    message.stored(id.to_string(), Some((log.last_offset, log.epoch.clone())));
+                if let Some(user) = pending_for {
+                    self.remember_pending(user, &stored);
+                }
                 if log.messages.len() == self.bounds.max_per_room {
                     if let Some(entry) = log.messages.pop_front() {
                         log.bytes -= message_bytes(&entry);
@@ -154,6 +178,31 @@ impl MemoryHistory {
                 stored
             })
             .collect()
+    }
+
+    /// Remembers that `user` has a pending message in `stored`'s conversation,
+    /// from `stored` on (an earlier pending one there counts from itself).
+    fn remember_pending(&self, user: Arc<str>, stored: &ChatMessage) {
+        let mut pending = self.pending.lock();
+        let waiting = pending.entry(user).or_insert_with(Vec::new);
+        if waiting.iter().any(|p| *p.conversation == *stored.room) {
+            return;
+        }
+        waiting.push(Pending {
+            conversation: stored.room.to_string(),
+            from: Position {
+                offset: stored.offset.unwrap_or(1) - 1,
+                epoch: stored.epoch.as_deref().map(str::to_string),
+            },
+        });
+        let total: usize = pending.values().map(Vec::len).sum();
+        if total > MAX_PENDING {
+            pending.pop_front();
+        }
+    }
+
+    pub(crate) fn take_pending(&self, user: &str) -> Vec<Pending> {
+        self.pending.lock().remove(user).unwrap_or_default()
     }
 
     /// Forgets the least recently active rooms, then their oldest messages, until
@@ -227,8 +276,10 @@ impl MemoryHistory {
             return Ok(Page {
                 messages: Vec::new(),
                 has_more: false,
+                head: Head::default(),
             });
         };
+        let head = log.head();
         let log = &log.messages;
         // Ids grow along the deque, so the messages before the cursor are a prefix.
         let end = log.partition_point(|(id, _, _)| *id < before);
@@ -236,7 +287,53 @@ impl MemoryHistory {
         Ok(Page {
             messages: log.range(start..end).map(|(_, m, _)| m.clone()).collect(),
             has_more: start > 0,
+            head,
         })
+    }
+
+    pub(crate) fn after(
+        &self,
+        room: &str,
+        from: &Position,
+        limit: usize,
+        max_missing: u64,
+    ) -> Found {
+        let rooms = self.rooms.lock();
+        let Some(log) = rooms.logs.get(room) else {
+            return Found {
+                head: Head::default(),
+                messages: Vec::new(),
+            };
+        };
+        let head = log.head();
+        if precheck(&head, from, max_missing).is_some() {
+            return Found {
+                head,
+                messages: Vec::new(),
+            };
+        }
+        // Offsets grow along the deque, so the messages after `from` are a suffix.
+        let start = log
+            .messages
+            .partition_point(|(_, m, _)| m.offset.unwrap_or(0) <= from.offset);
+        Found {
+            head,
+            messages: log
+                .messages
+                .range(start..)
+                .take(limit)
+                .map(|(_, m, _)| m.clone())
+                .collect(),
+        }
+    }
+}
+
+impl RoomLog {
+    fn head(&self) -> Head {
+        Head {
+            epoch: Some(self.epoch.clone()),
+            offset: self.last_offset,
+        }
     }
 }
 
@@ -247,12 +344,17 @@ fn message_bytes((_, message, key): &Stored) -> usize {
         + message.user.len()
         + message.user_id.as_deref().map_or(0, str::len)
         + message.id.as_deref().map_or(0, str::len)
+        + message
+            .to
+            .as_ref()
+            .map_or(0, |to| to.id.len() + to.name.len())
         + key.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::{After, LostReason};
     use crate::protocol::User;
 
     fn message(room: &str, text: &str) -> NewMessage {
@@ -266,6 +368,8 @@ mod tests {
             ts: 1,
             key: text.into(),
             sender: None,
+            to: None,
+            pending: false,
         }
     }
 
@@ -328,7 +432,7 @@ mod tests {
         let text = "x".repeat(1000);
         let sample = message("a", &format!("0{text}"));
         let key = sample.key.clone();
-        let one = message_bytes(&(1, sample.stored("1".into()), key));
+        let one = message_bytes(&(1, sample.stored("1".into(), None), key));
         // Room for a little over four messages and their rooms.
         let max_bytes = 4 * one + 2 * (ROOM_OVERHEAD + 1) + 100;
         let history = MemoryHistory::with_bounds(bounds(100, max_bytes));
@@ -380,5 +484,33 @@ mod tests {
         // Once its members are gone, the occupied room expires as well.
         assert_eq!(history.expire_idle_at(at(200), idle, |_| false), 2);
         assert_eq!(history.usage(), (0, 0));
+    }
+
+    #[test]
+    fn a_forgotten_room_starts_a_new_epoch() {
+        let history = MemoryHistory::with_bounds(bounds(1, usize::MAX));
+        let first = history.append(vec![message("r", "1"), message("r", "2")]);
+        assert_eq!(first[1].offset, Some(2));
+        // A second room pushes the first out (max_rooms 1).
+        history.append(vec![message("other", "x")]);
+        let again = history.append(vec![message("r", "3")]);
+        assert_eq!(again[0].offset, Some(1));
+        assert_ne!(again[0].epoch, first[0].epoch);
+        let from = Position {
+            offset: 2,
+            epoch: first[0].epoch.as_deref().map(str::to_string),
+        };
+        let found = history.after("r", &from, 10, 10);
+        assert_eq!(found.head.epoch, again[0].epoch);
+        assert_eq!(
+            found.judge(&from, 10),
+            After::Lost {
+                reason: LostReason::Epoch,
+                head: Head {
+                    epoch: again[0].epoch.clone(),
+                    offset: 1
+                }
+            }
+        );
     }
 }

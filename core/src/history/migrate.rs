@@ -105,11 +105,13 @@ pub async fn migrate_history_to_redis(config: &Config) -> Result<MigrationReport
             report.rooms_skipped.push((room, count));
             continue;
         }
-        let messages = newest(&db, &room, cap).map_err(read_error)?;
+        let messages = newest(&db, &room, cap, count).map_err(read_error)?;
+        let epoch = file_epoch(&db, &room).map_err(read_error)?;
         let mut pipe = redis::pipe();
         pipe.atomic();
         for m in &messages {
-            pipe.cmd("XADD")
+            let cmd = pipe
+                .cmd("XADD")
                 .arg(&stream)
                 .arg("MAXLEN")
                 .arg("~")
@@ -122,8 +124,32 @@ pub async fn migrate_history_to_redis(config: &Config) -> Result<MigrationReport
                 .arg("t")
                 .arg(&m.text)
                 .arg("ts")
-                .arg(m.ts);
+                .arg(m.ts)
+                .arg("o")
+                .arg(m.offset);
+            if let Some((to_id, to_name)) = &m.to {
+                cmd.arg("ti").arg(to_id).arg("tn").arg(to_name);
+            }
         }
+        // The room keeps its epoch and offsets: clients' positions stay valid.
+        let head = format!("{}:head:{room}", config.cluster.key_prefix);
+        let ttl_ms = config.cluster.history_idle_secs.saturating_mul(1000);
+        let newest_offset = messages.last().map_or(0, |m| m.offset);
+        pipe.cmd("HSET")
+            .arg(&head)
+            .arg("epoch")
+            .arg(&epoch)
+            .arg("offset")
+            .arg(newest_offset)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&stream)
+            .arg(ttl_ms)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&head)
+            .arg(ttl_ms)
+            .ignore();
         let ids: Vec<String> = pipe.query_async(&mut redis).await.map_err(redis_error)?;
         verify(&mut redis, &room, &stream, &messages, &ids).await?;
         report.rooms_copied += 1;
@@ -164,6 +190,35 @@ struct Row {
     user_name: String,
     text: String,
     ts: i64,
+    offset: u64,
+    /// A private message's recipient (id, name).
+    to: Option<(String, String)>,
+}
+
+/// The room's epoch in the file, or a new one for a file written before epochs
+/// (whose offsets are then numbered as that version numbers them when it opens
+/// the file: in id order).
+fn file_epoch(db: &Connection, room: &str) -> rusqlite::Result<String> {
+    if !has_offsets(db)? {
+        return Ok(super::new_epoch().to_string());
+    }
+    let epoch = db.query_row(
+        "SELECT epoch FROM rooms WHERE room = ?1",
+        params![room],
+        |row| row.get::<_, String>(0),
+    );
+    match epoch {
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(super::new_epoch().to_string()),
+        other => other,
+    }
+}
+
+fn has_offsets(db: &Connection) -> rusqlite::Result<bool> {
+    db.query_row(
+        "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'room_offset'",
+        [],
+        |row| Ok(row.get::<_, i64>(0)? > 0),
+    )
 }
 
 fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
@@ -184,23 +239,43 @@ fn room_counts(db: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
     rows.collect()
 }
 
-/// The newest `cap` messages of a room, oldest first.
-fn newest(db: &Connection, room: &str, cap: usize) -> rusqlite::Result<Vec<Row>> {
-    let mut select = db.prepare_cached(
-        "SELECT user_id, user_name, text, ts FROM messages WHERE room = ?1 \
-         ORDER BY id DESC LIMIT ?2",
-    )?;
+/// The newest `cap` messages of a room (of `count` in all), oldest first.
+fn newest(db: &Connection, room: &str, cap: usize, count: u64) -> rusqlite::Result<Vec<Row>> {
+    let columns = if has_offsets(db)? {
+        "user_id, user_name, text, ts, room_offset, to_id, to_name"
+    } else {
+        "user_id, user_name, text, ts, NULL, NULL, NULL"
+    };
+    let mut select = db.prepare(&format!(
+        "SELECT {columns} FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT ?2"
+    ))?;
     let mut rows = select
         .query_map(params![room, cap as i64], |row| {
+            let to = match (
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, Option<String>>(6)?,
+            ) {
+                (Some(id), Some(name)) => Some((id, name)),
+                _ => None,
+            };
             Ok(Row {
                 user_id: row.get(0)?,
                 user_name: row.get(1)?,
                 text: row.get(2)?,
                 ts: row.get(3)?,
+                offset: row.get::<_, Option<i64>>(4)?.map_or(0, |o| o.max(0) as u64),
+                to,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.reverse();
+    // A file from before offsets: numbered in id order, as that version does.
+    let first = count.saturating_sub(rows.len() as u64);
+    for (i, row) in rows.iter_mut().enumerate() {
+        if row.offset == 0 {
+            row.offset = first + i as u64 + 1;
+        }
+    }
     Ok(rows)
 }
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 use socketioxide::socket::Sid;
 
 use crate::config::{HistoryConfig, HistoryStorage};
-use crate::protocol::{ChatMessage, MessageKind, User};
+use crate::protocol::{ChatMessage, MessageKind, Position, User};
 
 pub(crate) use self::journal::Journal;
 pub(crate) use self::memory::{MemoryBounds, MemoryHistory};
@@ -44,10 +44,18 @@ pub(crate) struct NewMessage {
     /// The sending connection, which its delivery leaves out (none for messages
     /// written again from the outage journal, which are not delivered again).
     pub sender: Option<Sid>,
+    /// A private message's recipient (`room` is then their [`conversation`]).
+    pub to: Option<User>,
+    /// A private message whose recipient had no connection when it was sent:
+    /// the store remembers it for their next connect ([`History::take_pending`]).
+    pub pending: bool,
 }
 
 impl NewMessage {
-    pub(crate) fn stored(self, id: String) -> ChatMessage {
+    /// The message as stored: its id and its place in the room's history
+    /// (`None` while journaled during an outage).
+    pub(crate) fn stored(self, id: String, place: Option<(u64, Arc<str>)>) -> ChatMessage {
+        let (offset, epoch) = place.unzip();
         ChatMessage {
             id: Some(id),
             room: self.room,
@@ -55,9 +63,24 @@ impl NewMessage {
             user_id: Some(self.user.id),
             text: self.text,
             ts: self.ts,
-            kind: MessageKind::Chat,
+            kind: if self.to.is_some() {
+                MessageKind::Private
+            } else {
+                MessageKind::Chat
+            },
+            offset,
+            epoch,
+            to: self.to,
         }
     }
+}
+
+/// Where a room's history stands: its epoch (`None` before its first message)
+/// and the offset of its newest message (`0` before the first).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Head {
+    pub epoch: Option<Arc<str>>,
+    pub offset: u64,
 }
 
 /// One page of a room's history, oldest first.
@@ -66,6 +89,137 @@ pub(crate) struct Page {
     pub messages: Vec<ChatMessage>,
     /// Whether older messages exist before the first one of this page.
     pub has_more: bool,
+    /// Where the room's history stands.
+    pub head: Head,
+}
+
+/// What came after a client's [`Position`] in a room's history.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum After {
+    /// Exactly the messages after the position, oldest first, up to the limit.
+    Found {
+        messages: Vec<ChatMessage>,
+        /// Whether more follow the last one returned.
+        has_more: bool,
+        head: Head,
+    },
+    /// The history cannot say exactly what came after the position.
+    Lost { reason: LostReason, head: Head },
+}
+
+/// Why a position cannot be recovered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LostReason {
+    /// The position belongs to another epoch (or lies ahead of the history).
+    Epoch,
+    /// The history no longer reaches back to the message after the position.
+    Trimmed,
+    /// More messages are missing than a recovery may return.
+    TooMany,
+}
+
+impl LostReason {
+    /// Its name on the wire (`reason` of a `join` or `history` answer).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Epoch => "epoch",
+            Self::Trimmed => "trimmed",
+            Self::TooMany => "too_many",
+        }
+    }
+}
+
+/// What a backend found after a position, before the common checks: the
+/// history's head and the oldest messages after `from` (at most `limit`), or
+/// nothing when the epoch or the count already rule a recovery out.
+pub(crate) struct Found {
+    pub head: Head,
+    pub messages: Vec<ChatMessage>,
+}
+
+impl Found {
+    /// The checks every backend shares: the epoch, the count, and that the
+    /// messages start right after `from` (no silent gap).
+    fn judge(self, from: &Position, max_missing: u64) -> After {
+        let Found { head, messages } = self;
+        if let Some(reason) = precheck(&head, from, max_missing) {
+            return After::Lost { reason, head };
+        }
+        let missing = head.offset - from.offset;
+        if missing == 0 {
+            return After::Found {
+                messages: Vec::new(),
+                has_more: false,
+                head,
+            };
+        }
+        let contiguous = messages
+            .iter()
+            .zip(from.offset + 1..)
+            .all(|(message, expected)| message.offset == Some(expected));
+        if messages.is_empty() || !contiguous {
+            return After::Lost {
+                reason: LostReason::Trimmed,
+                head,
+            };
+        }
+        let has_more = (messages.len() as u64) < missing;
+        After::Found {
+            messages,
+            has_more,
+            head,
+        }
+    }
+}
+
+/// Whether `from` can be recovered from at all, given the head alone.
+fn precheck(head: &Head, from: &Position, max_missing: u64) -> Option<LostReason> {
+    if from.offset > 0 && from.epoch.as_deref() != head.epoch.as_deref() {
+        return Some(LostReason::Epoch);
+    }
+    if from.offset > head.offset {
+        return Some(LostReason::Epoch);
+    }
+    if head.offset - from.offset > max_missing {
+        return Some(LostReason::TooMany);
+    }
+    None
+}
+
+/// A new epoch for a room's history: random, so that histories started apart
+/// (another store, a restart of a memory history) never share one.
+pub(crate) fn new_epoch() -> Arc<str> {
+    use std::hash::{BuildHasher, Hasher};
+    // The standard library's hasher keys are random per process and per call.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.as_nanos());
+    hasher.write_u128(nanos);
+    Arc::from(format!("{:016x}", hasher.finish()))
+}
+
+/// The history "room" that holds the private messages between two users: the
+/// same for both directions, and never a valid room name (those have no `@`).
+pub(crate) fn conversation(a: &str, b: &str) -> String {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    format!("@{}:{first}{second}", first.len())
+}
+
+/// The two user ids of a [`conversation`] name; `None` for a room name.
+pub(crate) fn conversation_users(room: &str) -> Option<(&str, &str)> {
+    let rest = room.strip_prefix('@')?;
+    let (len, ids) = rest.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    (ids.is_char_boundary(len) && len <= ids.len()).then(|| ids.split_at(len))
+}
+
+/// A conversation with a pending private message for a user who was offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub conversation: String,
+    /// The position just before the first message they have not received.
+    pub from: Position,
 }
 
 /// Why the history backend could not do what was asked.
@@ -154,6 +308,33 @@ impl History {
             Self::Sqlite(store) => store.page(room, before, limit).await,
             Self::Memory(store) => store.page(room, before, limit),
             Self::Redis(store) => store.page(room, before, limit).await,
+        }
+    }
+
+    /// The messages after `from`, oldest first (at most `limit`), or why they
+    /// cannot be told exactly; at most `max_missing` may be missing.
+    pub(crate) async fn after(
+        &self,
+        room: &str,
+        from: &Position,
+        limit: usize,
+        max_missing: u64,
+    ) -> Result<After, HistoryError> {
+        let found = match self {
+            Self::Sqlite(store) => store.after(room, from, limit, max_missing).await?,
+            Self::Memory(store) => store.after(room, from, limit, max_missing),
+            Self::Redis(store) => store.after(room, from, limit, max_missing).await?,
+        };
+        Ok(found.judge(from, max_missing))
+    }
+
+    /// Takes (and forgets) the conversations with private messages `user` was
+    /// sent while they had no connection.
+    pub(crate) async fn take_pending(&self, user: &str) -> Result<Vec<Pending>, HistoryError> {
+        match self {
+            Self::Sqlite(store) => store.take_pending(user).await,
+            Self::Memory(store) => Ok(store.take_pending(user)),
+            Self::Redis(store) => store.take_pending(user).await,
         }
     }
 
@@ -257,4 +438,120 @@ fn integer_cursor(before: Option<&str>) -> Result<Option<i64>, HistoryError> {
                 .ok_or_else(|| HistoryError::BadCursor(raw.to_string()))
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(offset: u64) -> ChatMessage {
+        ChatMessage {
+            id: Some(offset.to_string()),
+            room: "r".into(),
+            user: "U".into(),
+            user_id: Some("u".into()),
+            text: String::new(),
+            ts: 0,
+            kind: MessageKind::Chat,
+            offset: Some(offset),
+            epoch: Some("e".into()),
+            to: None,
+        }
+    }
+
+    fn at(offset: u64, epoch: &str) -> Position {
+        Position {
+            offset,
+            epoch: Some(epoch.into()),
+        }
+    }
+
+    fn head(offset: u64) -> Head {
+        Head {
+            epoch: Some("e".into()),
+            offset,
+        }
+    }
+
+    fn judged(newest: u64, messages: Vec<ChatMessage>, from: Position) -> After {
+        Found {
+            head: head(newest),
+            messages,
+        }
+        .judge(&from, 100)
+    }
+
+    fn lost(reason: LostReason, newest: u64) -> After {
+        After::Lost {
+            reason,
+            head: head(newest),
+        }
+    }
+
+    #[test]
+    fn a_recovery_is_exact_or_says_why_not() {
+        let found = judged(5, vec![chat(4), chat(5)], at(3, "e"));
+        assert!(
+            matches!(found, After::Found { ref messages, has_more: false, .. } if messages.len() == 2)
+        );
+        // A page of a longer gap: has_more.
+        assert!(matches!(
+            judged(5, vec![chat(2), chat(3)], at(1, "e")),
+            After::Found { has_more: true, .. }
+        ));
+        // Nothing missed.
+        assert!(
+            matches!(judged(5, vec![], at(5, "e")), After::Found { ref messages, .. } if messages.is_empty())
+        );
+        // The oldest kept message is not the next one: trimmed, never a partial replay.
+        assert_eq!(
+            judged(5, vec![chat(4), chat(5)], at(2, "e")),
+            lost(LostReason::Trimmed, 5)
+        );
+        assert_eq!(
+            judged(5, vec![chat(3), chat(5)], at(2, "e")),
+            lost(LostReason::Trimmed, 5)
+        );
+        assert_eq!(judged(5, vec![], at(2, "e")), lost(LostReason::Trimmed, 5));
+        // Another epoch, or ahead of the history.
+        assert_eq!(
+            judged(5, vec![chat(4)], at(3, "f")),
+            lost(LostReason::Epoch, 5)
+        );
+        assert_eq!(judged(5, vec![], at(9, "e")), lost(LostReason::Epoch, 5));
+        // Offset 0 matches any epoch.
+        let from_start = Position {
+            offset: 0,
+            epoch: None,
+        };
+        assert!(matches!(
+            judged(1, vec![chat(1)], from_start.clone()),
+            After::Found { .. }
+        ));
+        // Too many.
+        assert_eq!(
+            Found {
+                head: head(500),
+                messages: vec![]
+            }
+            .judge(&from_start, 100),
+            lost(LostReason::TooMany, 500)
+        );
+    }
+
+    #[test]
+    fn conversations_are_one_per_pair_and_never_a_room() {
+        assert_eq!(conversation("bob", "ada"), conversation("ada", "bob"));
+        assert_eq!(
+            conversation_users(&conversation("b:o", "a")),
+            Some(("a", "b:o"))
+        );
+        assert_eq!(
+            conversation_users(&conversation("ab", "c")),
+            Some(("ab", "c"))
+        );
+        assert_ne!(conversation("a", "bc"), conversation("ab", "c"));
+        assert_eq!(conversation_users("general"), None);
+        assert_eq!(conversation_users("@9:ab"), None);
+    }
 }

@@ -33,9 +33,9 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::journal::Journal;
-use super::{HistoryError, NewMessage, Page};
+use super::{new_epoch, Found, Head, HistoryError, NewMessage, Page, Pending};
 use crate::cluster::Cluster;
-use crate::protocol::{ChatMessage, MessageKind};
+use crate::protocol::{ChatMessage, MessageKind, Position, User};
 
 /// Messages written to Redis per round when replaying the journal.
 const REPLAY_BATCH: usize = 256;
@@ -48,28 +48,84 @@ const ID_PLACEHOLDER: &str = "\u{0}id\u{0}";
 /// when its deliveries fall this far behind.
 const LOCAL_ANNOUNCEMENTS: usize = 8_192;
 
-/// Appends one message unless its key was stored before, and publishes it.
+/// Appends one message unless its key was stored before, and publishes it, with
+/// the room's next offset (and its epoch, drawn at the room's first message);
+/// for a private message to an offline user, remembers the conversation for them.
 /// KEYS: stream, this window's key memo, the previous window's key memo, the
-/// room's map of journaled messages. ARGV: maxlen, user id, name, text, ts,
-/// channel ('' for none), delivery before the id, delivery after the id, message
-/// key, when this window's memo expires (Unix ms), the stream's time to live (ms),
-/// how long to remember the id of a journaled message (s; '' when not replaying
-/// the journal).
+/// room's map of journaled messages, the room's head (epoch and newest offset),
+/// the recipient's pending conversations (any key when not pending). ARGV: maxlen,
+/// user id, name, text, ts, channel ('' for none), delivery before the id,
+/// delivery after the id, message key, when this window's memo expires (Unix ms),
+/// the stream's time to live (ms), how long to remember the id of a journaled
+/// message (s; '' when not replaying the journal), an epoch for a new room,
+/// recipient id ('' for a room message), recipient name, '1' when pending, the
+/// room. Returns the id, the offset and the epoch.
 const APPEND_SCRIPT: &str = r#"
 local id = redis.call('HGET', KEYS[2], ARGV[9]) or redis.call('HGET', KEYS[3], ARGV[9])
+local offset = 0
+local epoch = redis.call('HGET', KEYS[5], 'epoch')
 if not id then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-    'u', ARGV[2], 'n', ARGV[3], 't', ARGV[4], 'ts', ARGV[5])
+  if not epoch then
+    epoch = ARGV[13]
+    redis.call('HSET', KEYS[5], 'epoch', epoch, 'offset', 0)
+  end
+  offset = redis.call('HINCRBY', KEYS[5], 'offset', 1)
+  if ARGV[14] ~= '' then
+    id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+      'u', ARGV[2], 'n', ARGV[3], 't', ARGV[4], 'ts', ARGV[5], 'o', offset,
+      'ti', ARGV[14], 'tn', ARGV[15])
+  else
+    id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+      'u', ARGV[2], 'n', ARGV[3], 't', ARGV[4], 'ts', ARGV[5], 'o', offset)
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[11])
+  redis.call('PEXPIRE', KEYS[5], ARGV[11])
   redis.call('HSET', KEYS[2], ARGV[9], id)
   redis.call('PEXPIREAT', KEYS[2], ARGV[10])
-  if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7] .. id .. ARGV[8]) end
+  if ARGV[16] == '1' then
+    redis.call('HSETNX', KEYS[6], ARGV[17], (offset - 1) .. ' ' .. epoch)
+    redis.call('PEXPIRE', KEYS[6], ARGV[11])
+  end
+  if ARGV[6] ~= '' then
+    redis.call('PUBLISH', ARGV[6],
+      ARGV[7] .. id .. '","offset":' .. offset .. ',"epoch":"' .. epoch .. '"' .. ARGV[8])
+  end
+else
+  local entry = redis.call('XRANGE', KEYS[1], id, id)[1]
+  if entry then
+    for i = 1, #entry[2], 2 do
+      if entry[2][i] == 'o' then offset = tonumber(entry[2][i + 1]) end
+    end
+  end
 end
 if ARGV[12] ~= '' then
   redis.call('HSET', KEYS[4], ARGV[9], id)
   redis.call('EXPIRE', KEYS[4], ARGV[12])
 end
-return id
+return {id, offset, epoch or ''}
+"#;
+
+/// The head of a room (epoch, newest offset) and, unless the epoch differs or
+/// too many are missing, its newest `head - from` messages (newest first).
+/// KEYS: stream, head. ARGV: from offset, from epoch, most missing.
+const AFTER_SCRIPT: &str = r#"
+local head = redis.call('HMGET', KEYS[2], 'epoch', 'offset')
+local epoch = head[1] or ''
+local newest = tonumber(head[2] or '0') or 0
+local from = tonumber(ARGV[1])
+local missing = newest - from
+if (from > 0 and epoch ~= ARGV[2]) or missing <= 0 or missing > tonumber(ARGV[3]) then
+  return {epoch, newest, {}}
+end
+return {epoch, newest, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', missing)}
+"#;
+
+/// Takes a user's pending conversations: field conversation, value
+/// "<offset> <epoch>". KEYS: the user's pending hash.
+const TAKE_PENDING_SCRIPT: &str = r#"
+local all = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return all
 "#;
 
 /// A stored message on its way to every node's members, as announced.
@@ -98,7 +154,16 @@ struct AnnouncementOut<'a> {
     sid: &'a str,
     key: &'a str,
     room: &'a str,
-    message: &'a ChatMessage,
+    message: &'a RawValue,
+}
+
+/// A stored message as its members receive it: a room message as itself, a
+/// private message in its `private` form.
+pub(crate) fn wire_json(message: &ChatMessage) -> Result<Box<RawValue>, serde_json::Error> {
+    match message.to_private() {
+        Some(private) => serde_json::value::to_raw_value(&private),
+        None => serde_json::value::to_raw_value(message),
+    }
 }
 
 pub(crate) struct RedisHistory {
@@ -168,14 +233,14 @@ impl RedisHistory {
             let key = message.key.clone();
             // The key is the id while journaled: unique across nodes and restarts,
             // and Redis maps it to the message's stream id once it is written.
-            let message = message.stored(journal_id(&key));
+            // Its offset comes then too: until then it has none.
+            let message = message.stored(journal_id(&key), None);
             let announcement = Announcement {
                 node: self.cluster.node_id.clone(),
                 sid: sender.map(|sid| sid.to_string()).unwrap_or_default(),
                 key: key.to_string(),
                 room: message.room.clone(),
-                message: serde_json::value::to_raw_value(&message)
-                    .map_err(|e| HistoryError::Storage(e.to_string()))?,
+                message: wire_json(&message).map_err(|e| HistoryError::Storage(e.to_string()))?,
             };
             // Waits rather than drops: the announcement is this message's only way
             // to its members here.
@@ -216,13 +281,20 @@ impl RedisHistory {
                 ("", String::new(), String::new())
             };
             let memo = KeyMemo::at(unix_ms(), cluster.config.dedup_window_ms);
+            let head = cluster.key(&["head", &message.room]);
+            let pending = match (&message.to, message.pending) {
+                (Some(to), true) => cluster.key(&["pending", &to.id]),
+                _ => head.clone(),
+            };
             pipe.cmd("EVAL")
                 .arg(APPEND_SCRIPT)
-                .arg(4)
+                .arg(6)
                 .arg(cluster.key(&["history", &message.room]))
                 .arg(cluster.key(&["keys", &memo.window.to_string(), &message.room]))
                 .arg(cluster.key(&["keys", &memo.previous.to_string(), &message.room]))
                 .arg(cluster.key(&["journaled", &message.room]))
+                .arg(head)
+                .arg(pending)
                 .arg(cluster.config.history_max_per_room)
                 .arg(&*message.user.id)
                 .arg(&*message.user.name)
@@ -234,21 +306,30 @@ impl RedisHistory {
                 .arg(&*message.key)
                 .arg(memo.expires_at_ms)
                 .arg(stream_ttl_ms)
-                .arg(&journaled_cursor_secs);
+                .arg(&journaled_cursor_secs)
+                .arg(&*new_epoch())
+                .arg(message.to.as_ref().map_or("", |to| &*to.id))
+                .arg(message.to.as_ref().map_or("", |to| &*to.name))
+                .arg(if message.pending { "1" } else { "" })
+                .arg(&*message.room);
         }
-        let ids: Vec<String> = cluster.run("store messages", pipe).await?;
-        if ids.len() != batch.len() {
+        let stored: Vec<(String, u64, String)> = cluster.run("store messages", pipe).await?;
+        if stored.len() != batch.len() {
             return Err(format!(
                 "Redis stored {} of {} messages",
-                ids.len(),
+                stored.len(),
                 batch.len()
             ));
         }
         Ok(batch
             .iter()
             .cloned()
-            .zip(ids)
-            .map(|(message, id)| message.stored(id))
+            .zip(stored)
+            .map(|(message, (id, offset, epoch))| {
+                // A retry whose first copy was trimmed away has no offset to tell.
+                let place = (offset > 0 && !epoch.is_empty()).then(|| (offset, Arc::from(epoch)));
+                message.stored(id, place)
+            })
             .collect())
     }
 
@@ -278,38 +359,115 @@ impl RedisHistory {
             Some(id) if is_stream_id(id) => format!("({id}"),
             Some(id) => format!("({}", self.stream_id_of_journaled(room, id).await?),
         };
-        let reply: StreamRangeReply = self
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HMGET")
+            .arg(self.cluster.key(&["head", room]))
+            .arg("epoch")
+            .arg("offset")
+            .cmd("XREVRANGE")
+            .arg(self.cluster.key(&["history", room]))
+            .arg(end)
+            .arg("-")
+            .arg("COUNT")
+            .arg(limit + 1);
+        let ((epoch, newest), reply): ((Option<String>, Option<u64>), StreamRangeReply) = self
             .cluster
-            .run(
-                "read history",
-                redis::cmd("XREVRANGE")
-                    .arg(self.cluster.key(&["history", room]))
-                    .arg(end)
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(limit + 1)
-                    .clone(),
-            )
+            .run("read history", pipe)
             .await
             .map_err(HistoryError::Unavailable)?;
+        let head = Head {
+            epoch: epoch.map(Arc::from),
+            offset: newest.unwrap_or(0),
+        };
         let room: Arc<str> = Arc::from(room);
         let mut messages: Vec<ChatMessage> = reply
             .ids
             .iter()
-            .map(|entry| ChatMessage {
-                id: Some(entry.id.clone()),
-                room: room.clone(),
-                user: Arc::from(entry.get::<String>("n").unwrap_or_default()),
-                user_id: Some(Arc::from(entry.get::<String>("u").unwrap_or_default())),
-                text: entry.get::<String>("t").unwrap_or_default(),
-                ts: entry.get::<i64>("ts").unwrap_or_default(),
-                kind: MessageKind::Chat,
-            })
+            .map(|entry| message_of_entry(entry, &room, &head.epoch))
             .collect();
         let has_more = messages.len() > limit;
         messages.truncate(limit);
         messages.reverse();
-        Ok(Page { messages, has_more })
+        Ok(Page {
+            messages,
+            has_more,
+            head,
+        })
+    }
+
+    pub(crate) async fn after(
+        &self,
+        room: &str,
+        from: &Position,
+        limit: usize,
+        max_missing: u64,
+    ) -> Result<Found, HistoryError> {
+        if !self.cluster.is_up() {
+            return Err(HistoryError::Unavailable("Redis is unreachable".into()));
+        }
+        let (epoch, newest, reply): (String, u64, StreamRangeReply) = self
+            .cluster
+            .run(
+                "read history",
+                redis::cmd("EVAL")
+                    .arg(AFTER_SCRIPT)
+                    .arg(2)
+                    .arg(self.cluster.key(&["history", room]))
+                    .arg(self.cluster.key(&["head", room]))
+                    .arg(from.offset)
+                    .arg(from.epoch.as_deref().unwrap_or(""))
+                    .arg(max_missing)
+                    .clone(),
+            )
+            .await
+            .map_err(HistoryError::Unavailable)?;
+        let head = Head {
+            epoch: (!epoch.is_empty()).then(|| Arc::from(epoch)),
+            offset: newest,
+        };
+        let room: Arc<str> = Arc::from(room);
+        // Newest first, and exactly as many as are missing when nothing was
+        // trimmed: the oldest `limit` of them come next after `from`.
+        let messages = reply
+            .ids
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|entry| message_of_entry(entry, &room, &head.epoch))
+            .collect();
+        Ok(Found { head, messages })
+    }
+
+    pub(crate) async fn take_pending(&self, user: &str) -> Result<Vec<Pending>, HistoryError> {
+        if !self.cluster.is_up() {
+            return Err(HistoryError::Unavailable("Redis is unreachable".into()));
+        }
+        let fields: Vec<String> = self
+            .cluster
+            .run(
+                "take pending conversations",
+                redis::cmd("EVAL")
+                    .arg(TAKE_PENDING_SCRIPT)
+                    .arg(1)
+                    .arg(self.cluster.key(&["pending", user]))
+                    .clone(),
+            )
+            .await
+            .map_err(HistoryError::Unavailable)?;
+        Ok(fields
+            .chunks_exact(2)
+            .filter_map(|pair| {
+                let (offset, epoch) = pair[1].split_once(' ')?;
+                Some(Pending {
+                    conversation: pair[0].clone(),
+                    from: Position {
+                        offset: offset.parse().ok()?,
+                        epoch: Some(epoch.to_string()),
+                    },
+                })
+            })
+            .collect())
     }
 
     /// Writes journaled messages to Redis, oldest first, without publishing them
@@ -382,29 +540,64 @@ impl RedisHistory {
     }
 }
 
-/// The announcement of `message` as JSON, split around its (not yet known) id.
+/// A message read from a room's stream.
+fn message_of_entry(
+    entry: &redis::streams::StreamId,
+    room: &Arc<str>,
+    epoch: &Option<Arc<str>>,
+) -> ChatMessage {
+    let to = match (entry.get::<String>("ti"), entry.get::<String>("tn")) {
+        (Some(id), Some(name)) => Some(User {
+            id: Arc::from(id),
+            name: Arc::from(name),
+        }),
+        _ => None,
+    };
+    ChatMessage {
+        id: Some(entry.id.clone()),
+        room: room.clone(),
+        user: Arc::from(entry.get::<String>("n").unwrap_or_default()),
+        user_id: Some(Arc::from(entry.get::<String>("u").unwrap_or_default())),
+        text: entry.get::<String>("t").unwrap_or_default(),
+        ts: entry.get::<i64>("ts").unwrap_or_default(),
+        kind: if to.is_some() {
+            MessageKind::Private
+        } else {
+            MessageKind::Chat
+        },
+        // Written before offsets existed: none (recovery then says `trimmed`).
+        offset: entry.get::<u64>("o"),
+        epoch: epoch.clone(),
+        to,
+    }
+}
+
+/// The announcement of `message` as JSON, split around its (not yet known) id:
+/// the script puts the id, then its offset and epoch, between the two parts.
 fn announcement_template(
     node: &str,
     sid: &str,
     message: &NewMessage,
 ) -> Result<(String, String), String> {
-    let stored = message.clone().stored(ID_PLACEHOLDER.to_string());
+    let stored = message.clone().stored(ID_PLACEHOLDER.to_string(), None);
+    let wire = wire_json(&stored).map_err(|e| e.to_string())?;
     let announcement = AnnouncementOut {
         node,
         sid,
         key: &message.key,
         room: &message.room,
-        message: &stored,
+        message: &wire,
     };
     let json = serde_json::to_string(&announcement).map_err(|e| e.to_string())?;
     let placeholder = serde_json::to_string(ID_PLACEHOLDER).map_err(|e| e.to_string())?;
-    // The placeholder is a whole JSON string; the id goes between its quotes.
+    // The placeholder is a whole JSON string; the id goes between its quotes,
+    // and the script closes the string itself before the offset.
     let at = json
         .find(&placeholder)
         .ok_or_else(|| "id placeholder missing".to_string())?;
     Ok((
         format!("{}\"", &json[..at]),
-        format!("\"{}", &json[at + placeholder.len()..]),
+        json[at + placeholder.len()..].to_string(),
     ))
 }
 
@@ -535,12 +728,17 @@ mod tests {
             text: "hi".into(),
             ts: 1_795_527_126_273,
             key: "k1".into(),
+            to: None,
+            pending: false,
         };
         let (before, after) = announcement_template("n1", "s1", &message).unwrap();
-        let json = format!("{before}1795527126273-0{after}");
+        // As the script writes it.
+        let json = format!("{before}1795527126273-0\",\"offset\":7,\"epoch\":\"e1\"{after}");
         let announcement: Announcement = serde_json::from_str(&json).unwrap();
         let stored: ChatMessage = serde_json::from_str(announcement.message.get()).unwrap();
         assert_eq!(stored.id.as_deref(), Some("1795527126273-0"));
+        assert_eq!(stored.offset, Some(7));
+        assert_eq!(stored.epoch.as_deref(), Some("e1"));
         assert_eq!(stored.ts, 1_795_527_126_273);
         assert_eq!(stored.user.as_ref(), "U \"q\"");
         assert_eq!(

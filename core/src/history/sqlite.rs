@@ -1,17 +1,20 @@
 //! History in an SQLite file (WAL): one writer thread that commits whole batches,
 //! one read-only connection for pages.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::{integer_cursor, HistoryError, NewMessage, Page};
+use super::{
+    integer_cursor, new_epoch, precheck, Found, Head, HistoryError, NewMessage, Page, Pending,
+};
 use crate::config::{HistoryConfig, SqliteSync};
-use crate::protocol::{ChatMessage, MessageKind};
+use crate::protocol::{ChatMessage, MessageKind, Position, User};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
@@ -31,6 +34,39 @@ pub(crate) const PRUNE_BATCH: usize = 10_000;
 /// Added after the first schema: the message key, kept with each message.
 const ADD_KEY_COLUMN: &str = "ALTER TABLE messages ADD COLUMN msg_key TEXT";
 
+/// Added with recovery: each message's offset in its room, the recipient of a
+/// private message, each room's epoch and newest offset, and the conversations
+/// waiting for offline users. A file from before gets offsets numbered in id
+/// order and a new epoch per room (`OFFSETS_FOR_OLD_MESSAGES`).
+const ADD_OFFSETS: &str = "
+ALTER TABLE messages ADD COLUMN room_offset INTEGER;
+ALTER TABLE messages ADD COLUMN to_id TEXT;
+ALTER TABLE messages ADD COLUMN to_name TEXT;
+";
+const OFFSETS_FOR_OLD_MESSAGES: &str = "
+UPDATE messages SET room_offset = numbered.n
+  FROM (SELECT id, row_number() OVER (PARTITION BY room ORDER BY id) AS n FROM messages) AS numbered
+  WHERE messages.id = numbered.id;
+INSERT OR IGNORE INTO rooms (room, epoch, last_offset)
+  SELECT room, lower(hex(randomblob(8))), max(room_offset) FROM messages GROUP BY room;
+";
+const RECOVERY_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rooms (
+    room        TEXT PRIMARY KEY,
+    epoch       TEXT    NOT NULL,
+    last_offset INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending (
+    user_id      TEXT    NOT NULL,
+    conversation TEXT    NOT NULL,
+    from_offset  INTEGER NOT NULL,
+    epoch        TEXT    NOT NULL,
+    PRIMARY KEY (user_id, conversation)
+);
+";
+const OFFSET_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS messages_by_room_offset ON messages (room, room_offset);";
+
 enum Job {
     Append(
         Vec<NewMessage>,
@@ -38,6 +74,8 @@ enum Job {
     ),
     /// Deletes a batch of the oldest messages older than the `ts` given.
     Prune(i64, oneshot::Sender<Result<usize, HistoryError>>),
+    /// Takes a user's pending conversations.
+    TakePending(String, oneshot::Sender<Result<Vec<Pending>, HistoryError>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -53,7 +91,7 @@ impl SqliteHistory {
             path: config.path.display().to_string(),
             reason: e.to_string(),
         };
-        let writer = Connection::open(&config.path).map_err(open_error)?;
+        let mut writer = Connection::open(&config.path).map_err(open_error)?;
         let synchronous = match config.synchronous {
             SqliteSync::Normal => "NORMAL",
             SqliteSync::Full => "FULL",
@@ -64,9 +102,18 @@ impl SqliteHistory {
                  PRAGMA busy_timeout = 5000; {SCHEMA}"
             ))
             .map_err(open_error)?;
-        if !has_key_column(&writer).map_err(open_error)? {
+        if !has_column(&writer, "msg_key").map_err(open_error)? {
             writer.execute_batch(ADD_KEY_COLUMN).map_err(open_error)?;
         }
+        writer.execute_batch(RECOVERY_SCHEMA).map_err(open_error)?;
+        if !has_column(&writer, "room_offset").map_err(open_error)? {
+            let tx = writer.transaction().map_err(open_error)?;
+            tx.execute_batch(ADD_OFFSETS).map_err(open_error)?;
+            tx.execute_batch(OFFSETS_FOR_OLD_MESSAGES)
+                .map_err(open_error)?;
+            tx.commit().map_err(open_error)?;
+        }
+        writer.execute_batch(OFFSET_INDEX).map_err(open_error)?;
         let reader = open_reader(&config.path).map_err(open_error)?;
 
         let (jobs, queue) = mpsc::channel();
@@ -117,6 +164,37 @@ impl SqliteHistory {
         .map_err(|e| HistoryError::Storage(format!("history reader failed: {e}")))?
     }
 
+    pub(crate) async fn after(
+        &self,
+        room: &str,
+        from: &Position,
+        limit: usize,
+        max_missing: u64,
+    ) -> Result<Found, HistoryError> {
+        let reader = self.reader.clone();
+        let room = room.to_string();
+        let from = from.clone();
+        tokio::task::spawn_blocking(move || {
+            let reader = reader.lock();
+            let reader = reader.as_ref().ok_or(HistoryError::Closed)?;
+            read_after(reader, &room, &from, limit, max_missing)
+                .map_err(|e| HistoryError::Storage(e.to_string()))
+        })
+        .await
+        .map_err(|e| HistoryError::Storage(format!("history reader failed: {e}")))?
+    }
+
+    pub(crate) async fn take_pending(&self, user: &str) -> Result<Vec<Pending>, HistoryError> {
+        let (done, result) = oneshot::channel();
+        {
+            let jobs = self.jobs.lock();
+            let jobs = jobs.as_ref().ok_or(HistoryError::Closed)?;
+            jobs.send(Job::TakePending(user.to_string(), done))
+                .map_err(|_| HistoryError::Closed)?;
+        }
+        result.await.map_err(|_| HistoryError::Closed)?
+    }
+
     /// Deletes up to [`PRUNE_BATCH`] of the oldest messages whose `ts` is before
     /// `cutoff_ms`; returns how many. One batch per call, so that appends queued
     /// meanwhile wait for one batch only.
@@ -150,11 +228,11 @@ impl SqliteHistory {
     }
 }
 
-fn has_key_column(db: &Connection) -> rusqlite::Result<bool> {
+fn has_column(db: &Connection, column: &str) -> rusqlite::Result<bool> {
     let mut columns = db.prepare("SELECT name FROM pragma_table_info('messages')")?;
     let names = columns.query_map([], |row| row.get::<_, String>(0))?;
     for name in names {
-        if name? == "msg_key" {
+        if name? == column {
             return Ok(true);
         }
     }
@@ -170,12 +248,26 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     Ok(reader)
 }
 
+/// Each room's epoch and newest offset, as the writer knows them: it is the
+/// only writer, so what it read or wrote last is current.
+type Heads = HashMap<Arc<str>, (Arc<str>, u64)>;
+
+/// Rooms whose heads the writer remembers; past it it starts over (the file has
+/// them all), so that many rooms and conversations cannot grow it without bound.
+const MAX_CACHED_HEADS: usize = 65_536;
+
 fn write_loop(mut db: Connection, queue: mpsc::Receiver<Job>) {
+    let mut heads = Heads::new();
     while let Ok(job) = queue.recv() {
         match job {
             Job::Append(batch, done) => {
+                let result = insert_batch(&mut db, &mut heads, batch)
+                    .map_err(|e| HistoryError::Storage(e.to_string()));
+                let _ = done.send(result);
+            }
+            Job::TakePending(user, done) => {
                 let result =
-                    insert_batch(&mut db, batch).map_err(|e| HistoryError::Storage(e.to_string()));
+                    take_pending(&mut db, &user).map_err(|e| HistoryError::Storage(e.to_string()));
                 let _ = done.send(result);
             }
             Job::Prune(cutoff_ms, done) => {
@@ -213,56 +305,237 @@ fn prune_batch(db: &Connection, cutoff_ms: i64) -> rusqlite::Result<usize> {
     }
 }
 
-/// One transaction for the whole batch: all stored, or none.
-fn insert_batch(db: &mut Connection, batch: Vec<NewMessage>) -> rusqlite::Result<Vec<ChatMessage>> {
-    let tx = db.transaction()?;
+/// One transaction for the whole batch: all stored, or none. Offsets come from
+/// `heads`, which is changed only once the transaction has committed.
+fn insert_batch(
+    db: &mut Connection,
+    heads: &mut Heads,
+    batch: Vec<NewMessage>,
+) -> rusqlite::Result<Vec<ChatMessage>> {
+    // Immediate: the write lock first, waiting for it (busy_timeout). A deferred
+    // transaction that read a room's head first could not wait for the lock
+    // without risking a deadlock, so SQLite would fail it at once.
+    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut stored = Vec::with_capacity(batch.len());
+    let mut changed = Heads::new();
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO messages (room, user_id, user_name, text, ts, msg_key) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO messages (room, user_id, user_name, text, ts, msg_key, room_offset, \
+             to_id, to_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        let mut pending = tx.prepare_cached(
+            "INSERT OR IGNORE INTO pending (user_id, conversation, from_offset, epoch) \
+             VALUES (?1, ?2, ?3, ?4)",
         )?;
         for message in batch {
+            let (epoch, last) = match changed
+                .get(&message.room)
+                .or_else(|| heads.get(&message.room))
+            {
+                Some(head) => head.clone(),
+                None => read_head(&tx, &message.room)?,
+            };
+            let offset = last + 1;
+            changed.insert(message.room.clone(), (epoch.clone(), offset));
             insert.execute(params![
                 &*message.room,
                 &*message.user.id,
                 &*message.user.name,
                 &message.text,
                 message.ts,
-                &*message.key
+                &*message.key,
+                offset as i64,
+                message.to.as_ref().map(|to| &*to.id),
+                message.to.as_ref().map(|to| &*to.name),
             ])?;
+            if let (true, Some(to)) = (message.pending, &message.to) {
+                pending.execute(params![&*to.id, &*message.room, offset as i64 - 1, &*epoch])?;
+            }
             let id = tx.last_insert_rowid();
-            stored.push(message.stored(id.to_string()));
+            stored.push(message.stored(id.to_string(), Some((offset, epoch))));
+        }
+        let mut write_head = tx.prepare_cached(
+            "INSERT INTO rooms (room, epoch, last_offset) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (room) DO UPDATE SET last_offset = excluded.last_offset",
+        )?;
+        for (room, (epoch, offset)) in &changed {
+            write_head.execute(params![&**room, &**epoch, *offset as i64])?;
         }
     }
     tx.commit()?;
+    if heads.len() + changed.len() > MAX_CACHED_HEADS {
+        heads.clear();
+    }
+    heads.extend(changed);
     Ok(stored)
 }
 
+/// A room's epoch and newest offset from the file, or a new epoch for a room
+/// never written to.
+fn read_head(db: &Connection, room: &str) -> rusqlite::Result<(Arc<str>, u64)> {
+    let head = db
+        .query_row(
+            "SELECT epoch, last_offset FROM rooms WHERE room = ?1",
+            params![room],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+        )
+        .map(|(epoch, last)| (Arc::from(epoch), last.max(0) as u64));
+    match head {
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok((new_epoch(), 0)),
+        other => other,
+    }
+}
+
+fn read_head_of(db: &Connection, room: &str) -> rusqlite::Result<Head> {
+    let head = db.query_row(
+        "SELECT epoch, last_offset FROM rooms WHERE room = ?1",
+        params![room],
+        |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+    );
+    match head {
+        Ok((epoch, last)) => Ok(Head {
+            epoch: Some(Arc::from(epoch)),
+            offset: last.max(0) as u64,
+        }),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(Head::default()),
+        Err(e) => Err(e),
+    }
+}
+
+fn take_pending(db: &mut Connection, user: &str) -> rusqlite::Result<Vec<Pending>> {
+    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let pending = {
+        let mut select = tx.prepare_cached(
+            "SELECT conversation, from_offset, epoch FROM pending WHERE user_id = ?1",
+        )?;
+        let rows = select.query_map(params![user], |row| {
+            Ok(Pending {
+                conversation: row.get(0)?,
+                from: Position {
+                    offset: row.get::<_, i64>(1)?.max(0) as u64,
+                    epoch: Some(row.get(2)?),
+                },
+            })
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    tx.execute("DELETE FROM pending WHERE user_id = ?1", params![user])?;
+    tx.commit()?;
+    Ok(pending)
+}
+
+/// The columns every read selects, in [`message_of_row`]'s order.
+const MESSAGE_COLUMNS: &str = "id, user_id, user_name, text, ts, room_offset, to_id, to_name";
+
+fn message_of_row(
+    row: &rusqlite::Row<'_>,
+    room: &Arc<str>,
+    epoch: &Option<Arc<str>>,
+) -> rusqlite::Result<ChatMessage> {
+    let to = match (
+        row.get::<_, Option<String>>(6)?,
+        row.get::<_, Option<String>>(7)?,
+    ) {
+        (Some(id), Some(name)) => Some(User {
+            id: Arc::from(id),
+            name: Arc::from(name),
+        }),
+        _ => None,
+    };
+    Ok(ChatMessage {
+        id: Some(row.get::<_, i64>(0)?.to_string()),
+        room: room.clone(),
+        user_id: Some(Arc::from(row.get::<_, String>(1)?)),
+        user: Arc::from(row.get::<_, String>(2)?),
+        text: row.get(3)?,
+        ts: row.get(4)?,
+        kind: if to.is_some() {
+            MessageKind::Private
+        } else {
+            MessageKind::Chat
+        },
+        offset: row.get::<_, Option<i64>>(5)?.map(|o| o.max(0) as u64),
+        epoch: epoch.clone(),
+        to,
+    })
+}
+
+fn read_after(
+    db: &Connection,
+    room: &str,
+    from: &Position,
+    limit: usize,
+    max_missing: u64,
+) -> rusqlite::Result<Found> {
+    in_one_read(db, |db| read_after_in(db, room, from, limit, max_missing))
+}
+
+fn read_after_in(
+    db: &Connection,
+    room: &str,
+    from: &Position,
+    limit: usize,
+    max_missing: u64,
+) -> rusqlite::Result<Found> {
+    let head = read_head_of(db, room)?;
+    if precheck(&head, from, max_missing).is_some() {
+        return Ok(Found {
+            head,
+            messages: Vec::new(),
+        });
+    }
+    let mut select = db.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages \
+         WHERE room = ?1 AND room_offset > ?2 ORDER BY room_offset LIMIT ?3"
+    ))?;
+    let room_name: Arc<str> = Arc::from(room);
+    let messages = select
+        .query_map(params![room, from.offset as i64, limit as i64], |row| {
+            message_of_row(row, &room_name, &head.epoch)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Found { head, messages })
+}
+
 fn read_page(db: &Connection, room: &str, before: i64, limit: usize) -> rusqlite::Result<Page> {
-    let mut select = db.prepare_cached(
-        "SELECT id, user_id, user_name, text, ts FROM messages \
-         WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-    )?;
+    in_one_read(db, |db| read_page_in(db, room, before, limit))
+}
+
+/// Runs `read` in one read transaction, so that a room's head and its messages
+/// agree.
+fn in_one_read<T>(
+    db: &Connection,
+    read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    db.execute_batch("BEGIN")?;
+    let result = read(db);
+    let ended = db.execute_batch("COMMIT");
+    let value = result?;
+    ended?;
+    Ok(value)
+}
+
+fn read_page_in(db: &Connection, room: &str, before: i64, limit: usize) -> rusqlite::Result<Page> {
+    let head = read_head_of(db, room)?;
+    let mut select = db.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages \
+         WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+    ))?;
     let room_name: Arc<str> = Arc::from(room);
     // One row more than asked tells whether older messages exist.
     let mut messages = select
         .query_map(params![room, before, limit as i64 + 1], |row| {
-            Ok(ChatMessage {
-                id: Some(row.get::<_, i64>(0)?.to_string()),
-                room: room_name.clone(),
-                user_id: Some(Arc::from(row.get::<_, String>(1)?)),
-                user: Arc::from(row.get::<_, String>(2)?),
-                text: row.get(3)?,
-                ts: row.get(4)?,
-                kind: MessageKind::Chat,
-            })
+            message_of_row(row, &room_name, &head.epoch)
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let has_more = messages.len() > limit;
     messages.truncate(limit);
     messages.reverse();
-    Ok(Page { messages, has_more })
+    Ok(Page {
+        messages,
+        has_more,
+        head,
+    })
 }
 
 #[cfg(test)]
@@ -281,6 +554,8 @@ mod tests {
             ts: 42,
             key: text.into(),
             sender: None,
+            to: None,
+            pending: false,
         }
     }
 
@@ -366,5 +641,69 @@ mod tests {
             SqliteHistory::open(&config),
             Err(HistoryError::Open { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn offsets_follow_each_room_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = SqliteHistory::open(&config(&dir)).unwrap();
+        let stored = history
+            .append(vec![
+                message("a", "a1"),
+                message("b", "b1"),
+                message("a", "a2"),
+            ])
+            .await
+            .unwrap();
+        let offsets: Vec<_> = stored.iter().map(|m| m.offset).collect();
+        assert_eq!(offsets, [Some(1), Some(1), Some(2)]);
+        assert_ne!(stored[0].epoch, stored[1].epoch, "each room its own epoch");
+        let epoch_a = stored[0].epoch.clone();
+        history.close().await;
+
+        let reopened = SqliteHistory::open(&config(&dir)).unwrap();
+        let next = reopened.append(vec![message("a", "a3")]).await.unwrap();
+        assert_eq!((next[0].offset, &next[0].epoch), (Some(3), &epoch_a));
+        let from = Position {
+            offset: 1,
+            epoch: epoch_a.as_deref().map(str::to_string),
+        };
+        let found = reopened.after("a", &from, 10, 100).await.unwrap();
+        let texts: Vec<_> = found.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["a2", "a3"]);
+        assert_eq!(found.head.offset, 3);
+        reopened.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_file_from_before_offsets_gets_them_in_id_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA).unwrap();
+            old.execute_batch(ADD_KEY_COLUMN).unwrap();
+            for (room, text) in [("a", "x"), ("b", "y"), ("a", "z")] {
+                old.execute(
+                    "INSERT INTO messages (room, user_id, user_name, text, ts, msg_key) \
+                     VALUES (?1, 'u', 'U', ?2, 1, ?2)",
+                    params![room, text],
+                )
+                .unwrap();
+            }
+        }
+        let history = SqliteHistory::open(&config(&dir)).unwrap();
+        let page = history.page("a", None, 10).await.unwrap();
+        let offsets: Vec<_> = page
+            .messages
+            .iter()
+            .map(|m| (m.text.as_str(), m.offset))
+            .collect();
+        assert_eq!(offsets, [("x", Some(1)), ("z", Some(2))]);
+        assert_eq!(page.head.offset, 2);
+        assert!(page.head.epoch.is_some());
+        let next = history.append(vec![message("a", "w")]).await.unwrap();
+        assert_eq!(next[0].offset, Some(3));
+        history.close().await;
     }
 }

@@ -30,10 +30,25 @@
  *           #messages: the viewport; #load-older; the open conversation's list is
  *              ol.msg-list[data-conv] ("room:<name>" or "dm:<user id>") with
  *              [data-testid=message][data-id][data-user-id][data-kind=chat|private]
+ *                [data-offset][data-epoch] (its place in the history, when it has one)
  *                (.own for your own, [data-state=pending|failed] until acknowledged)
  *                containing [data-testid=message-user], [data-testid=message-time],
  *                [data-testid=message-text];
- *              [data-testid=notice][data-kind=join|leave|error] for notices
+ *              [data-testid=notice][data-kind=join|leave|error|info] for notices;
+ *              [data-testid=notice][data-kind=gap][data-reason] where missed messages
+ *                could not be recovered (reason: epoch, trimmed, too_many, unavailable);
+ *              [data-testid=notice][data-kind=resume] after a reload, above what came
+ *                since the tab left
+ *   sessionStorage "palaver.session": {v, mode, user, rooms: [{room, offset?, epoch?}],
+ *           dms: [{id, name, offset?, epoch?}], current}; a reload signs in again
+ *           (open mode) and rejoins with `since`
+ *
+ * Missed messages (docs/PROTOCOL.md): every room and private conversation keeps the
+ * {offset, epoch} up to which it shows everything. A reconnect rejoins each room with
+ * `join {room, since}` and asks each private conversation with `history {with, after}`;
+ * a live message whose offset skips asks `history {…, after}` for the gap. What comes
+ * back is shown once (same id or same offset: skipped), in offset order; what cannot
+ * be recovered leaves a gap marker above the newest page.
  *           #typing-indicator           "Ada is typing…"
  *           #composer, #message-input, #send-btn
  *           #member-count, #member-list: [data-testid=member][data-user-id] (.is-me)
@@ -92,17 +107,26 @@
   const TYPING_SHOW_MS = 3000;
   const HISTORY_PAGE = 50;
   const REQUEST_TIMEOUT_MS = 10000;
+  // A live message past the next offset waits this long for the ones before it
+  // (already on their way) before the gap is asked for with `history {after}`.
+  const GAP_FILL_DELAY_MS = 250;
+  const SESSION_KEY = 'palaver.session';
+  // A history that cannot be read now (`unavailable`) is asked again after 2 s, 4 s …
+  const RETRY_FIRST_MS = 2000;
+  const RETRY_MAX_MS = 30000;
+
+  /** Gap markers: why missed messages could not be recovered (`reason`). */
+  const GAP_TEXT = {
+    epoch: 'The {what}’s history was reset (for example, the server restarted); earlier messages could not be recovered.',
+    trimmed: 'Some messages could not be recovered: the history no longer reaches back that far.',
+    too_many: 'Too many messages were missed to recover them all; the newest are below.',
+    unavailable: 'Missed messages cannot be loaded right now (the message store is unreachable); trying again…',
+    unknown: 'Some messages could not be recovered.',
+  };
+  const RESUME_TEXT = 'New since you left';
 
   function normalizeName(s) {
     return String(s || '').trim().replace(/\s+/g, ' ');
-  }
-
-  /** Room message ids are strings increasing within a room (numeric strings here). */
-  function compareIds(a, b) {
-    if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
-      return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-    }
-    return a < b ? -1 : a > b ? 1 : 0;
   }
 
   function formatTime(ts) {
@@ -147,6 +171,8 @@
     retryTimer: null,
     retryTick: null,
     retryAttempt: 0,
+    restore: null, // the tab's saved session, to rejoin after a reload
+    restoring: false,
   };
 
   const socket = io({ autoConnect: false, auth: {} });
@@ -306,6 +332,8 @@
     stopTyping();
     socket.auth = {};
     state.pendingRoom = null;
+    state.restore = null;
+    clearSession();
     if (socket.connected) {
       socket.emit('logout', () => {}); // the session event (user: null) follows
     }
@@ -317,10 +345,24 @@
 
   // ------------------------------------------------------------------ conversations
 
+  /**
+   * A conversation (room or private) and what the page knows of its history:
+   *   ids      message ids shown (dedupe),
+   *   epoch    the history epoch of the messages shown (docs/PROTOCOL.md, recovery),
+   *   offsets  offsets shown in that epoch (dedupe),
+   *   pos      the offset up to which everything is shown (null: not known yet),
+   *   maxOffset the newest offset shown or announced.
+   * A reconnect asks for what follows `pos`; a live message past pos + 1 is a gap.
+   */
   function makeConversation(kind, key) {
     const list = el('ol', 'msg-list');
     list.dataset.conv = `${kind}:${key}`;
-    return { kind, key, list, ids: new Set(), unread: 0 };
+    return {
+      kind, key, list, ids: new Set(), unread: 0,
+      epoch: null, offsets: new Set(), pos: null, maxOffset: 0,
+      syncing: null, gapTimer: null, retryTimer: null, retryDelay: 0, restored: false,
+      hasMore: false, loadingOlder: false,
+    };
   }
 
   function ensureRoom(name) {
@@ -330,8 +372,6 @@
       room.name = name;
       room.members = new Map();
       room.count = 0;
-      room.hasMore = false;
-      room.loadingOlder = false;
       room.typing = new Map(); // user id → {name, timer}
       state.rooms.set(name, room);
     }
@@ -358,15 +398,33 @@
     const input = $('message-input');
     if (conv && !input.disabled) input.focus();
     scrollToBottom();
+    saveSession();
+  }
+
+  function forget(conv) {
+    clearTimeout(conv.gapTimer);
+    clearTimeout(conv.retryTimer);
+    conv.gapTimer = null;
+    conv.retryTimer = null;
+    conv.syncing = null;
   }
 
   function resetChat() {
-    for (const room of state.rooms.values()) clearAllTyping(room);
+    for (const room of state.rooms.values()) {
+      clearAllTyping(room);
+      forget(room);
+    }
+    for (const dm of state.dms.values()) forget(dm);
     state.rooms.clear();
     state.dms.clear();
     state.current = null;
     state.typingRoom = null;
     renderAll();
+  }
+
+  /** True while `conv` is still one of the page's conversations. */
+  function isLive(conv) {
+    return conv.kind === 'room' ? state.rooms.get(conv.name) === conv : state.dms.get(conv.key) === conv;
   }
 
   // ------------------------------------------------------------------ messages
@@ -381,12 +439,31 @@
     vp.scrollTop = vp.scrollHeight;
   }
 
-  /** A chat or private message item. `m` = {id, user, user_id, text, ts}. */
+  /**
+   * A message as the page shows it, from a room message (`message` event, ack or
+   * history) or a private one (`private` event, ack or history).
+   */
+  function normalize(m) {
+    const from = m.from && typeof m.from === 'object' ? m.from : null;
+    const hasOffset = Number.isInteger(m.offset) && m.offset >= 1 && typeof m.epoch === 'string';
+    return {
+      id: m.id === null || m.id === undefined ? null : String(m.id),
+      user: from ? from.name : m.user,
+      user_id: from ? from.id : m.user_id,
+      text: m.text,
+      ts: m.ts,
+      kind: m.kind || 'chat',
+      offset: hasOffset ? m.offset : null,
+      epoch: hasOffset ? m.epoch : null,
+    };
+  }
+
+  /** A chat or private message item. `m` = {id, user, user_id, text, ts, offset?, epoch?}. */
   function messageItem(m, kind, own) {
     const li = el('li', 'msg' + (own ? ' own' : ''));
     li.setAttribute('data-testid', 'message');
     li.dataset.kind = kind;
-    if (m.id !== null && m.id !== undefined) li.dataset.id = String(m.id);
+    setMessageKeys(li, m);
     if (typeof m.ts === 'number') li.dataset.ts = String(m.ts);
     if (m.user_id !== null && m.user_id !== undefined) li.dataset.userId = String(m.user_id);
     li.appendChild(avatar(m.user, m.user_id));
@@ -411,7 +488,15 @@
     return li;
   }
 
-  /** A join/leave notice or a local notice. */
+  function setMessageKeys(li, m) {
+    if (m.id !== null && m.id !== undefined) li.dataset.id = String(m.id);
+    if (m.offset !== null && m.offset !== undefined) {
+      li.dataset.offset = String(m.offset);
+      li.dataset.epoch = m.epoch;
+    }
+  }
+
+  /** A join/leave notice, a gap marker or a local notice. */
   function noticeItem(kind, text, ts) {
     const li = el('li', `notice notice-${kind}`);
     li.setAttribute('data-testid', 'notice');
@@ -421,35 +506,113 @@
     return li;
   }
 
-  /** Inserts a message item with an id where its id belongs (ids increase). */
-  function placeById(list, li, id) {
+  /**
+   * Inserts a message with an offset where its offset belongs, among the messages of
+   * its epoch after the last gap marker; messages without one (a cluster's Redis
+   * outage, our own still pending) keep their place.
+   */
+  function placeByOffset(list, li, offset, epoch) {
     let before = null;
     for (let n = list.lastElementChild; n; n = n.previousElementSibling) {
-      const nid = n.dataset.id;
-      if (nid === undefined) continue;
-      if (compareIds(nid, id) > 0) before = n;
+      if (n.dataset.barrier) break;
+      if (n.dataset.offset === undefined || n.dataset.epoch !== epoch) continue;
+      if (Number(n.dataset.offset) > offset) before = n;
       else break;
     }
     list.insertBefore(li, before);
   }
 
-  /** Adds a room message (`message` event, history, or our own ack). */
-  function addRoomMessage(room, m, opts = {}) {
+  /** Records that offset `o` of the conversation's epoch is shown; moves `pos` on. */
+  function markOffset(conv, o) {
+    conv.offsets.add(o);
+    if (o > conv.maxOffset) conv.maxOffset = o;
+    if (conv.pos === null) conv.pos = o;
+    while (conv.offsets.has(conv.pos + 1)) conv.pos += 1;
+  }
+
+  /** The position a reconnect or reload asks from: {offset, epoch}, or null. */
+  function position(conv) {
+    return conv.epoch !== null && conv.pos !== null ? { offset: conv.pos, epoch: conv.epoch } : null;
+  }
+
+  /** A pending message of ours with this text: the server stored it before our ack came. */
+  function pendingOwn(conv, m) {
+    if (!state.me || m.user_id !== state.me.id) return null;
+    for (const li of conv.list.querySelectorAll('li[data-state="pending"]')) {
+      if (li.dataset.id === undefined && li.querySelector('[data-testid=message-text]').textContent === m.text) return li;
+    }
+    return null;
+  }
+
+  /**
+   * A message shown without an offset (delivered during a cluster's Redis outage) that
+   * `m` is: once the node wrote it to Redis it comes back with an offset and a Redis
+   * id, and the same sender, time and text (docs/PROTOCOL.md).
+   */
+  function unplacedTwin(conv, m) {
+    if (m.offset === null) return null;
+    for (const li of conv.list.querySelectorAll('li[data-testid=message][data-id]:not([data-offset])')) {
+      if (li.dataset.ts === String(m.ts) && li.dataset.userId === String(m.user_id)
+          && li.querySelector('[data-testid=message-text]').textContent === m.text) return li;
+    }
+    return null;
+  }
+
+  /**
+   * Shows a message (live, acknowledged or from history) once: a message already shown
+   * (same id, or same offset in the same epoch, or shown during an outage) is skipped,
+   * or takes its place by offset. Returns true when shown.
+   */
+  function addMessage(conv, m, opts = {}) {
     const follow = opts.follow || isNearBottom();
     if (m.kind === 'join' || m.kind === 'leave') {
-      room.list.appendChild(noticeItem(m.kind, m.text, m.ts));
-    } else {
-      const id = m.id === null || m.id === undefined ? null : String(m.id);
-      if (id !== null) {
-        if (room.ids.has(id)) return false;
-        room.ids.add(id);
-      }
-      const own = !!(state.me && m.user_id === state.me.id);
-      const li = messageItem(m, 'chat', own);
-      if (id !== null) placeById(room.list, li, id);
-      else room.list.appendChild(li);
+      conv.list.appendChild(noticeItem(m.kind, m.text, m.ts));
+      if (state.current === conv && follow) scrollToBottom();
+      return true;
     }
-    if (state.current === room && follow) scrollToBottom();
+    if (m.offset !== null && conv.epoch !== null && m.epoch !== conv.epoch) {
+      // The history was reset while we were connected: what came before is gone.
+      resetEpoch(conv, m.epoch, 'epoch');
+    }
+    if (m.offset !== null && conv.epoch === null) conv.epoch = m.epoch;
+    if (m.id !== null && conv.ids.has(m.id)) {
+      // Shown before without an offset (a cluster's Redis outage): it has one now.
+      if (m.offset !== null && !conv.offsets.has(m.offset)) {
+        const li = conv.list.querySelector(`li[data-id="${CSS.escape(m.id)}"]`);
+        if (li && li.dataset.offset === undefined) {
+          setMessageKeys(li, m);
+          markOffset(conv, m.offset);
+        }
+      }
+      return false;
+    }
+    if (m.offset !== null && conv.offsets.has(m.offset)) return false;
+    const twin = unplacedTwin(conv, m);
+    if (twin) {
+      setMessageKeys(twin, m);
+      conv.ids.add(m.id);
+      twin.remove();
+      placeByOffset(conv.list, twin, m.offset, m.epoch);
+      markOffset(conv, m.offset);
+      return false;
+    }
+    let li = opts.adopt || pendingOwn(conv, m);
+    if (li) {
+      delete li.dataset.state;
+      setMessageKeys(li, m);
+      li.remove();
+    } else {
+      const own = !!(state.me && m.user_id === state.me.id);
+      li = messageItem(m, conv.kind === 'room' ? 'chat' : 'private', own);
+    }
+    if (m.id !== null) conv.ids.add(m.id);
+    if (m.offset !== null) {
+      placeByOffset(conv.list, li, m.offset, m.epoch);
+      markOffset(conv, m.offset);
+    } else {
+      conv.list.appendChild(li);
+    }
+    if (state.current === conv && follow) scrollToBottom();
     return true;
   }
 
@@ -460,91 +623,386 @@
   }
 
   /**
-   * True when the server's history no longer matches what we show: it was restarted
-   * (memory history starts again at id 1) or lost messages we have.
+   * A visible gap: the messages between what is shown and what follows could not be
+   * recovered. Messages already shown past `pos` move below it, and later messages are
+   * placed below it.
    */
-  function historyWasReset(room, msgs, newest) {
-    if (!msgs.length) return true;
-    if (compareIds(String(msgs[msgs.length - 1].id), newest) < 0) return true;
-    for (const m of msgs) {
-      const li = room.list.querySelector(`li[data-id="${CSS.escape(String(m.id))}"]`);
-      if (li && li.dataset.ts && li.dataset.ts !== String(m.ts)) return true;
+  function addGapMarker(conv, reason) {
+    const follow = isNearBottom();
+    const li = noticeItem('gap', gapText(conv, reason), Date.now());
+    li.dataset.reason = reason || 'unknown';
+    li.dataset.barrier = 'true';
+    const after = [];
+    if (conv.epoch !== null) {
+      for (const n of conv.list.querySelectorAll('li[data-offset]')) {
+        if (n.dataset.epoch === conv.epoch && Number(n.dataset.offset) > (conv.pos || 0)) after.push(n);
+      }
     }
-    return false;
+    conv.list.appendChild(li);
+    for (const n of after) conv.list.appendChild(n);
+    if (state.current === conv && follow) scrollToBottom();
   }
 
-  /** Keeps the old messages on screen but out of the id order (new ids may repeat). */
-  function detachIds(room) {
-    for (const li of room.list.querySelectorAll('li[data-id]')) {
-      li.dataset.oldId = li.dataset.id;
+  function gapText(conv, reason) {
+    const what = conv.kind === 'room' ? 'room' : 'conversation';
+    return (GAP_TEXT[reason] || GAP_TEXT.unknown).replace('{what}', what);
+  }
+
+  /**
+   * The history has a new epoch (reset, lost, or a server restarted with memory
+   * history): the messages shown stay, above a gap marker, out of the new numbering.
+   */
+  function resetEpoch(conv, epoch, reason) {
+    const hadAny = conv.offsets.size > 0 || conv.ids.size > 0 || (conv.pos || 0) > 0;
+    for (const li of conv.list.querySelectorAll('li[data-id], li[data-offset]')) {
+      if (li.dataset.id !== undefined) li.dataset.oldId = li.dataset.id;
+      if (li.dataset.offset !== undefined) li.dataset.oldOffset = li.dataset.offset;
       delete li.dataset.id;
+      delete li.dataset.offset;
+      delete li.dataset.epoch;
     }
-    room.ids.clear();
+    conv.ids.clear();
+    conv.offsets.clear();
+    conv.epoch = epoch;
+    conv.pos = 0;
+    conv.maxOffset = 0;
+    if (hadAny) addGapMarker(conv, reason);
   }
 
-  /** Merges a join ack's history into a room that may already hold messages. */
-  function mergeHistory(room, history, hasMore) {
-    const msgs = Array.isArray(history) ? history : [];
-    let newest = lastId(room);
-    if (newest && historyWasReset(room, msgs, newest)) {
-      detachIds(room);
-      addLocalNotice(room, 'info', 'The server was restarted; the messages above are from before.');
-      newest = null;
+  /**
+   * Applies an answer that could not recover (`recovered: false`): a gap marker, then
+   * the newest page; what is missing is given up on.
+   */
+  function applyUnrecovered(conv, res, messages) {
+    if (res.reason === 'unavailable') {
+      // Nothing is lost yet: the store cannot be read now. Say so, keep the position,
+      // and ask again with `history {after}` in a while.
+      markUnavailable(conv);
+      return 0;
     }
-    if (newest && msgs.length && hasMore && compareIds(String(msgs[0].id), newest) > 0) {
-      // We missed more than one page while away: start over from this page.
-      room.list.textContent = '';
-      room.ids.clear();
-      addLocalNotice(room, 'info', 'Reconnected; some messages were skipped — use “Load older messages”.');
-      room.hasMore = true;
-    } else if (!newest) {
-      room.hasMore = !!hasMore;
+    const epoch = typeof res.epoch === 'string' ? res.epoch : null; // null: an empty history
+    if (res.reason === 'epoch' || (epoch !== null && conv.epoch !== null && epoch !== conv.epoch)) {
+      // Unless a live message of the new epoch came first and showed the reset already.
+      if (epoch === null || epoch !== conv.epoch) resetEpoch(conv, epoch, 'epoch');
+    } else {
+      if (typeof res.epoch === 'string') conv.epoch = res.epoch;
+      addGapMarker(conv, res.reason);
     }
-    for (const m of msgs) addRoomMessage(room, m);
+    let added = 0;
+    for (const m of messages) if (addMessage(conv, normalize(m))) added += 1;
+    const newest = Number.isInteger(res.offset) && res.epoch === conv.epoch ? res.offset : 0;
+    conv.pos = Math.max(conv.pos || 0, newest, conv.maxOffset);
+    conv.maxOffset = Math.max(conv.maxOffset, conv.pos);
+    conv.hasMore = !!res.has_more;
+    return added;
   }
 
-  function firstId(conv) {
-    const n = conv.list.querySelector('li[data-id]');
-    return n ? n.dataset.id : null;
+  function markUnavailable(conv) {
+    if (!conv.list.querySelector('li[data-reason="unavailable"]')) {
+      const follow = isNearBottom();
+      const li = noticeItem('gap', gapText(conv, 'unavailable'), Date.now());
+      li.dataset.reason = 'unavailable';
+      conv.list.appendChild(li);
+      if (state.current === conv && follow) scrollToBottom();
+    }
+    clearTimeout(conv.retryTimer);
+    conv.retryDelay = Math.min(RETRY_MAX_MS, (conv.retryDelay || RETRY_FIRST_MS / 2) * 2);
+    conv.retryTimer = setTimeout(() => {
+      conv.retryTimer = null;
+      fillGap(conv, { force: true });
+    }, conv.retryDelay);
   }
 
-  function lastId(conv) {
-    const all = conv.list.querySelectorAll('li[data-id]');
-    return all.length ? all[all.length - 1].dataset.id : null;
+  /** The history could be read again: the "unavailable" notice has had its answer. */
+  function clearUnavailable(conv) {
+    for (const li of conv.list.querySelectorAll('li[data-reason="unavailable"]')) li.remove();
+    clearTimeout(conv.retryTimer);
+    conv.retryTimer = null;
+    conv.retryDelay = 0;
   }
 
-  async function loadOlder() {
-    const room = state.current;
-    if (!room || room.kind !== 'room' || room.loadingOlder || !room.hasMore) return;
-    const before = firstId(room);
-    room.loadingOlder = true;
-    renderOlderButton();
-    const req = { room: room.name, limit: HISTORY_PAGE };
-    if (before) req.before = before;
+  /** The history request for a conversation: `{room}` or `{with}`. */
+  function historyTarget(conv) {
+    return conv.kind === 'room' ? { room: conv.name } : { with: conv.peer.id };
+  }
+
+  function countUnread(conv, n) {
+    if (n > 0 && state.current !== conv) conv.unread += n;
+  }
+
+  /** A live message past pos + 1: ask for the gap shortly (it may still arrive). */
+  function scheduleGapFill(conv) {
+    if (conv.gapTimer || conv.syncing || conv.pos === null || conv.maxOffset <= conv.pos) return;
+    conv.gapTimer = setTimeout(() => {
+      conv.gapTimer = null;
+      fillGap(conv);
+    }, GAP_FILL_DELAY_MS);
+  }
+
+  /**
+   * Fetches the messages after `pos` with `history {…, after}`, page by page while
+   * `has_more`. `force` asks even when no gap is known (a private conversation after
+   * a reconnect: nothing tells what it missed).
+   */
+  async function fillGap(conv, { force = false } = {}) {
+    if (conv.syncing || !socket.connected || !isLive(conv)) return;
+    if (!force && (conv.pos === null || conv.maxOffset <= conv.pos)) return;
+    const after = position(conv);
+    if (!after) return;
+    const token = {};
+    conv.syncing = token;
+    let added = 0;
+    try {
+      for (let page = 0; page < 1000; page++) {
+        const res = await request('history', {
+          ...historyTarget(conv),
+          after: position(conv),
+          limit: HISTORY_PAGE,
+        });
+        if (conv.syncing !== token || !isLive(conv)) return;
+        if (!res.ok) {
+          if (res.code === 'unavailable') markUnavailable(conv);
+          else if (res.code !== 'offline' && res.code !== 'timeout') toastRefusal(res, 'history');
+          break;
+        }
+        const msgs = Array.isArray(res.messages) ? res.messages : [];
+        if (res.recovered === false) {
+          added += applyUnrecovered(conv, res, msgs);
+          break;
+        }
+        clearUnavailable(conv);
+        const before = conv.pos;
+        for (const m of msgs) if (addMessage(conv, normalize(m))) added += 1;
+        if (conv.pos === before) {
+          // No progress: a gap the server cannot fill is not asked for again.
+          if (conv.maxOffset > conv.pos) conv.pos = conv.maxOffset;
+          break;
+        }
+        if (!res.has_more && conv.maxOffset <= conv.pos) break;
+      }
+    } finally {
+      if (conv.syncing === token) conv.syncing = null;
+    }
+    if (!isLive(conv)) return;
+    countUnread(conv, added);
+    renderAfterMessages(conv);
+    saveSession();
+    scheduleGapFill(conv);
+  }
+
+  function renderAfterMessages(conv) {
+    if (conv.kind === 'room') renderRoomLists();
+    else renderDmList();
+    if (state.current === conv) renderOlderButton();
+    updateTitle();
+  }
+
+  /**
+   * The first element of the newest stretch of the conversation (after its last gap
+   * marker) and the id of its first message: "load older" asks before that id and
+   * inserts the page there.
+   */
+  function olderCursor(conv) {
+    const barriers = conv.list.querySelectorAll('li[data-barrier]');
+    const barrier = barriers.length ? barriers[barriers.length - 1] : null;
+    const anchor = barrier ? barrier.nextElementSibling : conv.list.firstElementChild;
+    let first = null;
+    for (let n = anchor; n; n = n.nextElementSibling) {
+      if (n.dataset.id !== undefined) {
+        first = n.dataset.id;
+        break;
+      }
+    }
+    return { barrier, anchor, first };
+  }
+
+  async function loadOlder(conv = state.current) {
+    if (!conv || conv.loadingOlder || !conv.hasMore) return;
+    const start = olderCursor(conv);
+    const { barrier, first } = start;
+    conv.loadingOlder = true;
+    if (state.current === conv) renderOlderButton();
+    const req = { ...historyTarget(conv), limit: HISTORY_PAGE };
+    if (first) req.before = first;
     const res = await request('history', req);
-    room.loadingOlder = false;
+    conv.loadingOlder = false;
+    if (!isLive(conv)) return;
     if (res.ok) {
       const vp = $('messages');
       const oldHeight = vp.scrollHeight;
       const frag = document.createDocumentFragment();
-      for (const m of res.messages || []) {
-        const id = String(m.id);
-        if (room.ids.has(id)) continue;
-        room.ids.add(id);
-        frag.appendChild(messageItem(m, 'chat', !!(state.me && m.user_id === state.me.id)));
+      let overlap = false;
+      for (const raw of res.messages || []) {
+        const m = normalize(raw);
+        if (m.offset !== null && conv.epoch === null) conv.epoch = m.epoch;
+        const sameEpoch = m.offset !== null && m.epoch === conv.epoch;
+        if ((m.id !== null && conv.ids.has(m.id)) || (sameEpoch && conv.offsets.has(m.offset))) {
+          overlap = true;
+          continue;
+        }
+        const twin = sameEpoch ? unplacedTwin(conv, m) : null;
+        if (twin) {
+          setMessageKeys(twin, m);
+          conv.ids.add(m.id);
+          conv.offsets.add(m.offset);
+          overlap = true;
+          continue;
+        }
+        const li = messageItem(m, conv.kind === 'room' ? 'chat' : 'private', !!(state.me && m.user_id === state.me.id));
+        if (m.id !== null) conv.ids.add(m.id);
+        if (sameEpoch) {
+          conv.offsets.add(m.offset);
+        } else if (m.offset !== null) {
+          // Older than a reset the page saw: shown, but out of the numbering.
+          delete li.dataset.offset;
+          delete li.dataset.epoch;
+        }
+        frag.appendChild(li);
       }
-      // After a server restart the messages from before stay on top, out of the id order.
-      const anchor = room.list.querySelector('li[data-old-id]') ? room.list.querySelector('li[data-id]') : null;
-      room.list.insertBefore(frag, anchor || room.list.firstChild);
-      room.hasMore = !!res.has_more;
-      if (state.current === room) vp.scrollTop += vp.scrollHeight - oldHeight;
+      const anchor = start.anchor && start.anchor.parentNode === conv.list ? start.anchor : olderCursor(conv).anchor;
+      conv.list.insertBefore(frag, anchor);
+      conv.hasMore = !!res.has_more;
+      if (overlap && barrier && barrier.isConnected && barrier.dataset.reason !== 'epoch') {
+        // The older page reached what was shown before the gap: nothing is missing.
+        barrier.remove();
+      }
+      if (state.current === conv) vp.scrollTop += vp.scrollHeight - oldHeight;
     } else {
       toastRefusal(res, 'history');
     }
-    renderOlderButton();
+    if (state.current === conv) renderOlderButton();
   }
 
-  $('load-older').addEventListener('click', loadOlder);
+  $('load-older').addEventListener('click', () => loadOlder());
+
+  // ------------------------------------------------------------------ session (reload)
+
+  /**
+   * The tab's session (sessionStorage, so per tab): the name (open mode), the rooms and
+   * private conversations with their positions, and the open conversation. A reload
+   * signs in again with the name and rejoins with `since`.
+   */
+  function saveSession() {
+    if (!state.me || state.restoring) return;
+    const data = {
+      v: 1,
+      mode: state.mode,
+      user: state.me,
+      rooms: Array.from(state.rooms.values()).map((r) => ({ room: r.name, ...(position(r) || {}) })),
+      dms: Array.from(state.dms.values()).map((d) => ({ id: d.peer.id, name: d.peer.name, ...(position(d) || {}) })),
+      current: state.current ? state.current.list.dataset.conv : null,
+    };
+    try {
+      sessionStorage.setItem(SESSION_KEY, JSON.stringify(data));
+    } catch (_) { /* storage may be off */ }
+  }
+
+  function loadSession() {
+    try {
+      const data = JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
+      if (!data || data.v !== 1 || !data.user || !Array.isArray(data.rooms) || !Array.isArray(data.dms)) return null;
+      return data;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function clearSession() {
+    try {
+      sessionStorage.removeItem(SESSION_KEY);
+    } catch (_) { /* storage may be off */ }
+  }
+
+  function storedPosition(c) {
+    return Number.isInteger(c.offset) && c.offset >= 0 && typeof c.epoch === 'string'
+      ? { offset: c.offset, epoch: c.epoch } : null;
+  }
+
+  /**
+   * Takes a saved position. Private messages kept for us while we had no connection
+   * may have come first (as `private` events): they follow the saved position.
+   */
+  function applyStoredPosition(conv, pos) {
+    if (!pos || (conv.epoch !== null && conv.epoch !== pos.epoch)) return false;
+    conv.epoch = pos.epoch;
+    conv.pos = pos.offset;
+    while (conv.offsets.has(conv.pos + 1)) conv.pos += 1;
+    conv.maxOffset = Math.max(conv.maxOffset, conv.pos);
+    return true;
+  }
+
+  /**
+   * After a reload: the page shows nothing yet. Rooms are joined with `since`: the
+   * missed messages come below a "new since you left" marker and one page of older
+   * messages above it; if they cannot be recovered, a gap marker and the newest page.
+   */
+  async function restoreSession(saved) {
+    state.restoring = true;
+    const jobs = [];
+    for (const r of saved.rooms) {
+      if (typeof r.room !== 'string') continue;
+      const room = ensureRoom(r.room);
+      applyStoredPosition(room, storedPosition(r));
+      room.restored = true;
+      jobs.push(rejoinRoom(room));
+    }
+    // Private conversations are the user's: only when signed in as the same user.
+    if (state.me && saved.user.id === state.me.id) {
+      for (const d of saved.dms) {
+        if (typeof d.id !== 'string') continue;
+        const dm = ensureDm({ id: d.id, name: typeof d.name === 'string' ? d.name : d.id });
+        if (applyStoredPosition(dm, storedPosition(d))) {
+          dm.restored = true;
+          jobs.push(resumeDm(dm));
+        }
+      }
+    }
+    const current = saved.current || '';
+    const conv = current.startsWith('room:') ? state.rooms.get(current.slice(5))
+      : current.startsWith('dm:') ? state.dms.get(current.slice(3)) : null;
+    openConversation(conv || state.rooms.values().next().value || null);
+    await Promise.all(jobs);
+    state.restoring = false;
+    renderAll();
+    saveSession();
+  }
+
+  /** A reloaded private conversation: what was missed, then one older page above. */
+  async function resumeDm(dm) {
+    const mark = resumeMark(dm);
+    await fillGap(dm, { force: true });
+    if (!isLive(dm)) return;
+    if (finishResume(dm, mark)) {
+      dm.hasMore = true;
+      await loadOlder(dm);
+    }
+  }
+
+  /** The "new since you left" marker, hidden until something new follows it. */
+  function resumeMark(conv) {
+    const mark = noticeItem('resume', RESUME_TEXT, Date.now());
+    mark.hidden = true;
+    conv.list.insertBefore(mark, conv.list.firstChild);
+    return mark;
+  }
+
+  /**
+   * Shows the marker when something new follows it; without a gap marker (which has
+   * the newest page below it already) the caller loads one older page above it.
+   */
+  function finishResume(conv, mark) {
+    conv.restored = false;
+    if (!mark.isConnected) return false;
+    if (conv.list.querySelector('li[data-barrier]')) {
+      mark.remove();
+      return false;
+    }
+    let n = mark.nextElementSibling;
+    while (n && n.dataset.testid !== 'message') n = n.nextElementSibling;
+    if (n) mark.hidden = false;
+    else mark.remove();
+    return true;
+  }
 
   // ------------------------------------------------------------------ requests
 
@@ -588,32 +1046,104 @@
       return;
     }
     const room = ensureRoom(res.room || name);
-    applyJoinAck(room, res);
+    applyJoinAck(room, res, null);
     if (switchTo || !state.current) openConversation(room);
     else renderAll();
+    saveSession();
+    scheduleGapFill(room);
   }
 
-  function applyJoinAck(room, res) {
+  /**
+   * A join answer. Without `since`: the newest page, and the room's newest offset is
+   * where the page stands. With `since`: `recovered: true` brings exactly the messages
+   * after it; `false` a gap marker and the newest page.
+   */
+  function applyJoinAck(room, res, since) {
     room.members.clear();
     for (const u of res.members || []) room.members.set(u.id, u);
     room.count = typeof res.count === 'number' ? res.count : room.members.size;
     state.counts.set(room.name, room.count);
-    mergeHistory(room, res.history, res.has_more);
+    const msgs = Array.isArray(res.history) ? res.history : [];
+    const newest = Number.isInteger(res.offset) ? res.offset : null;
+    let added = 0;
+    if (since && res.recovered === false) {
+      added = applyUnrecovered(room, res, msgs);
+    } else if (since && res.recovered === true) {
+      clearUnavailable(room);
+      for (const m of msgs) if (addMessage(room, normalize(m))) added += 1;
+      if (newest !== null && res.epoch === room.epoch) room.maxOffset = Math.max(room.maxOffset, newest);
+    } else {
+      if (typeof res.epoch === 'string' && room.epoch !== null && res.epoch !== room.epoch) {
+        resetEpoch(room, res.epoch, 'epoch');
+      }
+      if (typeof res.epoch === 'string') room.epoch = res.epoch;
+      if (newest !== null && typeof res.epoch === 'string') {
+        room.pos = Math.max(room.pos || 0, newest);
+        room.maxOffset = Math.max(room.maxOffset, newest);
+      }
+      const empty = !room.list.querySelector('li[data-id], li[data-offset]');
+      for (const m of msgs) if (addMessage(room, normalize(m))) added += 1;
+      if (empty) room.hasMore = !!res.has_more;
+    }
+    return added;
   }
 
-  /** After a reconnect: the new connection is in no room, so join them all again. */
+  /**
+   * Joins a room the page already shows (after a reconnect, or restored after a
+   * reload) with `since`, the position of the last message it has.
+   */
+  async function rejoinRoom(room) {
+    forget(room);
+    const token = {};
+    room.syncing = token; // live messages wait for the answer before asking for gaps
+    const since = position(room);
+    const mark = room.restored && since ? resumeMark(room) : null;
+    const res = await request('join', since ? { room: room.name, since } : { room: room.name });
+    if (room.syncing === token) room.syncing = null;
+    if (!isLive(room)) return;
+    if (!res.ok) {
+      if (mark) mark.remove();
+      if (room.restored && ['not_logged_in', 'invalid_room', 'too_many_rooms'].includes(res.code)) {
+        state.rooms.delete(room.name);
+        return;
+      }
+      toastRefusal(res, `rejoin ${room.name}`);
+      addLocalNotice(room, 'error', `Could not rejoin this room: ${res.code}`);
+      return;
+    }
+    const added = applyJoinAck(room, res, since);
+    if (mark) {
+      if (finishResume(room, mark)) {
+        room.hasMore = true;
+        await loadOlder(room);
+      }
+    } else if (room.restored) {
+      room.restored = false;
+    } else {
+      countUnread(room, added);
+    }
+    if (!isLive(room)) return;
+    renderAfterMessages(room);
+    if (state.current === room) renderConversation();
+    scheduleGapFill(room);
+  }
+
+  /**
+   * After a reconnect: the new connection is in no room, so join them all again, each
+   * with its position; private conversations ask for what follows theirs.
+   */
   async function rejoinAll() {
     const rooms = Array.from(state.rooms.values());
-    await Promise.all(rooms.map(async (room) => {
-      const res = await request('join', { room: room.name });
-      if (res.ok) {
-        applyJoinAck(room, res);
-      } else {
-        toastRefusal(res, `rejoin ${room.name}`);
-        addLocalNotice(room, 'error', `Could not rejoin this room: ${res.code}`);
-      }
-    }));
+    const dms = Array.from(state.dms.values()).filter((dm) => position(dm));
+    await Promise.all([
+      ...rooms.map((room) => rejoinRoom(room)),
+      ...dms.map((dm) => {
+        forget(dm);
+        return fillGap(dm, { force: true });
+      }),
+    ]);
     renderAll();
+    saveSession();
   }
 
   async function leaveCurrentRoom() {
@@ -626,6 +1156,7 @@
       return;
     }
     clearAllTyping(room);
+    forget(room);
     state.rooms.delete(room.name);
     const next = state.rooms.values().next().value || null;
     openConversation(next);
@@ -636,6 +1167,7 @@
   $('close-dm-btn').addEventListener('click', () => {
     const dm = state.current;
     if (!dm || dm.kind !== 'dm') return;
+    forget(dm);
     state.dms.delete(dm.key);
     openConversation(state.rooms.values().next().value || null);
   });
@@ -687,19 +1219,15 @@
         time.dateTime = new Date(ts).toISOString();
         time.title = new Date(ts).toLocaleString();
       }
-      if (conv.kind === 'room') {
-        const id = String(res.id);
-        if (conv.ids.has(id)) {
-          li.remove(); // already shown (cannot happen: the server does not echo)
-        } else {
-          conv.ids.add(id);
-          li.dataset.id = id;
-          li.remove();
-          placeById(conv.list, li, id);
-        }
-      } else {
-        li.dataset.id = String(res.id);
+      // Unless a recovery or the copy sent to our other connections showed it first,
+      // the item takes its id and offset and moves to its place.
+      if (li.dataset.id === undefined && isLive(conv)) {
+        if (!addMessage(conv, normalize(res), { follow: true, adopt: li })) li.remove();
+        saveSession();
+        scheduleGapFill(conv);
       }
+    } else if (li.dataset.id !== undefined) {
+      // Shown from history meanwhile: it was stored after all.
     } else {
       li.dataset.state = 'failed';
       const why = el('div', 'msg-failed',
@@ -864,7 +1392,7 @@
   function renderOlderButton() {
     const conv = state.current;
     const btn = $('load-older');
-    const show = !!(conv && conv.kind === 'room' && conv.hasMore);
+    const show = !!(conv && conv.hasMore);
     btn.hidden = !show;
     btn.disabled = !!(conv && conv.loadingOlder);
     btn.textContent = conv && conv.loadingOlder ? 'Loading…' : 'Load older messages';
@@ -1003,7 +1531,7 @@
       toast(null, 'Reconnected.');
     }
     // Credentials ride in the handshake, so the identity is back: rejoin our rooms.
-    if (wasConnected && state.me && state.rooms.size) rejoinAll();
+    if (wasConnected && state.me && (state.rooms.size || state.dms.size)) rejoinAll();
   });
 
   socket.on('session', (s) => {
@@ -1025,7 +1553,11 @@
         showChat();
         const room = state.pendingRoom;
         state.pendingRoom = null;
-        if (room) joinRoom(room);
+        const saved = state.restore;
+        state.restore = null;
+        if (saved) restoreSession(saved);
+        else if (room) joinRoom(room);
+        saveSession();
       } else if (before.id !== s.user.id || before.name !== s.user.name) {
         toast(null, `You are now “${s.user.name}”.`);
         renderAll();
@@ -1048,6 +1580,7 @@
       const attempted = state.loggingIn && code === 'invalid_name' ? state.requestedName : null;
       const show = state.loggingIn || state.me || code !== 'auth_required';
       state.loggingIn = false;
+      state.restore = null;
       socket.auth = {};
       if (state.me) {
         resetChat();
@@ -1122,8 +1655,12 @@
     const room = state.rooms.get(m.room);
     if (!room) return;
     if (m.kind !== 'join' && m.kind !== 'leave' && m.user_id) clearTyping(room, m.user_id);
-    const added = addRoomMessage(room, m);
-    if (added && state.current !== room && m.kind === 'chat') room.unread += 1;
+    const added = addMessage(room, normalize(m));
+    if (added && m.kind === 'chat') countUnread(room, 1);
+    if (added && m.kind === 'chat') {
+      saveSession();
+      scheduleGapFill(room);
+    }
     renderRoomLists();
     renderTyping();
     renderMembers();
@@ -1176,17 +1713,10 @@
     if (!pm || typeof pm !== 'object' || !pm.from || !pm.to) return;
     const mine = !!(state.me && pm.from.id === state.me.id);
     const dm = ensureDm(mine ? pm.to : pm.from);
-    if (pm.id && dm.ids.has(String(pm.id))) return;
-    if (pm.id) dm.ids.add(String(pm.id));
-    const follow = isNearBottom();
-    const li = messageItem({ id: pm.id, user: pm.from.name, user_id: pm.from.id, text: pm.text, ts: pm.ts },
-      'private', mine);
-    dm.list.appendChild(li);
-    if (state.current === dm) {
-      if (follow) scrollToBottom();
-    } else {
-      dm.unread += 1;
-    }
+    if (!addMessage(dm, normalize(pm))) return;
+    if (!mine) countUnread(dm, 1);
+    saveSession();
+    scheduleGapFill(dm);
     renderDmList();
     updateTitle();
   });
@@ -1250,9 +1780,21 @@
   if (params.get('room')) $('login-room').value = params.get('room');
   if (params.get('name')) $('login-name').value = params.get('name');
 
+  // A reload of a signed-in tab (open mode) signs in again with the same name and
+  // rejoins where it was; otherwise connect without an identity first: it tells the
+  // mode (open/token) and the room list.
+  const saved = loadSession();
+  if (saved && saved.mode === 'open' && typeof saved.user.name === 'string') {
+    state.restore = saved;
+    state.requestedName = saved.user.name;
+    state.loggingIn = true;
+    socket.auth = { name: saved.user.name };
+    $('login-name').value = saved.user.name;
+  }
+  window.addEventListener('pagehide', saveSession);
+
   showLogin();
   renderAll();
   setConn('connecting');
-  // Connect without an identity first: it tells the mode (open/token) and the room list.
   socket.connect();
 })();

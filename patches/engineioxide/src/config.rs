@@ -60,6 +60,14 @@ pub struct EngineIoConfig {
     /// Defaults to 128 packets
     pub max_buffer_size: usize,
 
+    /// The most bytes of packets buffered per connection (message texts and
+    /// binary data), unless the buffer is empty: one packet is always taken.
+    ///
+    /// If the buffer is full the `emit()` method will return an error.
+    ///
+    /// Defaults to `usize::MAX` (bounded by [`max_buffer_size`](Self::max_buffer_size) only).
+    pub max_buffer_bytes: usize,
+
     /// The maximum number of bytes that can be received per http request.
     /// Defaults to 100KB.
     pub max_payload: u64,
@@ -97,6 +105,7 @@ impl Default for EngineIoConfig {
             ping_timeout: Duration::from_millis(20000),
             upgrade_timeout: Duration::from_millis(10000),
             max_buffer_size: 128,
+            max_buffer_bytes: usize::MAX,
             max_payload: 1e5 as u64, // 100kb
             ws_read_buffer_size: 4096,
             ws_max_message_size: 64 << 20,
@@ -200,6 +209,13 @@ impl EngineIoConfigBuilder {
     /// ```
     pub fn max_buffer_size(mut self, max_buffer_size: usize) -> Self {
         self.config.max_buffer_size = max_buffer_size;
+        self
+    }
+
+    /// The most bytes of packets buffered per connection, unless the buffer is
+    /// empty (one packet is always taken). Defaults to `usize::MAX`.
+    pub fn max_buffer_bytes(mut self, max_buffer_bytes: usize) -> Self {
+        self.config.max_buffer_bytes = max_buffer_bytes;
         self
     }
 

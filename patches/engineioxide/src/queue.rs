@@ -8,6 +8,11 @@
 //! whatever the bound), and every idle session kept that block for its whole
 //! life. Here the slots are a [`VecDeque`] that grows with a burst and is given
 //! back when the consumer finds it empty and goes to sleep.
+//!
+//! It is bounded in items and in bytes ([`Weigh`]): a client that stops reading
+//! while its requests are answered with large packets would otherwise make the
+//! server hold `capacity` of the largest packets it sends. An item is always
+//! accepted into an empty queue, so the byte bound can be passed by one item.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -18,18 +23,41 @@ use std::task::{Context, Poll, Waker};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::error::{SendError, TryRecvError, TrySendError};
 
-/// A queue holding at most `capacity` items (queued or reserved by a [`Permit`]).
-pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+/// What a packet buffer counts against a queue's byte bound: its texts and
+/// binary data.
+pub(crate) fn packet_bytes(packets: &engineioxide_core::PacketBuf) -> usize {
+    use engineioxide_core::Packet;
+    packets
+        .iter()
+        .map(|packet| match packet {
+            Packet::Message(text) => text.len(),
+            Packet::Binary(data) | Packet::BinaryV3(data) => data.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// A queue holding at most `capacity` items (queued or reserved by a [`Permit`])
+/// and, unless it is empty, items of at most `capacity_bytes` bytes in all, as
+/// `weigh` counts them.
+pub(crate) fn channel<T>(
+    capacity: usize,
+    capacity_bytes: usize,
+    weigh: fn(&T) -> usize,
+) -> (Sender<T>, Receiver<T>) {
     assert!(capacity > 0, "a queue needs room for one item");
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             items: VecDeque::new(),
+            bytes: 0,
             reserved: 0,
             closed: false,
             sender_gone: false,
             rx_waker: None,
         }),
         capacity,
+        capacity_bytes,
+        weigh,
         changed: Notify::new(),
     });
     (
@@ -43,12 +71,17 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,
+    capacity_bytes: usize,
+    /// What an item counts against `capacity_bytes`.
+    weigh: fn(&T) -> usize,
     /// Wakes senders waiting for room and waiters of [`Sender::closed`].
     changed: Notify,
 }
 
 struct State<T> {
     items: VecDeque<T>,
+    /// What the queued items weigh.
+    bytes: usize,
     /// Slots promised to permits not used yet.
     reserved: usize,
     /// The consumer closed the queue or is gone: nothing more is accepted.
@@ -65,8 +98,16 @@ impl<T> Shared<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether a new item (or permit) must wait: no slot left, or the bytes
+    /// queued reach the byte bound (an empty queue always takes one).
+    fn is_full(&self, state: &State<T>) -> bool {
+        state.items.len() + state.reserved >= self.capacity
+            || (!state.items.is_empty() && state.bytes >= self.capacity_bytes)
+    }
+
     /// Queues `item` (the slot is already accounted for) and wakes the consumer.
     fn push(&self, mut state: MutexGuard<'_, State<T>>, item: T) {
+        state.bytes += (self.weigh)(&item);
         state.items.push_back(item);
         let waker = state.rx_waker.take();
         drop(state);
@@ -88,7 +129,7 @@ impl<T> Sender<T> {
         if state.closed {
             return Err(TrySendError::Closed(item));
         }
-        if state.items.len() + state.reserved >= self.shared.capacity {
+        if self.shared.is_full(&state) {
             return Err(TrySendError::Full(item));
         }
         self.shared.push(state, item);
@@ -117,7 +158,7 @@ impl<T> Sender<T> {
         if state.closed {
             return Err(TrySendError::Closed(()));
         }
-        if state.items.len() + state.reserved >= self.shared.capacity {
+        if self.shared.is_full(&state) {
             return Err(TrySendError::Full(()));
         }
         state.reserved += 1;
@@ -241,9 +282,11 @@ impl<T> Receiver<T> {
     }
 
     fn pop(&self, state: &mut State<T>) -> Option<T> {
+        let was_full = self.shared.is_full(state);
         let item = state.items.pop_front()?;
+        state.bytes -= (self.shared.weigh)(&item);
         // A sender may be waiting for room (only `send` waits, and only when full).
-        if state.items.len() + state.reserved + 1 >= self.shared.capacity {
+        if was_full {
             self.shared.changed.notify_waiters();
         }
         Some(item)
@@ -281,7 +324,7 @@ mod tests {
 
     #[tokio::test]
     async fn bounded_by_items_and_permits() {
-        let (tx, mut rx) = channel::<u32>(3);
+        let (tx, mut rx) = channel::<u32>(3, usize::MAX, |_| 4);
         tx.try_send(1).unwrap();
         let permit = tx.try_reserve().unwrap();
         tx.try_send(2).unwrap();
@@ -302,8 +345,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bounded_in_bytes_but_an_empty_queue_takes_anything() {
+        let (tx, mut rx) = channel::<[u8; 100]>(1024, 250, |_| 100);
+        tx.try_send([1; 100]).unwrap();
+        tx.try_send([2; 100]).unwrap();
+        tx.try_send([3; 100]).unwrap();
+        // 300 bytes queued, over the 250 of the bound: full, for permits too.
+        assert!(matches!(tx.try_send([4; 100]), Err(TrySendError::Full(_))));
+        assert!(matches!(tx.try_reserve(), Err(TrySendError::Full(()))));
+        assert_eq!(rx.recv().await, Some([1; 100]));
+        // 200 bytes: room again.
+        tx.try_reserve().unwrap().send([5; 100]);
+        while rx.try_recv().is_ok() {}
+        // One item larger than the whole bound goes into an empty queue.
+        let (big_tx, mut big_rx) = channel::<[u8; 1000]>(8, 250, |_| 1000);
+        big_tx.try_send([7; 1000]).unwrap();
+        assert!(big_tx.try_send([8; 1000]).is_err());
+        assert_eq!(big_rx.recv().await, Some([7; 1000]));
+        big_tx.try_send([9; 1000]).unwrap();
+    }
+
+    #[tokio::test]
     async fn empty_queue_holds_no_slots() {
-        let (tx, mut rx) = channel::<[u8; 100]>(1024);
+        let (tx, mut rx) = channel::<[u8; 100]>(1024, usize::MAX, |_| 100);
         assert_eq!(tx.shared.lock().items.capacity(), 0);
         for _ in 0..500 {
             tx.try_send([0; 100]).unwrap();
@@ -320,7 +384,7 @@ mod tests {
 
     #[tokio::test]
     async fn wakes_the_waiting_consumer() {
-        let (tx, mut rx) = channel::<u32>(4);
+        let (tx, mut rx) = channel::<u32>(4, usize::MAX, |_| 4);
         let consumer = tokio::spawn(async move {
             let mut got = Vec::new();
             while let Some(item) = rx.recv().await {
@@ -337,7 +401,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_drains_then_ends_and_refuses() {
-        let (tx, mut rx) = channel::<u32>(4);
+        let (tx, mut rx) = channel::<u32>(4, usize::MAX, |_| 4);
         tx.try_send(1).unwrap();
         let closed = tokio::spawn(async move {
             tx.closed().await;
@@ -359,7 +423,7 @@ mod tests {
 
     #[tokio::test]
     async fn send_waits_for_room() {
-        let (tx, mut rx) = channel::<u32>(1);
+        let (tx, mut rx) = channel::<u32>(1, usize::MAX, |_| 4);
         tx.try_send(1).unwrap();
         let tx = Arc::new(tx);
         let sender = tokio::spawn({

@@ -251,7 +251,11 @@ where
         close_fn: Box<dyn Fn(Sid, DisconnectReason) + Send + Sync>,
         supports_binary: bool,
     ) -> Self {
-        let (internal_tx, internal_rx) = queue::channel(config.max_buffer_size);
+        let (internal_tx, internal_rx) = queue::channel(
+            config.max_buffer_size,
+            config.max_buffer_bytes,
+            queue::packet_bytes,
+        );
         let (volatile_tx, volatile_rx) = watch::channel(None);
 
         Self {
@@ -591,7 +595,8 @@ where
         close_fn: Box<dyn Fn(Sid, DisconnectReason) + Send + Sync>,
         buffer_size: usize,
     ) -> (Arc<Socket<D>>, tokio::sync::mpsc::Receiver<Packet>) {
-        let (internal_tx, internal_rx) = queue::channel(buffer_size);
+        let (internal_tx, internal_rx) =
+            queue::channel(buffer_size, usize::MAX, queue::packet_bytes);
         let (volatile_tx, volatile_rx) = watch::channel(None);
 
         let sock = Self {

@@ -204,6 +204,17 @@ impl<A: Adapter> SocketIoBuilder<A> {
         self
     }
 
+    /// The most bytes of packets buffered per connection, unless its buffer is
+    /// empty (one packet is always taken). If the buffer is full the `emit()`
+    /// method will return an error.
+    ///
+    /// Defaults to `usize::MAX` (bounded by [`max_buffer_size`](Self::max_buffer_size) only).
+    #[inline]
+    pub fn max_buffer_bytes(mut self, max_buffer_bytes: usize) -> Self {
+        self.engine_config_builder = self.engine_config_builder.max_buffer_bytes(max_buffer_bytes);
+        self
+    }
+
     /// The maximum size of a payload in bytes.
     /// If a payload is bigger than this value the `emit()` method will return an error.
     ///

@@ -1,18 +1,21 @@
-//! `join {room, name?}`: membership of a room, with a join notice to the room
-//! when the user is new to it, and recent history in the answer.
+//! `join {room, name?, since?}`: membership of a room, with a join notice to the
+//! room when the user is new to it, and in the answer the recent history or,
+//! with `since`, exactly the messages missed since then (`chat/recovery.rs`).
 
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use socketioxide::adapter::Adapter;
 
 use super::{login, require_identity, Ctx, Outcome, MEMBERS_IN_ACK};
 use crate::chat::notices::{announce_presence, Change};
+use crate::chat::recovery::{recover, write_head, Recovery, Unrecovered};
 use crate::chat::room_key;
-use crate::chat::session::{send_session, take_identity};
+use crate::chat::session::{take_identity, welcome};
 use crate::config::IdentityMode;
 use crate::events::{Event, EventKind};
-use crate::protocol::{ChatError, ChatMessage, ErrorCode, JoinRequest, LoginRequest};
+use crate::history::Head;
+use crate::protocol::{ChatError, ErrorCode, JoinRequest, LoginRequest, Position};
 use crate::shared::Shared;
 use crate::validate;
 
@@ -59,7 +62,7 @@ pub(super) async fn handle<A: Adapter>(
         (Some(user), _) => user,
         (None, Some(claim)) => {
             let user = take_identity(shared, socket, conn, claim).await?;
-            send_session(shared, socket, Some(&user));
+            welcome(shared, socket, Some(&user)).await;
             user
         }
         (None, None) => return Err(require_identity(conn).unwrap_err()),
@@ -92,36 +95,60 @@ pub(super) async fn handle<A: Adapter>(
             });
     }
 
-    if already_member && shared.config.history.on_join > 0 {
-        // The recent history shows the connection's own messages sent before.
+    if already_member {
+        // The history shows the connection's own messages sent before.
         conn.unsettled.settled(Some(&room)).await;
     }
-    let (history, has_more) = recent_history(shared, &room).await;
     let (count, members) = shared.presence.members(&room, MEMBERS_IN_ACK).await;
-    Ok(Outcome::Answer(json!({
-        "room": room,
-        "user": user,
-        "count": count,
-        "members": members,
-        "history": history,
-        "has_more": has_more,
-    })))
+    let mut answer = Map::new();
+    answer.insert("room".into(), json!(room));
+    answer.insert("user".into(), json!(user));
+    answer.insert("count".into(), json!(count));
+    answer.insert("members".into(), json!(members));
+    match request.since {
+        Some(since) => missed_since(shared, &room, &since)
+            .await
+            .write_into(&mut answer, "history"),
+        None => {
+            let (history, has_more, head) = recent_history(shared, &room).await;
+            answer.insert("history".into(), history);
+            answer.insert("has_more".into(), json!(has_more));
+            write_head(&mut answer, &head);
+        }
+    }
+    Ok(Outcome::Answer(Value::Object(answer)))
 }
 
-async fn recent_history(shared: &Shared, room: &str) -> (Vec<ChatMessage>, bool) {
-    if shared.config.history.on_join == 0 {
-        return (Vec::new(), false);
-    }
-    match shared
-        .history
-        .page(room, None, shared.config.history.on_join)
+/// What the client missed since `since`: all of it (up to
+/// `history.recovery_max`), or the recent history when that cannot be told.
+async fn missed_since(shared: &Shared, room: &str, since: &Position) -> Recovery {
+    let max = shared.config.history.recovery_max;
+    recover(shared, room, since, max, shared.config.history.on_join)
         .await
-    {
-        Ok(page) => (page.messages, page.has_more),
+        .unwrap_or_else(|e| {
+            // The join itself succeeded; the client can ask with `history` later.
+            tracing::warn!(room, "could not read history for a join: {e}");
+            Recovery {
+                messages: Vec::new(),
+                has_more: true,
+                head: Head::default(),
+                lost: Some(Unrecovered::Unavailable),
+            }
+        })
+}
+
+async fn recent_history(shared: &Shared, room: &str) -> (Value, bool, Head) {
+    // Even without messages to show, the head tells the client where it is.
+    let limit = shared.config.history.on_join.max(1);
+    match shared.history.page(room, None, limit).await {
+        Ok(page) if shared.config.history.on_join == 0 => {
+            (json!([]), page.head.offset > 0, page.head)
+        }
+        Ok(page) => (json!(page.messages), page.has_more, page.head),
         Err(e) => {
             // The join itself succeeded; the client can page with `history` later.
             tracing::warn!(room, "could not read history for a join: {e}");
-            (Vec::new(), true)
+            (json!([]), true, Head::default())
         }
     }
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use socketioxide::adapter::Adapter;
 
 use super::{invalid_payload, Ctx, Outcome};
-use crate::chat::session::{send_session, take_identity};
+use crate::chat::session::{take_identity, welcome};
 use crate::config::IdentityMode;
 use crate::identity::Claim;
 use crate::protocol::{ChatError, ErrorCode, LoginRequest, User};
@@ -26,7 +26,7 @@ pub(super) async fn handle<A: Adapter>(
     }
     let claim = check(ctx, request)?;
     let user = take_identity(ctx.shared, ctx.socket, ctx.conn, claim).await?;
-    send_session(ctx.shared, ctx.socket, Some(&user));
+    welcome(ctx.shared, ctx.socket, Some(&user)).await;
     Ok(Outcome::Answer(json!({ "user": user })))
 }
 

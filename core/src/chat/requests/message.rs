@@ -24,6 +24,8 @@ pub(super) fn handle<A: Adapter>(
         ts: now_ms(),
         key: shared.ids.message_key(),
         sender: Some(ctx.socket.id),
+        to: None,
+        pending: false,
     };
     // Refused here, with its own code, rather than failed by the store.
     if !shared.history.admits(&message) {

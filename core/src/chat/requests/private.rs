@@ -1,29 +1,28 @@
-//! `private {to, text}`: a message to every connection of one online user. Each
-//! request takes a message token before the recipient is looked up, delivered
-//! or not.
+//! `private {to, text}`: a message to one user, stored in the conversation of
+//! the two (`history {with}` reads it) and delivered by the pipeline to every
+//! connection of both, the sender's other connections too. Each request takes a
+//! message token before the recipient is looked up. A recipient with no
+//! connection gets it at their next connect (`history.private_offline`).
 
-use serde_json::Value;
+use std::sync::Arc;
+
 use socketioxide::adapter::Adapter;
 
-use super::{invalid_payload, require_identity, Ctx, Outcome};
-use crate::chat::{broadcast, user_key};
-use crate::events::{Event, EventKind};
-use crate::protocol::{now_ms, ChatError, ErrorCode, PrivateMessage, PrivateRequest};
-use crate::stats::Counters;
+use super::{require_identity, Ctx, Outcome};
+use crate::config::PrivateOffline;
+use crate::history::{conversation, NewMessage};
+use crate::protocol::{now_ms, ChatError, ErrorCode, PrivateRequest, User};
 use crate::validate;
 
 pub(super) async fn handle<A: Adapter>(
     ctx: &Ctx<'_, A>,
     request: PrivateRequest,
 ) -> Result<Outcome, ChatError> {
-    let Ctx {
-        shared,
-        socket,
-        conn,
-    } = *ctx;
+    let Ctx { shared, conn, .. } = *ctx;
     let from = require_identity(conn)?;
     let text = validate::text(request.text, &shared.config.limits)?;
-    if *request.to == *from.id {
+    let to_id = validate::user_id(&request.to)?;
+    if *to_id == *from.id {
         return Err(ChatError::new(
             ErrorCode::InvalidRecipient,
             "cannot send a private message to yourself",
@@ -32,32 +31,42 @@ pub(super) async fn handle<A: Adapter>(
     // Before the lookup: each answer says whether `to` is online, so probing
     // costs what sending does.
     conn.messages.take("messages")?;
-    let to = shared.presence.online(&request.to).await.ok_or_else(|| {
-        ChatError::new(
-            ErrorCode::UserOffline,
-            format!("{:?} is not online", request.to),
-        )
-    })?;
-    let message = PrivateMessage {
-        id: shared.ids.private_id(),
-        from,
-        to,
+    let (to, pending) = match shared.presence.online(to_id).await {
+        Some(to) => (to, false),
+        None if shared.config.history.private_offline == PrivateOffline::Store => {
+            // Their display name is not known while they are away: their id
+            // stands for it.
+            let id: Arc<str> = Arc::from(to_id);
+            (
+                User {
+                    id: id.clone(),
+                    name: id,
+                },
+                true,
+            )
+        }
+        None => {
+            return Err(ChatError::new(
+                ErrorCode::UserOffline,
+                format!("{to_id:?} is not online"),
+            ))
+        }
+    };
+    let message = NewMessage {
+        room: Arc::from(conversation(&from.id, &to.id)),
+        user: from,
         text,
         ts: now_ms(),
+        key: shared.ids.message_key(),
+        sender: Some(ctx.socket.id),
+        to: Some(to),
+        pending,
     };
-    let key = user_key(&message.to.id);
-    broadcast(shared, || socket.within(key.clone()), "private", &message)
-        .await
-        .map_err(|e| ChatError::new(ErrorCode::Internal, format!("delivery failed: {e}")))?;
-    Counters::add(&shared.counters.private_messages, 1);
-    let answer: Value =
-        serde_json::to_value(&message).map_err(|e| invalid_payload(e.to_string()))?;
-    shared
-        .host
-        .events
-        .emit(EventKind::Private, || Event::Private {
-            sid: socket.id.to_string(),
-            message,
-        });
-    Ok(Outcome::Answer(answer))
+    if !shared.history.admits(&message) {
+        return Err(ChatError::new(
+            ErrorCode::Unavailable,
+            "Redis is unreachable and this node's outage journal is full",
+        ));
+    }
+    Ok(Outcome::Store(message))
 }

@@ -42,6 +42,10 @@ pub(crate) fn entry_bytes(message: &NewMessage) -> u64 {
         message.user.name.len(),
         message.text.len(),
         message.key.len(),
+        message
+            .to
+            .as_ref()
+            .map_or(0, |to| to.id.len() + to.name.len()),
     ]
     .iter()
     .map(|len| *len as u64)
@@ -201,6 +205,8 @@ mod tests {
             ts: 1,
             key: format!("k-{text}").into(),
             sender: None,
+            to: None,
+            pending: false,
         }
     }
 

@@ -32,6 +32,16 @@ CREATE TABLE IF NOT EXISTS journal (
 );
 ";
 
+/// Added with private messages: a private message's recipient, and whether
+/// they were offline when it was sent.
+const ADD_RECIPIENT: &str = "
+BEGIN IMMEDIATE;
+ALTER TABLE journal ADD COLUMN to_id TEXT;
+ALTER TABLE journal ADD COLUMN to_name TEXT;
+ALTER TABLE journal ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+COMMIT;
+";
+
 type Reply<T> = oneshot::Sender<Result<T, HistoryError>>;
 
 enum Job {
@@ -135,6 +145,14 @@ fn lock_and_prepare(db: &Connection) -> rusqlite::Result<(u64, u64)> {
          PRAGMA synchronous = FULL; PRAGMA busy_timeout = 0;",
     )?;
     db.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))?;
+    let has_recipient: bool = db.query_row(
+        "SELECT count(*) FROM pragma_table_info('journal') WHERE name = 'to_id'",
+        [],
+        |row| Ok(row.get::<_, i64>(0)? > 0),
+    )?;
+    if !has_recipient {
+        db.execute_batch(ADD_RECIPIENT)?;
+    }
     db.query_row(
         "SELECT count(*), coalesce(sum(bytes), 0) FROM journal",
         [],
@@ -174,8 +192,8 @@ fn insert(db: &mut Connection, batch: &[NewMessage]) -> rusqlite::Result<()> {
     let tx = db.transaction()?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO journal (room, user_id, user_name, text, ts, msg_key, bytes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO journal (room, user_id, user_name, text, ts, msg_key, bytes, to_id, \
+             to_name, pending) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         for message in batch {
             insert.execute(params![
@@ -186,6 +204,9 @@ fn insert(db: &mut Connection, batch: &[NewMessage]) -> rusqlite::Result<()> {
                 message.ts,
                 &*message.key,
                 entry_bytes(message) as i64,
+                message.to.as_ref().map(|to| &*to.id),
+                message.to.as_ref().map(|to| &*to.name),
+                message.pending,
             ])?;
         }
     }
@@ -195,8 +216,8 @@ fn insert(db: &mut Connection, batch: &[NewMessage]) -> rusqlite::Result<()> {
 fn read_oldest(db: &Connection, limit: usize) -> rusqlite::Result<Vec<Journaled>> {
     // The primary key orders the table: this reads `limit` rows, whatever the size.
     let mut select = db.prepare_cached(
-        "SELECT seq, room, user_id, user_name, text, ts, msg_key FROM journal \
-         ORDER BY seq LIMIT ?1",
+        "SELECT seq, room, user_id, user_name, text, ts, msg_key, to_id, to_name, pending \
+         FROM journal ORDER BY seq LIMIT ?1",
     )?;
     let rows = select.query_map(params![limit as i64], |row| {
         Ok(Journaled {
@@ -211,6 +232,17 @@ fn read_oldest(db: &Connection, limit: usize) -> rusqlite::Result<Vec<Journaled>
                 ts: row.get(5)?,
                 key: Arc::from(row.get::<_, String>(6)?),
                 sender: None,
+                to: match (
+                    row.get::<_, Option<String>>(7)?,
+                    row.get::<_, Option<String>>(8)?,
+                ) {
+                    (Some(id), Some(name)) => Some(User {
+                        id: Arc::from(id),
+                        name: Arc::from(name),
+                    }),
+                    _ => None,
+                },
+                pending: row.get(9)?,
             },
         })
     })?;
