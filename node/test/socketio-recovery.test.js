@@ -8,6 +8,7 @@
 // as a new one.
 
 const assert = require('node:assert/strict');
+const http = require('node:http');
 const { performance } = require('node:perf_hooks');
 const { describe, test } = require('node:test');
 const { io: ioClient } = require('socket.io-client');
@@ -297,6 +298,15 @@ describe('palaver/socket.io: connection state recovery', { timeout: 120_000 }, (
       { code: 'ERR_PALAVER_INVALID_OPTIONS' },
     );
     assert.throws(() => new Server({ connectionStateRecovery: 'yes' }), { code: 'ERR_PALAVER_INVALID_OPTIONS' });
+    // Not with cluster mode (docs/SOCKETIO.md says why): refused when the engine starts.
+    assert.throws(
+      () =>
+        new Server(http.createServer(), {
+          connectionStateRecovery: {},
+          palaver: { cluster: { redisUrl: 'redis://127.0.0.1:1' } },
+        }),
+      { code: 'ERR_PALAVER_INVALID_OPTIONS', message: /not available in cluster mode/ },
+    );
   });
 
   test('without the option there is no private session and nothing resumes', async (t) => {
