@@ -23,10 +23,14 @@ const N = 500;
  * name in `socket.data`, and relay `say` to the room; `sync` is answered once the
  * events before it are handled (and so their broadcasts given to the engine).
  */
-async function recoveringServer(h, recovery = {}) {
+async function recoveringServer(h, recovery = {}, { palaver = {}, ...opts } = {}) {
   // The sender emits its N events at once: above the default per-connection rate.
-  const palaver = { limits: { requestsPerSecond: 100_000, requestBurst: 100_000 } };
-  const { io, port } = await h.io(Server, { connectionStateRecovery: recovery, palaver });
+  const limits = { requestsPerSecond: 100_000, requestBurst: 100_000 };
+  const { io, port } = await h.io(Server, {
+    connectionStateRecovery: recovery,
+    palaver: { limits, ...palaver },
+    ...opts,
+  });
   const connections = [];
   io.on('connection', (socket) => {
     connections.push({
@@ -195,6 +199,66 @@ describe('palaver/socket.io: connection state recovery', { timeout: 120_000 }, (
       assert.deepEqual(numbers(inbox), [0]);
     });
   }
+
+  test('a connection the server drops for not answering pings resumes too (ping timeout)', async (t) => {
+    const h = new Harness(t);
+    const { io, port } = await recoveringServer(h, {}, { pingInterval: 200, pingTimeout: 200 });
+    const { client: ann, socket: annServer, inbox } = await h.connect(port, {
+      io,
+      auth: { name: 'ann', room: true },
+      reconnection: true,
+      reconnectionDelay: 50,
+      reconnectionDelayMax: 50,
+      randomizationFactor: 0,
+    });
+    const { client: bob } = await h.connect(port, { io, auth: { name: 'bob' } });
+    const firstId = ann.id;
+    bob.emit('say', 0);
+    await inbox.wait('msg', 1);
+    // The client stops reading (a half-open connection): no pong goes back, and
+    // what is sent to it stays unread. Its own ping timer is stopped, so that the
+    // server is the one to notice.
+    const engine = ann.io.engine;
+    const tcp = engine.transport.ws._socket;
+    const gone = nextEvent(annServer, 'disconnect');
+    tcp.pause();
+    engine.clearTimeoutFn(engine._pingTimeoutTimer);
+    engine._pingTimeoutTime = Infinity;
+    for (let i = 1; i <= 50; i += 1) bob.emit('say', i);
+    const [reason] = await gone;
+    assert.equal(reason, 'ping timeout');
+    for (let i = 51; i <= 100; i += 1) bob.emit('say', i);
+    // The connection is lost with what it did not read; the client reconnects.
+    tcp.destroy();
+    await nextEvent(ann, 'connect', { filter: () => ann.recovered });
+    await inbox.wait('msg', 101);
+    assert.equal(ann.id, firstId);
+    assert.deepEqual(
+      numbers(inbox),
+      Array.from({ length: 101 }, (_, i) => i),
+    );
+  });
+
+  test('more missed broadcasts than half a connection\'s packet queue: a new connection', async (t) => {
+    const h = new Harness(t);
+    // transport.maxBufferSize 16: at most 8 broadcasts are replayed.
+    const { io, port } = await recoveringServer(h, {}, { palaver: { transport: { maxBufferSize: 16 } } });
+    const { client: ann, socket: annServer, inbox } = await h.connect(port, {
+      io,
+      auth: { name: 'ann', room: true },
+    });
+    const { client: bob } = await h.connect(port, { io, auth: { name: 'bob' } });
+    bob.emit('say', 0);
+    await inbox.wait('msg', 1);
+    await cut(ann, annServer);
+    for (let i = 1; i <= 9; i += 1) bob.emit('say', i);
+    await bob.emitWithAck('sync');
+    const back = nextEvent(ann, 'connect');
+    ann.connect();
+    await back;
+    assert.ok(!ann.recovered);
+    assert.notEqual(ann.id, annServer.id);
+  });
 
   test('a private session id that is not the client\'s own resumes nothing', async (t) => {
     const h = new Harness(t);
