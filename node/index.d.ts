@@ -96,6 +96,8 @@ declare namespace palaver {
       maxBufferBytes?: number;
       /** Sessions kept at once. Default 10000. */
       maxSessions?: number;
+      /** Bytes of all sessions kept. Default 16777216 (16 MiB). */
+      maxSessionsBytes?: number;
       /** Bytes of room names one session keeps. Default 65536. */
       maxSessionBytes?: number;
     } | null;

@@ -373,7 +373,7 @@ declare namespace createServer {
      * connection and comes back within `maxDisconnectionDuration` resumes its
      * socket (id, rooms, `data`) and gets the broadcasts it missed. One node only
      * (refused with cluster mode). Bounds are engine settings:
-     * `palaver.connectionStateRecovery.{maxBufferBytes, maxSessions, maxSessionBytes}`
+     * `palaver.connectionStateRecovery.{maxBufferBytes, maxSessions, maxSessionsBytes, maxSessionBytes}`
      * (docs/SOCKETIO.md).
      */
     connectionStateRecovery?: {

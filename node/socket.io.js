@@ -544,7 +544,7 @@ function engineConfig(opts) {
  * socket.io's `connectionStateRecovery` option → the engine's
  * `connection_state_recovery` settings it names (`undefined`: off, unless the
  * engine configuration turns it on). The bounds (`maxBufferBytes`,
- * `maxSessions`, `maxSessionBytes`) are engine settings: `palaver:
+ * `maxSessions`, `maxSessionsBytes`, `maxSessionBytes`) are engine settings: `palaver:
  * {connectionStateRecovery: {...}}`.
  */
 function recoveryOptions(option) {

@@ -475,8 +475,9 @@ impl Default for PlainWebSocketConfig {
 /// Connection state recovery (socket.io's `connectionStateRecovery`): what is
 /// kept of a connection that went away without saying goodbye (its transport
 /// closed or failed, or it stopped answering pings), and of the broadcasts it may
-/// have missed. Memory is bounded by `max_buffer_bytes` (broadcasts) and
-/// `max_sessions` (sessions, each at most `max_session_bytes` of room names);
+/// have missed. Memory is bounded by `max_buffer_bytes` (broadcasts),
+/// `max_sessions` and `max_sessions_bytes` (sessions, each at most
+/// `max_session_bytes` of room names);
 /// what does not fit is not kept, and a client that would need it connects as a
 /// new one (`recovered: false`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -495,6 +496,10 @@ pub struct RecoveryConfig {
     /// Most sessions kept at once; the oldest disconnection is forgotten first.
     /// Defaults to `10000`.
     pub max_sessions: usize,
+    /// Most bytes of all sessions kept (room names, ids, and 128 bytes each);
+    /// the oldest disconnection is forgotten first. Defaults to `16777216`
+    /// (16 MiB).
+    pub max_sessions_bytes: usize,
     /// Most bytes of room names one session keeps; a connection in more is not
     /// resumable. Defaults to `65536`.
     pub max_session_bytes: usize,
@@ -507,6 +512,7 @@ impl Default for RecoveryConfig {
             skip_middlewares: true,
             max_buffer_bytes: 16 << 20,
             max_sessions: 10_000,
+            max_sessions_bytes: 16 << 20,
             max_session_bytes: 64 << 10,
         }
     }
@@ -730,6 +736,10 @@ impl RecoveryConfig {
             (
                 self.max_session_bytes as u64,
                 "connection_state_recovery.max_session_bytes",
+            ),
+            (
+                self.max_sessions_bytes as u64,
+                "connection_state_recovery.max_sessions_bytes",
             ),
         ];
         if let Some((_, name)) = positive.iter().find(|(value, _)| *value == 0) {

@@ -315,16 +315,14 @@ impl<A: Adapter + DefinedAdapter> Executor<A> {
         }
     }
 
-    /// A broadcast: with recovery on, numbered and recorded, and kept from the
-    /// sockets whose replay is not done (recovery.rs).
+    /// A broadcast: with recovery on, numbered and recorded (unless volatile),
+    /// and kept from the sockets whose replay is not done, so that nothing
+    /// overtakes it (recovery.rs).
     fn broadcast(&self, to: &Target, event: String, args: OutArgs) {
         let Some(recovery) = &self.recovery else {
             return self.emit(to, event, args.shared());
         };
         recovery.broadcast(to, event, args, |event, args| {
-            if to.volatile {
-                return self.emit(to, event, args);
-            }
             let live = Target {
                 except: to
                     .except

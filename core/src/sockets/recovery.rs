@@ -10,7 +10,7 @@
 //!
 //! Order without gaps or doubles: the executor numbers a broadcast, records it
 //! and hands it to socketioxide's fan-out under one lock ([`Recovery::broadcast`]),
-//! and every recorded broadcast leaves out the sockets in [`RESTORING`]. A resumed
+//! and every broadcast leaves out the sockets in [`RESTORING`]. A resumed
 //! socket is in that room from before it enters its namespace until its replay
 //! (under the same lock) is done: each broadcast up to the replay's end reaches it
 //! from the replay only, each later one live only.
@@ -37,13 +37,15 @@ use super::args::OutArgs;
 use super::commands::Target;
 use crate::config::RecoveryConfig;
 
-/// The room a resumed socket is in until its replay is done; every recorded
-/// broadcast leaves it out. Not a name a client can make (socket.io apps name
+/// The room a resumed socket is in until its replay is done; every broadcast
+/// leaves it out. Not a name a client can make (socket.io apps name
 /// rooms freely, but not with a NUL).
 pub(crate) const RESTORING: &str = "\u{0}palaver:restoring";
 
 /// What is kept of a broadcast, per entry, besides its name and arguments.
 const ENTRY_OVERHEAD: usize = 128;
+/// What is kept of a session besides its room names and private id.
+const SESSION_OVERHEAD: usize = 128;
 
 /// One recorded broadcast.
 struct Logged {
@@ -72,6 +74,7 @@ struct Session {
     ns: Arc<str>,
     rooms: Vec<String>,
     gone_at: Instant,
+    bytes: usize,
 }
 
 /// What a socket about to connect resumes.
@@ -95,7 +98,9 @@ struct State {
     log: VecDeque<Logged>,
     log_bytes: usize,
     sessions: HashMap<Str, Session>,
-    /// Private session ids in the order their connections went.
+    sessions_bytes: usize,
+    /// Private session ids in the order their connections went (an entry whose
+    /// session was resumed since is skipped).
     gone: VecDeque<(Instant, Str)>,
     /// Sockets between their CONNECT and their admission, by id.
     pending: HashMap<Sid, Private>,
@@ -226,6 +231,7 @@ impl Recovery {
             return None;
         }
         let (pid, session) = state.sessions.remove_entry(pid.as_str())?;
+        state.sessions_bytes -= session.bytes;
         Some((
             session.sid,
             Private {
@@ -298,29 +304,42 @@ impl Recovery {
             return;
         }
         let rooms: Vec<String> = rooms.into_iter().filter(|r| r != RESTORING).collect();
-        let bytes: usize = rooms.iter().map(String::len).sum();
-        if bytes > self.config.max_session_bytes {
+        let room_bytes: usize = rooms.iter().map(String::len).sum();
+        if room_bytes > self.config.max_session_bytes {
             return;
         }
+        let bytes = SESSION_OVERHEAD + pid.len() + ns.len() + room_bytes;
         let mut state = self.state.lock();
         let now = Instant::now();
         self.expire(&mut state, now);
-        while state.sessions.len() >= self.config.max_sessions {
-            let Some((_, old)) = state.gone.pop_front() else {
+        while state.sessions.len() >= self.config.max_sessions
+            || state.sessions_bytes + bytes > self.config.max_sessions_bytes
+        {
+            if !forget_oldest(&mut state) {
                 break;
-            };
-            state.sessions.remove(&old);
+            }
+        }
+        // Entries of sessions resumed since are dropped once they are most of
+        // the queue, so that it stays within twice the sessions kept.
+        if state.gone.len() > 2 * state.sessions.len() + 16 {
+            let State { gone, sessions, .. } = &mut *state;
+            gone.retain(|(at, pid)| sessions.get(pid).is_some_and(|s| s.gone_at == *at));
         }
         state.gone.push_back((now, pid.clone()));
-        state.sessions.insert(
+        state.sessions_bytes += bytes;
+        let old = state.sessions.insert(
             pid,
             Session {
                 sid,
                 ns: ns.into(),
                 rooms,
                 gone_at: now,
+                bytes,
             },
         );
+        if let Some(old) = old {
+            state.sessions_bytes -= old.bytes;
+        }
     }
 
     /// Drops broadcasts and sessions older than the window.
@@ -334,22 +353,32 @@ impl Recovery {
             }
         }
         while state.gone.front().is_some_and(|(at, _)| *at < threshold) {
-            if let Some((at, pid)) = state.gone.pop_front() {
-                // Only if it is that disconnection's session (not one resumed and
-                // gone again since).
-                if state.sessions.get(&pid).is_some_and(|s| s.gone_at == at) {
-                    state.sessions.remove(&pid);
-                }
-            }
+            forget_oldest(state);
         }
     }
 
-    /// Sessions kept and bytes of broadcasts recorded, now.
+    /// Sessions kept, their bytes and bytes of broadcasts recorded, now.
     #[cfg(test)]
-    fn sizes(&self) -> (usize, usize) {
+    fn sizes(&self) -> (usize, usize, usize) {
         let state = self.state.lock();
-        (state.sessions.len(), state.log_bytes)
+        (state.sessions.len(), state.sessions_bytes, state.log_bytes)
     }
+}
+
+/// Forgets the session of the oldest disconnection still kept; `false` when
+/// there is none.
+fn forget_oldest(state: &mut State) -> bool {
+    while let Some((at, pid)) = state.gone.pop_front() {
+        // Only if it is that disconnection's session (not one resumed and gone
+        // again since, which has an entry of its own further on).
+        if state.sessions.get(&pid).is_some_and(|s| s.gone_at == at) {
+            if let Some(session) = state.sessions.remove(&pid) {
+                state.sessions_bytes -= session.bytes;
+            }
+            return true;
+        }
+    }
+    false
 }
 
 /// socket.io's `RECOVERABLE_DISCONNECT_REASONS`: the connection went without
@@ -477,12 +506,72 @@ mod tests {
         for _ in 0..100 {
             send(&r, &to, "a");
         }
-        assert!(r.sizes().1 <= 1000);
+        assert!(r.sizes().2 <= 1000);
         for _ in 0..3 {
             let (sid, pid) = r.session("/", &None);
             r.keep("/", sid, pid, vec![], DisconnectReason::TransportClose);
         }
         assert_eq!(r.sizes().0, 2);
+
+        // In bytes: sessions of 300 bytes of rooms, 1000 bytes for all.
+        let r = recovery(RecoveryConfig {
+            max_sessions_bytes: 1000,
+            ..RecoveryConfig::default()
+        });
+        let mut pids = Vec::new();
+        for _ in 0..5 {
+            let (sid, pid) = r.session("/", &None);
+            r.keep(
+                "/",
+                sid,
+                pid.clone(),
+                vec!["r".repeat(300)],
+                DisconnectReason::TransportClose,
+            );
+            pids.push(pid);
+        }
+        let (count, bytes, _) = r.sizes();
+        assert_eq!(count, 2);
+        assert!(bytes <= 1000);
+        // The newest are the ones kept.
+        let state = r.state.lock();
+        assert!(pids[3..].iter().all(|pid| state.sessions.contains_key(pid)));
+    }
+
+    #[test]
+    fn a_session_resumed_and_gone_again_is_not_forgotten_by_its_first_disconnection() {
+        let r = recovery(RecoveryConfig {
+            max_sessions: 2,
+            ..RecoveryConfig::default()
+        });
+        let to = Target::namespace("/");
+        send(&r, &to, "a");
+        let gone = |r: &Recovery, sid, pid: &Str| {
+            r.take_pending(sid);
+            r.keep(
+                "/",
+                sid,
+                pid.clone(),
+                vec![sid.to_string()],
+                DisconnectReason::TransportClose,
+            );
+        };
+        let (sid, pid) = r.session("/", &None);
+        gone(&r, sid, &pid);
+        let (x, x_pid) = r.session("/", &None);
+        gone(&r, x, &x_pid);
+        // `pid` resumes and goes again: now the newest disconnection.
+        let good = format!(r#"{{"pid":"{pid}","offset":"1"}}"#);
+        assert_eq!(r.session("/", &auth(&good)).0, sid);
+        gone(&r, sid, &pid);
+        // A third one is over the count: the oldest kept session is x's, not
+        // `pid`'s (whose first disconnection is older, but resumed since).
+        let (y, y_pid) = r.session("/", &None);
+        gone(&r, y, &y_pid);
+        let state = r.state.lock();
+        assert!(state.sessions.contains_key(&pid));
+        assert!(!state.sessions.contains_key(&x_pid));
+        assert!(state.sessions.contains_key(&y_pid));
     }
 
     #[test]
