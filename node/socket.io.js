@@ -165,9 +165,10 @@ class Server extends EventEmitter {
     }
     this._nsps = new Map();
     this._closingDown = false;
-    this._recovery = recoverySettings(engineConfig(this.opts));
+    const config = engineConfig(this.opts);
+    this._recovery = recoverySettings(config);
     this._host = new EngineHost({
-      config: engineConfig(this.opts),
+      config,
       onEvent: (json, buffers) => this._onEngineEvent(json, buffers),
       onError: (error) => reportError(this, error),
       claims: (req) => isSocketIoPath(req),
