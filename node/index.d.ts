@@ -87,6 +87,24 @@ declare namespace palaver {
       polling?: boolean;
       headerTimeoutMs?: number;
     };
+    /**
+     * Connection state recovery of host namespaces (palaver/socket.io's
+     * `connectionStateRecovery`, docs/SOCKETIO.md); on when set. Not with cluster mode.
+     */
+    connectionStateRecovery?: {
+      /** Default 120000. */
+      maxDisconnectionMs?: number;
+      /** Default true. */
+      skipMiddlewares?: boolean;
+      /** Bytes of broadcasts kept for replay. Default 16777216 (16 MiB). */
+      maxBufferBytes?: number;
+      /** Sessions kept at once. Default 10000. */
+      maxSessions?: number;
+      /** Bytes of all sessions kept. Default 16777216 (16 MiB). */
+      maxSessionsBytes?: number;
+      /** Bytes of room names one session keeps. Default 65536. */
+      maxSessionBytes?: number;
+    } | null;
     /** Cluster mode over Redis (docs/CLUSTER.md); on when `redisUrl` is set. */
     cluster?: {
       redisUrl?: string | null;

@@ -3,7 +3,7 @@
 // socket.io's own typings (socket.io 4.8) for what socket.io.js implements, so that a
 // TypeScript app written against `socket.io` type-checks after changing only the
 // module name. Members socket.io.js does not have, or always refuses (serverSideEmit,
-// dynamic namespaces, custom adapters, connectionStateRecovery, allowRequest, ...),
+// dynamic namespaces, custom adapters, allowRequest, ...),
 // are left out on purpose: using them is a compile error rather than a runtime one.
 //
 // Written as `export =` because socket.io.js assigns `module.exports = createServer`:
@@ -298,7 +298,7 @@ declare namespace createServer {
    * socket.io's server options, as far as they mean something on the engine: some
    * map onto its configuration, some are accepted and ignored. Those socket.io.js
    * refuses with ERR_PALAVER_UNSUPPORTED (`adapter`, `parser`,
-   * `connectionStateRecovery`, an `allowRequest` function, any `path` but
+   * an `allowRequest` function, any `path` but
    * `/socket.io`) are not declared. socket.io declares the interface with required members and takes
    * `Partial<ServerOptions>`; here every member is optional, so both spellings work.
    */
@@ -368,6 +368,20 @@ declare namespace createServer {
      * open a WebSocket and leaves polling to the browser's CORS check).
      */
     cors?: boolean | CorsOptions;
+    /**
+     * Connection state recovery, as in socket.io: a client that lost its
+     * connection and comes back within `maxDisconnectionDuration` resumes its
+     * socket (id, rooms, `data`) and gets the broadcasts it missed. One node only
+     * (refused with cluster mode). Bounds are engine settings:
+     * `palaver.connectionStateRecovery.{maxBufferBytes, maxSessions, maxSessionsBytes, maxSessionBytes}`
+     * (docs/SOCKETIO.md).
+     */
+    connectionStateRecovery?: {
+      /** How long a session can be resumed, in ms. @default 120000 */
+      maxDisconnectionDuration?: number;
+      /** A resumed socket skips the `io.use` middlewares. @default true */
+      skipMiddlewares?: boolean;
+    };
     /** Ignored: the engine speaks Engine.IO v4 only (socket.io-client v3 and v4). */
     allowEIO3?: boolean;
     /** Ignored: upgrades the engine does not claim go to the app's own `upgrade` listeners. */
@@ -485,7 +499,7 @@ declare namespace createServer {
     /**
      * Among others: ERR_PALAVER_UNSUPPORTED (an option or a call socket.io has and
      * Palaver does not: another `path`, `adapter`, `parser`,
-     * `connectionStateRecovery`, `allowRequest`, a `cors.origin` function,
+     * `allowRequest`, a `cors.origin` function,
      * `adapter(x)`, `serverSideEmit`),
      * ERR_PALAVER_INVALID_OPTIONS (options not a plain object, a bad port),
      * ERR_PALAVER_INVALID_ARG (a dynamic namespace), ERR_PALAVER_NOT_HTTP_SERVER
@@ -828,7 +842,11 @@ declare namespace createServer {
     readonly client: Client;
     /** The socket id (also a room it is in). */
     readonly id: SocketId;
-    /** Always `false`: connection state recovery is not supported. */
+    /**
+     * Whether this socket resumed a session (connection state recovery): same id,
+     * rooms and `data`, the broadcasts it missed replayed. Also set while the
+     * middlewares run for it (`skipMiddlewares: false`).
+     */
     readonly recovered: boolean;
     /** The request the socket connected with. */
     readonly handshake: Handshake;

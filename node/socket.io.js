@@ -54,6 +54,15 @@ const SOCKET_EVENTS = ['socket_gate', 'socket_connect', 'socket_event', 'socket_
 const GATE_GRACE_MS = 5000;
 /** How long an ack waits when the app set no timeout (socket.io waits forever). */
 const ACK_WAIT_MS = 2 ** 31 - 1;
+/**
+ * The engine's disconnect reasons after which a connection can be resumed
+ * (socket.io's RECOVERABLE_DISCONNECT_REASONS): it went without a goodbye.
+ */
+const RECOVERABLE = new Set(['transport_close', 'transport_error', 'ping_timeout']);
+/** socket.io's default `connectionStateRecovery.maxDisconnectionDuration`. */
+const RECOVERY_WINDOW_MS = 2 * 60 * 1000;
+/** The engine's default `connection_state_recovery.max_sessions`. */
+const RECOVERY_MAX_SESSIONS = 10_000;
 
 // ---- arguments: JSON with binary placeholders ---------------------------------
 
@@ -156,8 +165,10 @@ class Server extends EventEmitter {
     }
     this._nsps = new Map();
     this._closingDown = false;
+    const config = engineConfig(this.opts);
+    this._recovery = recoverySettings(config);
     this._host = new EngineHost({
-      config: engineConfig(this.opts),
+      config,
       onEvent: (json, buffers) => this._onEngineEvent(json, buffers),
       onError: (error) => reportError(this, error),
       claims: (req) => isSocketIoPath(req),
@@ -175,6 +186,7 @@ class Server extends EventEmitter {
     if (opts !== undefined) {
       this.opts = { ...this.opts, ...opts };
       this._host.config = engineConfig(this.opts);
+      this._recovery = recoverySettings(this._host.config);
     }
     if (typeof srv === 'number' || (typeof srv === 'string' && /^\d+$/.test(srv))) {
       this._host.listen(Number(srv));
@@ -400,7 +412,10 @@ class Server extends EventEmitter {
     const closing = this._host.close().then(() => {
       this._closingDown = false;
       this._batch.closing = false;
-      for (const nsp of this._nsps.values()) nsp._closeAll('server shutting down');
+      for (const nsp of this._nsps.values()) {
+        nsp._closeAll('server shutting down');
+        nsp._forgetKept();
+      }
       // As socket.io: the underlying HTTP server closes too.
       if (httpServer && httpServer.listening) httpServer.close();
     });
@@ -470,6 +485,7 @@ class Server extends EventEmitter {
         nsp._disconnected(
           event.sid,
           this._closingDown ? 'server shutting down' : REASONS[event.reason] ?? event.reason,
+          event.reason,
         );
         break;
       default:
@@ -503,8 +519,9 @@ function engineConfig(opts) {
   if (opts.path !== undefined && opts.path !== '/socket.io' && opts.path !== '/socket.io/') {
     throw new PalaverError('ERR_PALAVER_UNSUPPORTED', `the Socket.IO path is /socket.io (got path: ${JSON.stringify(opts.path)})`);
   }
-  if (opts.connectionStateRecovery !== undefined) {
-    throw new PalaverError('ERR_PALAVER_UNSUPPORTED', 'connectionStateRecovery is not supported yet');
+  const recovery = recoveryOptions(opts.connectionStateRecovery);
+  if (recovery !== undefined) {
+    config.connection_state_recovery = { ...(config.connection_state_recovery ?? {}), ...recovery };
   }
   if (opts.adapter !== undefined) {
     throw new PalaverError(
@@ -522,6 +539,44 @@ function engineConfig(opts) {
     );
   }
   return config;
+}
+
+/**
+ * socket.io's `connectionStateRecovery` option → the engine's
+ * `connection_state_recovery` settings it names (`undefined`: off, unless the
+ * engine configuration turns it on). The bounds (`maxBufferBytes`,
+ * `maxSessions`, `maxSessionsBytes`, `maxSessionBytes`) are engine settings: `palaver:
+ * {connectionStateRecovery: {...}}`.
+ */
+function recoveryOptions(option) {
+  if (option === undefined || option === false || option === null) return undefined;
+  if (option === true) return {};
+  if (!isPlainObject(option)) {
+    throw new PalaverError('ERR_PALAVER_INVALID_OPTIONS', 'connectionStateRecovery must be an object');
+  }
+  const out = {};
+  if (option.maxDisconnectionDuration !== undefined) {
+    const ms = option.maxDisconnectionDuration;
+    if (!Number.isInteger(ms) || ms <= 0) {
+      throw new PalaverError(
+        'ERR_PALAVER_INVALID_OPTIONS',
+        'connectionStateRecovery.maxDisconnectionDuration must be a positive whole number of milliseconds',
+      );
+    }
+    out.max_disconnection_ms = ms;
+  }
+  if (option.skipMiddlewares !== undefined) out.skip_middlewares = Boolean(option.skipMiddlewares);
+  return out;
+}
+
+/** What this side keeps of recovery: how long and how many sessions' `socket.data`. */
+function recoverySettings(config) {
+  const recovery = config.connection_state_recovery;
+  if (!recovery) return null;
+  return {
+    windowMs: recovery.max_disconnection_ms ?? RECOVERY_WINDOW_MS,
+    maxSessions: recovery.max_sessions ?? RECOVERY_MAX_SESSIONS,
+  };
 }
 
 /**
@@ -571,6 +626,13 @@ class Namespace extends EventEmitter {
     this.adapter = { nsp: this, rooms: new Map(), sids: new Map() };
     this._fns = [];
     this._waiting = new Map();
+    /**
+     * Connection state recovery: `socket.data` and rooms of sockets gone without
+     * a goodbye, by socket id (a resumed socket keeps its id; the engine decides,
+     * from the client's private session id, which socket resumes), for as long as
+     * the engine keeps their sessions.
+     */
+    this._kept = new Map();
   }
 
   /** Connection middleware: `fn(socket, next)`; `next(err)` refuses with err.message. */
@@ -655,6 +717,7 @@ class Namespace extends EventEmitter {
   /** A connection at the gate: runs the middlewares, then lets it in or not. */
   _gate(event) {
     const socket = new Socket(this, event.sid, event.handshake);
+    if (event.recovered) this._resume(socket);
     this._waiting.set(event.sid, socket);
     // A connection that never arrives (its client left at the gate, or the engine
     // refused it at the deadline) is forgotten after the deadline.
@@ -698,9 +761,13 @@ class Namespace extends EventEmitter {
   _connect(event) {
     const socket = this._waiting.get(event.sid) ?? new Socket(this, event.sid, event.handshake);
     this._waiting.delete(event.sid);
+    if (event.recovered && !socket.recovered) this._resume(socket);
     socket.connected = true;
     this.sockets.set(socket.id, socket);
     socket._joinLocal([socket.id]);
+    // Its rooms are back in the engine already; here they are mirrored.
+    if (socket._resumedRooms) socket._joinLocal(socket._resumedRooms);
+    socket._resumedRooms = null;
     // What the middlewares did to the socket, now that it exists in the engine.
     for (const [command, buffers] of socket._preConnect) this.server._command(command, buffers);
     socket._preConnect = [];
@@ -722,15 +789,50 @@ class Namespace extends EventEmitter {
     socket._dispatch([event.numeric ? Number(event.event) : event.event, ...args]);
   }
 
-  _disconnected(sid, reason) {
+  _disconnected(sid, reason, code) {
     const socket = this.sockets.get(sid) ?? this._waiting.get(sid);
     this._waiting.delete(sid);
-    if (socket) socket._onclose(reason);
+    if (!socket) return;
+    if (socket.connected && RECOVERABLE.has(code)) this._keep(socket);
+    socket._onclose(reason);
   }
 
   _closeAll(reason) {
     for (const socket of [...this.sockets.values()]) socket._onclose(reason);
     this._waiting.clear();
+  }
+
+  /** Keeps what a resumed socket gets back of a socket gone without a goodbye. */
+  _keep(socket) {
+    const recovery = this.server._recovery;
+    if (!recovery) return;
+    this._forget(socket.id);
+    // Bounded as the engine bounds its sessions: the oldest goes first.
+    while (this._kept.size >= recovery.maxSessions) this._forget(this._kept.keys().next().value);
+    const timer = setTimeout(() => this._kept.delete(socket.id), recovery.windowMs);
+    timer.unref();
+    this._kept.set(socket.id, { data: socket.data, rooms: [...socket.rooms], timer });
+  }
+
+  _forget(sid) {
+    const kept = this._kept.get(sid);
+    if (!kept) return;
+    clearTimeout(kept.timer);
+    this._kept.delete(sid);
+  }
+
+  _forgetKept() {
+    for (const sid of [...this._kept.keys()]) this._forget(sid);
+  }
+
+  /** A socket the engine resumed: its `data` and rooms back (socket.io's `previousSession`). */
+  _resume(socket) {
+    socket.recovered = true;
+    const kept = this._kept.get(socket.id);
+    if (!kept) return;
+    this._forget(socket.id);
+    socket.data = kept.data;
+    socket._resumedRooms = kept.rooms.filter((room) => room !== socket.id);
   }
 
   _addToRoom(id, room) {
@@ -983,6 +1085,7 @@ class Socket extends EventEmitter {
     this._setUp = false;
     this._listeningKey = null;
     this._syncScheduled = false;
+    this._resumedRooms = null;
   }
 
   get disconnected() {

@@ -71,6 +71,12 @@ pub struct Config {
     /// Cluster mode: nodes sharing rooms, presence and history through Redis.
     /// Defaults to [`ClusterConfig::default`] (off).
     pub cluster: ClusterConfig,
+    /// Connection state recovery of host namespaces (socket.io's
+    /// `connectionStateRecovery`): a client that loses its connection and comes
+    /// back within `max_disconnection_ms` gets its socket id, its rooms and the
+    /// broadcasts it missed. `None` turns it off. Not available in cluster mode.
+    /// Defaults to `None`.
+    pub connection_state_recovery: Option<RecoveryConfig>,
     /// Worker threads of the engine's own runtime; `0` means one per CPU core.
     /// Only used by [`Engine`](crate::Engine). At most `1024`. Defaults to `0`.
     pub worker_threads: usize,
@@ -115,6 +121,7 @@ impl Default for Config {
             transport: TransportConfig::default(),
             plain_websocket: PlainWebSocketConfig::default(),
             cluster: ClusterConfig::default(),
+            connection_state_recovery: None,
             worker_threads: 0,
             event_queue_capacity: 65_536,
             event_queue_bytes: 64 << 20,
@@ -465,6 +472,52 @@ impl Default for PlainWebSocketConfig {
     }
 }
 
+/// Connection state recovery (socket.io's `connectionStateRecovery`): what is
+/// kept of a connection that went away without saying goodbye (its transport
+/// closed or failed, or it stopped answering pings), and of the broadcasts it may
+/// have missed. Memory is bounded by `max_buffer_bytes` (broadcasts),
+/// `max_sessions` and `max_sessions_bytes` (sessions, each at most
+/// `max_session_bytes` of room names);
+/// what does not fit is not kept, and a client that would need it connects as a
+/// new one (`recovered: false`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecoveryConfig {
+    /// How long a session can be resumed after its connection went, in
+    /// milliseconds; broadcasts are kept as long. Defaults to `120000` (socket.io's
+    /// default).
+    pub max_disconnection_ms: u64,
+    /// A resumed connection skips the connect gate (socket.io's
+    /// `skipMiddlewares`). Defaults to `true`.
+    pub skip_middlewares: bool,
+    /// Most bytes of broadcasts kept for replay (their event names and arguments);
+    /// the oldest are forgotten first. Defaults to `16777216` (16 MiB).
+    pub max_buffer_bytes: usize,
+    /// Most sessions kept at once; the oldest disconnection is forgotten first.
+    /// Defaults to `10000`.
+    pub max_sessions: usize,
+    /// Most bytes of all sessions kept (room names, ids, and 128 bytes each);
+    /// the oldest disconnection is forgotten first. Defaults to `16777216`
+    /// (16 MiB).
+    pub max_sessions_bytes: usize,
+    /// Most bytes of room names one session keeps; a connection in more is not
+    /// resumable. Defaults to `65536`.
+    pub max_session_bytes: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            max_disconnection_ms: 120_000,
+            skip_middlewares: true,
+            max_buffer_bytes: 16 << 20,
+            max_sessions: 10_000,
+            max_sessions_bytes: 16 << 20,
+            max_session_bytes: 64 << 10,
+        }
+    }
+}
+
 /// Engine.IO transport settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -639,6 +692,9 @@ pub enum ConfigError {
     /// A size is below its documented minimum.
     #[error("{0} must be at least {1}")]
     TooSmall(&'static str, u64),
+    /// Connection state recovery and cluster mode together (not available yet).
+    #[error("connection_state_recovery is not available in cluster mode")]
+    RecoveryInCluster,
     /// The JSON given to [`Config::from_json`] does not describe a configuration.
     #[error("invalid configuration JSON: {0}")]
     Json(String),
@@ -671,6 +727,43 @@ const MAX_IDLE_SECS: u64 = 365 * 86_400;
 /// The smallest `history.memory_max_bytes` accepted: room for any one message
 /// (2000 four-byte characters and names) many times over.
 const MIN_MEMORY_HISTORY_BYTES: u64 = 1 << 20;
+
+impl RecoveryConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            (
+                self.max_disconnection_ms,
+                "connection_state_recovery.max_disconnection_ms",
+            ),
+            (
+                self.max_buffer_bytes as u64,
+                "connection_state_recovery.max_buffer_bytes",
+            ),
+            (
+                self.max_sessions as u64,
+                "connection_state_recovery.max_sessions",
+            ),
+            (
+                self.max_session_bytes as u64,
+                "connection_state_recovery.max_session_bytes",
+            ),
+            (
+                self.max_sessions_bytes as u64,
+                "connection_state_recovery.max_sessions_bytes",
+            ),
+        ];
+        if let Some((_, name)) = positive.iter().find(|(value, _)| *value == 0) {
+            return Err(ConfigError::Zero(name));
+        }
+        if self.max_disconnection_ms > MAX_DURATION_MS {
+            return Err(ConfigError::TooLarge(
+                "connection_state_recovery.max_disconnection_ms",
+                MAX_DURATION_MS,
+            ));
+        }
+        Ok(())
+    }
+}
 
 impl Config {
     /// Parses a configuration from JSON; missing fields take their defaults.
@@ -830,6 +923,12 @@ impl Config {
         ];
         if let Some((_, name)) = positive.iter().find(|(value, _)| *value == 0) {
             return Err(ConfigError::Zero(name));
+        }
+        if let Some(recovery) = &self.connection_state_recovery {
+            recovery.validate()?;
+            if self.cluster.redis_url.is_some() {
+                return Err(ConfigError::RecoveryInCluster);
+            }
         }
         if let Some((name, max)) = self.over_maximum() {
             return Err(ConfigError::TooLarge(name, max));

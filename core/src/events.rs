@@ -118,6 +118,10 @@ pub enum Event {
         handshake: Handshake,
         /// The decision to give.
         gate: GateId,
+        /// The connection resumes a session (connection state recovery): same
+        /// id, its rooms back, the broadcasts it missed replayed once it is in.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        recovered: bool,
     },
     /// A connection joined a host namespace. Until the host calls
     /// [`ChatHandle::socket_ready`](crate::ChatHandle::socket_ready) every event of
@@ -129,6 +133,10 @@ pub enum Event {
         sid: String,
         /// What the client sent with its connection.
         handshake: Handshake,
+        /// The connection resumed a session (connection state recovery): same
+        /// id, its rooms back, the broadcasts it missed already sent to it.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        recovered: bool,
     },
     /// An event on a host namespace.
     SocketEvent {

@@ -102,8 +102,8 @@ pub use builder::{Chat, ChatBuilder};
 pub use cluster::{ClusterError, ClusterStats};
 pub use config::{
     ClusterConfig, Config, ConfigError, HistoryConfig, HistoryStorage, IdentityConfig,
-    IdentityMode, Limits, PlainWebSocketConfig, PrivateOffline, RoomListConfig, SqliteSync,
-    TransportConfig,
+    IdentityMode, Limits, PlainWebSocketConfig, PrivateOffline, RecoveryConfig, RoomListConfig,
+    SqliteSync, TransportConfig,
 };
 pub use engine::{AdoptError, Engine, StartError};
 pub use events::{AckId, Event, EventKind, EventKinds, GateId};

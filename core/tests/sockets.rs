@@ -138,6 +138,7 @@ async fn events_reach_the_host_with_all_arguments_and_numeric_names() {
             ns,
             sid: connected,
             handshake,
+            ..
         } => {
             assert_eq!(ns, "/");
             assert_eq!(connected, sid);

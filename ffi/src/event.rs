@@ -425,6 +425,7 @@ fn view(event: &Event) -> View<'_> {
             sid,
             handshake,
             gate,
+            ..
         } => View {
             gate_id: gate.0,
             ..View::of(Fields {
@@ -432,7 +433,9 @@ fn view(event: &Event) -> View<'_> {
                 ..Fields::socket(ns, sid)
             })
         },
-        Event::SocketConnect { ns, sid, handshake } => View::of(Fields {
+        Event::SocketConnect {
+            ns, sid, handshake, ..
+        } => View::of(Fields {
             handshake_json: Field::Json(handshake),
             ..Fields::socket(ns, sid)
         }),
@@ -735,6 +738,7 @@ mod tests {
             sid: "s3".into(),
             handshake: handshake.clone(),
             gate: GateId(5),
+            recovered: false,
         };
         with_c_event(&gate, |c| {
             assert_eq!(c.kind, palaver_event_kind::PALAVER_EVENT_SOCKET_GATE);

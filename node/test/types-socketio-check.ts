@@ -281,13 +281,17 @@ const options: ServerOptions = {
 const partial: Partial<ServerOptions> = { cors: { origin: '*' } };
 // every origin (the first three), or the page's own only (`false`, as without the option)
 const corsForms: ServerOptions[] = [{ cors: true }, { cors: { origin: true } }, { cors: {} }, { cors: false }];
-void [partial, corsForms];
+// connection state recovery: socket.io's two settings, the engine's bounds in `palaver`
+const recoveryForms: ServerOptions[] = [
+  { connectionStateRecovery: {} },
+  { connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: false } },
+  { connectionStateRecovery: {}, palaver: { connectionStateRecovery: { maxBufferBytes: 1 << 20, maxSessions: 100 } } },
+];
+void [partial, corsForms, recoveryForms];
 
 function refusedOptions(server: http.Server): void {
   // @ts-expect-error custom adapters throw ERR_PALAVER_UNSUPPORTED (use palaver: {cluster})
   new Server(server, { adapter: () => ({}) });
-  // @ts-expect-error connectionStateRecovery throws ERR_PALAVER_UNSUPPORTED
-  new Server(server, { connectionStateRecovery: { maxDisconnectionDuration: 120_000 } });
   // @ts-expect-error allowRequest throws ERR_PALAVER_UNSUPPORTED (use io.use())
   new Server(server, { allowRequest: (_req: unknown, fn: (err: null, ok: boolean) => void) => fn(null, true) });
   // @ts-expect-error the Socket.IO path is /socket.io

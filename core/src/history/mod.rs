@@ -63,11 +63,7 @@ impl NewMessage {
             user_id: Some(self.user.id),
             text: self.text,
             ts: self.ts,
-            kind: if self.to.is_some() {
-                MessageKind::Private
-            } else {
-                MessageKind::Chat
-            },
+            kind: kind_of(&self.to),
             offset,
             epoch,
             to: self.to,
@@ -91,6 +87,39 @@ pub(crate) struct Page {
     pub has_more: bool,
     /// Where the room's history stands.
     pub head: Head,
+}
+
+impl Page {
+    /// A page from the newest messages first, one more than `limit` when older
+    /// ones exist (how every backend reads a page).
+    fn from_newest_first(mut messages: Vec<ChatMessage>, limit: usize, head: Head) -> Self {
+        let has_more = messages.len() > limit;
+        messages.truncate(limit);
+        messages.reverse();
+        Self {
+            messages,
+            has_more,
+            head,
+        }
+    }
+}
+
+/// A stored message's recipient, from the id and name a backend keeps (both or
+/// neither: a room message).
+pub(super) fn recipient(id: Option<String>, name: Option<String>) -> Option<User> {
+    Some(User {
+        id: Arc::from(id?),
+        name: Arc::from(name?),
+    })
+}
+
+/// What a stored message is: private when it has a recipient.
+pub(super) fn kind_of(to: &Option<User>) -> MessageKind {
+    if to.is_some() {
+        MessageKind::Private
+    } else {
+        MessageKind::Chat
+    }
 }
 
 /// What came after a client's [`Position`] in a room's history.

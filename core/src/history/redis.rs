@@ -33,9 +33,9 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::journal::Journal;
-use super::{new_epoch, Found, Head, HistoryError, NewMessage, Page, Pending};
+use super::{kind_of, new_epoch, recipient, Found, Head, HistoryError, NewMessage, Page, Pending};
 use crate::cluster::Cluster;
-use crate::protocol::{ChatMessage, MessageKind, Position, User};
+use crate::protocol::{ChatMessage, Position};
 
 /// Messages written to Redis per round when replaying the journal.
 const REPLAY_BATCH: usize = 256;
@@ -381,19 +381,12 @@ impl RedisHistory {
             offset: newest.unwrap_or(0),
         };
         let room: Arc<str> = Arc::from(room);
-        let mut messages: Vec<ChatMessage> = reply
+        let messages: Vec<ChatMessage> = reply
             .ids
             .iter()
             .map(|entry| message_of_entry(entry, &room, &head.epoch))
             .collect();
-        let has_more = messages.len() > limit;
-        messages.truncate(limit);
-        messages.reverse();
-        Ok(Page {
-            messages,
-            has_more,
-            head,
-        })
+        Ok(Page::from_newest_first(messages, limit, head))
     }
 
     pub(crate) async fn after(
@@ -546,13 +539,7 @@ fn message_of_entry(
     room: &Arc<str>,
     epoch: &Option<Arc<str>>,
 ) -> ChatMessage {
-    let to = match (entry.get::<String>("ti"), entry.get::<String>("tn")) {
-        (Some(id), Some(name)) => Some(User {
-            id: Arc::from(id),
-            name: Arc::from(name),
-        }),
-        _ => None,
-    };
+    let to = recipient(entry.get("ti"), entry.get("tn"));
     ChatMessage {
         id: Some(entry.id.clone()),
         room: room.clone(),
@@ -560,11 +547,7 @@ fn message_of_entry(
         user_id: Some(Arc::from(entry.get::<String>("u").unwrap_or_default())),
         text: entry.get::<String>("t").unwrap_or_default(),
         ts: entry.get::<i64>("ts").unwrap_or_default(),
-        kind: if to.is_some() {
-            MessageKind::Private
-        } else {
-            MessageKind::Chat
-        },
+        kind: kind_of(&to),
         // Written before offsets existed: none (recovery then says `trimmed`).
         offset: entry.get::<u64>("o"),
         epoch: epoch.clone(),

@@ -11,10 +11,11 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{
-    integer_cursor, new_epoch, precheck, Found, Head, HistoryError, NewMessage, Page, Pending,
+    integer_cursor, kind_of, new_epoch, precheck, recipient, Found, Head, HistoryError, NewMessage,
+    Page, Pending,
 };
 use crate::config::{HistoryConfig, SqliteSync};
-use crate::protocol::{ChatMessage, MessageKind, Position, User};
+use crate::protocol::{ChatMessage, Position};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
@@ -373,17 +374,8 @@ fn insert_batch(
 /// A room's epoch and newest offset from the file, or a new epoch for a room
 /// never written to.
 fn read_head(db: &Connection, room: &str) -> rusqlite::Result<(Arc<str>, u64)> {
-    let head = db
-        .query_row(
-            "SELECT epoch, last_offset FROM rooms WHERE room = ?1",
-            params![room],
-            |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
-        )
-        .map(|(epoch, last)| (Arc::from(epoch), last.max(0) as u64));
-    match head {
-        Err(rusqlite::Error::QueryReturnedNoRows) => Ok((new_epoch(), 0)),
-        other => other,
-    }
+    let head = read_head_of(db, room)?;
+    Ok((head.epoch.unwrap_or_else(new_epoch), head.offset))
 }
 
 fn read_head_of(db: &Connection, room: &str) -> rusqlite::Result<Head> {
@@ -432,16 +424,7 @@ fn message_of_row(
     room: &Arc<str>,
     epoch: &Option<Arc<str>>,
 ) -> rusqlite::Result<ChatMessage> {
-    let to = match (
-        row.get::<_, Option<String>>(6)?,
-        row.get::<_, Option<String>>(7)?,
-    ) {
-        (Some(id), Some(name)) => Some(User {
-            id: Arc::from(id),
-            name: Arc::from(name),
-        }),
-        _ => None,
-    };
+    let to = recipient(row.get(6)?, row.get(7)?);
     Ok(ChatMessage {
         id: Some(row.get::<_, i64>(0)?.to_string()),
         room: room.clone(),
@@ -449,11 +432,7 @@ fn message_of_row(
         user: Arc::from(row.get::<_, String>(2)?),
         text: row.get(3)?,
         ts: row.get(4)?,
-        kind: if to.is_some() {
-            MessageKind::Private
-        } else {
-            MessageKind::Chat
-        },
+        kind: kind_of(&to),
         offset: row.get::<_, Option<i64>>(5)?.map(|o| o.max(0) as u64),
         epoch: epoch.clone(),
         to,
@@ -523,19 +502,12 @@ fn read_page_in(db: &Connection, room: &str, before: i64, limit: usize) -> rusql
     ))?;
     let room_name: Arc<str> = Arc::from(room);
     // One row more than asked tells whether older messages exist.
-    let mut messages = select
+    let messages = select
         .query_map(params![room, before, limit as i64 + 1], |row| {
             message_of_row(row, &room_name, &head.epoch)
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let has_more = messages.len() > limit;
-    messages.truncate(limit);
-    messages.reverse();
-    Ok(Page {
-        messages,
-        has_more,
-        head,
-    })
+    Ok(Page::from_newest_first(messages, limit, head))
 }
 
 #[cfg(test)]

@@ -235,6 +235,23 @@ impl OutArgs {
         self.json.get().len() + self.attachments.iter().map(Bytes::len).sum::<usize>()
     }
 
+    /// The same arguments with `text` appended as a last string argument (the
+    /// offset of a broadcast that can be replayed).
+    pub(crate) fn with_last_string(self, text: &str) -> Self {
+        let json = self.json.get().trim_end();
+        let body = json[..json.len() - 1].trim_end();
+        let quoted = serde_json::to_string(text).expect("a string serializes");
+        let joined = if body.ends_with('[') {
+            format!("{body}{quoted}]")
+        } else {
+            format!("{body},{quoted}]")
+        };
+        Self {
+            json: RawValue::from_string(joined).expect("an array with one more string"),
+            attachments: self.attachments,
+        }
+    }
+
     /// Moves the arguments into a shared, cheaply cloned form.
     pub(crate) fn shared(self) -> Arc<Self> {
         Arc::new(self)

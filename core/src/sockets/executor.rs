@@ -33,6 +33,7 @@ use super::commands::{
 };
 use super::host_socket::{HostSocket, Listening};
 use super::namespace::{HostNamespace, OnConnect};
+use super::recovery::{Recovery, RESTORING};
 use crate::acks::AckAnswer;
 use crate::plain_ws::PlainSockets;
 use crate::shared::Shared;
@@ -117,7 +118,18 @@ pub(crate) fn start<A: Adapter + DefinedAdapter>(
 ) -> (CommandQueue, Option<A::InitRes>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let recovery = shared
+        .config
+        .connection_state_recovery
+        .clone()
+        .map(|config| {
+            Arc::new(Recovery::new(
+                config,
+                shared.config.transport.max_buffer_size,
+            ))
+        });
     let mut executor = Executor {
+        recovery,
         io,
         shared: shared.clone(),
         plain,
@@ -137,6 +149,8 @@ pub(crate) fn start<A: Adapter + DefinedAdapter>(
 }
 
 struct Executor<A: Adapter> {
+    /// Connection state recovery, when it is on: every broadcast is recorded.
+    recovery: Option<Arc<Recovery>>,
     io: SocketIo<A>,
     shared: Arc<Shared>,
     plain: Arc<PlainSockets>,
@@ -173,6 +187,7 @@ impl<A: Adapter + DefinedAdapter> Executor<A> {
         let handler = OnConnect {
             shared: self.shared.clone(),
             ns,
+            recovery: self.recovery.clone(),
         };
         self.io.ns(path.to_string(), handler)
     }
@@ -200,11 +215,11 @@ impl<A: Adapter + DefinedAdapter> Executor<A> {
                             volatile,
                             ..Target::namespace(&ns).to([sid])
                         };
-                        self.emit(&to, event, args);
+                        self.emit(&to, event, args.shared());
                     }
                 }
             },
-            SocketCommand::Emit { to, event, args } => self.emit(&to, event, args),
+            SocketCommand::Emit { to, event, args } => self.broadcast(&to, event, args),
             SocketCommand::Join { ns, sid, rooms } => match self.socket(&ns, &sid) {
                 Some(socket) => socket.join(rooms),
                 None => {
@@ -300,11 +315,31 @@ impl<A: Adapter + DefinedAdapter> Executor<A> {
         }
     }
 
-    fn emit(&self, to: &Target, event: String, args: OutArgs) {
+    /// A broadcast: with recovery on, numbered and recorded (unless volatile),
+    /// and kept from the sockets whose replay is not done, so that nothing
+    /// overtakes it (recovery.rs).
+    fn broadcast(&self, to: &Target, event: String, args: OutArgs) {
+        let Some(recovery) = &self.recovery else {
+            return self.emit(to, event, args.shared());
+        };
+        recovery.broadcast(to, event, args, |event, args| {
+            let live = Target {
+                except: to
+                    .except
+                    .iter()
+                    .cloned()
+                    .chain([RESTORING.to_string()])
+                    .collect(),
+                ..to.clone()
+            };
+            self.emit(&live, event, args)
+        })
+    }
+
+    fn emit(&self, to: &Target, event: String, args: Arc<OutArgs>) {
         let Some(op) = self.operators(to) else {
             return;
         };
-        let args = args.shared();
         drive(async move {
             if let Err(e) = op.emit(&event, &*args).await {
                 tracing::debug!("emit to {event:?} failed: {e}");
@@ -345,7 +380,11 @@ impl<A: Adapter + DefinedAdapter> Executor<A> {
                         };
                         found.push(SocketInfo {
                             id: id.to_string(),
-                            rooms: rooms.into_iter().map(|r| r.to_string()).collect(),
+                            rooms: rooms
+                                .into_iter()
+                                .filter(|r| r != RESTORING)
+                                .map(|r| r.to_string())
+                                .collect(),
                             local: local.is_some(),
                         });
                     }

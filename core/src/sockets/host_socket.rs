@@ -1,11 +1,13 @@
 //! The state kept per connection of a host namespace: which events its host
-//! listens to, its request budget, its place in the per-IP count.
+//! listens to, its request budget, its place in the per-IP count, its private
+//! session.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+use super::recovery::Private;
 use super::Handshake;
 use crate::config::Limits;
 use crate::limits::{Bucket, IpSlot};
@@ -27,6 +29,8 @@ pub(crate) struct HostSocket {
     pub requests: Bucket,
     /// The handshake the gate already built, handed to the connect event.
     handshake: Mutex<Option<Handshake>>,
+    /// Its private session (connection state recovery on).
+    pub private: Mutex<Option<Private>>,
     _ip_slot: Option<IpSlot>,
 }
 
@@ -36,6 +40,7 @@ impl HostSocket {
             listening: RwLock::new(Listening::Everything),
             requests: Bucket::new(limits.requests_per_second, limits.request_burst),
             handshake: Mutex::new(None),
+            private: Mutex::new(None),
             _ip_slot: ip_slot,
         }
     }

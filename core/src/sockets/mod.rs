@@ -12,6 +12,7 @@ mod executor;
 mod handshake;
 mod host_socket;
 mod namespace;
+mod recovery;
 
 pub use args::{ArgsError, JsonArgs, OutArgs};
 pub use commands::{

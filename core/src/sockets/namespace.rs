@@ -17,11 +17,13 @@ use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::{
     ConnectHandler, DisconnectHandler, FromMessageParts, MessageHandler, Value,
 };
-use socketioxide::socket::{DisconnectReason, Socket};
+use socketioxide::socket::{DisconnectReason, Sid, Socket};
 use socketioxide::{SendError, SocketError};
+use socketioxide_core::Str;
 
 use super::args::RawEvent;
 use super::host_socket::HostSocket;
+use super::recovery::{Recovery, RESTORING};
 use super::Handshake;
 use crate::acks::AckAnswer;
 use crate::events::{reason_code, Event, EventKind};
@@ -63,6 +65,8 @@ pub(crate) struct HostHandlers;
 pub(crate) struct OnConnect {
     pub shared: Arc<Shared>,
     pub ns: Arc<HostNamespace>,
+    /// Connection state recovery, when it is on.
+    pub recovery: Option<Arc<Recovery>>,
 }
 
 /// A `connect_error` message.
@@ -95,6 +99,11 @@ impl OnConnect {
         auth: &Option<Value>,
     ) -> Result<(), String> {
         let shared = &self.shared;
+        // Taken first, so that it is not kept for a socket refused below.
+        let private = self
+            .recovery
+            .as_ref()
+            .and_then(|recovery| recovery.take_pending(socket.id));
         if shared.stopping() {
             return Err(ErrorCode::ShuttingDown.as_str().into());
         }
@@ -104,7 +113,24 @@ impl OnConnect {
             .map_err(|e| e.code.as_str().to_string())?;
         let state = Arc::new(HostSocket::new(&shared.config.limits, slot));
         socket.extensions.insert(state.clone());
-        if !self.ns.gated() {
+        let mut recovered = false;
+        if let Some(private) = private {
+            if let Some(resumed) = &private.resumed {
+                // Its rooms back before it enters the namespace, and kept out of
+                // broadcasts until its replay is done (recovery.rs).
+                let mut rooms = resumed.rooms.clone();
+                rooms.push(RESTORING.to_string());
+                socket.join(rooms);
+                recovered = true;
+            }
+            *state.private.lock() = Some(private);
+        }
+        let skip = recovered
+            && self
+                .recovery
+                .as_ref()
+                .is_some_and(|recovery| recovery.skip_middlewares());
+        if !self.ns.gated() || skip {
             return Ok(());
         }
         let handshake = Handshake::of(&socket, Some(auth_object(auth)));
@@ -118,6 +144,7 @@ impl OnConnect {
                 sid: socket.id.to_string(),
                 handshake: handshake.clone(),
                 gate,
+                recovered,
             });
         if !queued {
             return Err(ErrorCode::Busy.as_str().into());
@@ -149,6 +176,11 @@ impl<A: Adapter> ConnectHandler<A, HostHandlers> for OnConnect {
         })
     }
 
+    fn session(&self, auth: &Option<Value>) -> Option<(Sid, Str)> {
+        let recovery = self.recovery.as_ref()?;
+        Some(recovery.session(&self.ns.path, auth))
+    }
+
     fn call(&self, socket: Arc<Socket<A>>, auth: Option<Value>) {
         let Some(state) = socket.extensions.get::<Arc<HostSocket>>() else {
             return;
@@ -158,6 +190,22 @@ impl<A: Adapter> ConnectHandler<A, HostHandlers> for OnConnect {
         // Every connection is in a room named by its id, as in socket.io, so that
         // `to(id)` reaches it.
         socket.join(socket.id.to_string());
+        // A resumed session: what it missed, before anything else is sent to it.
+        let resumed = state
+            .private
+            .lock()
+            .as_mut()
+            .and_then(|private| private.resumed.take());
+        let recovered = match (resumed, &self.recovery) {
+            (Some(resumed), Some(recovery)) => {
+                let counters = shared.counters.clone();
+                let replayed =
+                    recovery.replay(&socket, resumed, |lost| counters.dropped(lost as u64));
+                tracing::debug!(sid = %socket.id, ns = %self.ns.path, replayed, "session resumed");
+                true
+            }
+            _ => false,
+        };
         socket.on_fallback(OnEvent {
             shared: shared.clone(),
             ns: self.ns.clone(),
@@ -166,6 +214,7 @@ impl<A: Adapter> ConnectHandler<A, HostHandlers> for OnConnect {
         socket.on_disconnect(OnDisconnect {
             shared: shared.clone(),
             ns: self.ns.clone(),
+            recovery: self.recovery.clone(),
         });
         Counters::add(&shared.counters.connections, 1);
         Counters::add(&shared.counters.connections_total, 1);
@@ -178,6 +227,7 @@ impl<A: Adapter> ConnectHandler<A, HostHandlers> for OnConnect {
                 handshake: state
                     .take_handshake()
                     .unwrap_or_else(|| Handshake::of(&socket, Some(auth_object(&auth)))),
+                recovered,
             });
     }
 }
@@ -292,6 +342,7 @@ fn count_unsent(result: Result<(), SendError>, counters: &Counters) {
 struct OnDisconnect {
     shared: Arc<Shared>,
     ns: Arc<HostNamespace>,
+    recovery: Option<Arc<Recovery>>,
 }
 
 impl<A: Adapter> DisconnectHandler<A, HostHandlers> for OnDisconnect {
@@ -312,6 +363,18 @@ impl<A: Adapter> DisconnectHandler<A, HostHandlers> for OnDisconnect {
                 sid: socket.id.to_string(),
                 reason: reason_code(reason).to_string(),
             });
+        let kept = self.recovery.as_ref().and_then(|recovery| {
+            let state = socket.extensions.get::<Arc<HostSocket>>()?;
+            let pid = state.private.lock().take()?.pid;
+            let rooms = socket.rooms().into_iter().map(|r| r.to_string()).collect();
+            Some((recovery.clone(), pid, rooms))
+        });
+        let (sid, ns) = (socket.id, socket.ns().to_string());
+        // Out of its namespace first: a client that comes back at once must not
+        // find its id still taken.
         defer(socket);
+        if let Some((recovery, pid, rooms)) = kept {
+            recovery.keep(&ns, sid, pid, rooms, reason);
+        }
     }
 }

@@ -76,11 +76,24 @@ impl<A: Adapter> Client<A> {
             // DISCONNECT handled in between forgets the namespace's id, and a socket
             // connected under a forgotten id is one `on_disconnect` cannot find, so
             // it would never be closed.
+            // The handler may resume a previous session (connection state
+            // recovery): its socket id, and the private session id the client
+            // gets in the CONNECT answer. Asked only when the namespace has no id
+            // for this connection yet, so that a duplicate CONNECT is still one.
+            let mut pid = None;
             let sid = match protocol {
-                ProtocolVersion::V5 => esocket.data.socket_id(&ns.path),
+                ProtocolVersion::V5 => esocket.data.socket_id(&ns.path, || {
+                    match ns.session(&auth) {
+                        Some((sid, session)) => {
+                            pid = Some(session);
+                            sid
+                        }
+                        None => Sid::new(),
+                    }
+                }),
                 ProtocolVersion::V4 => esocket.id,
             };
-            if ns.connect(sid, esocket.clone(), auth).await.is_ok() {
+            if ns.connect(sid, pid, esocket.clone(), auth).await.is_ok() {
                 // cancel the connect timeout task for v5
                 if let Some(tx) = esocket.data.connect_recv_tx.lock().unwrap().take() {
                     tx.send(()).ok();
@@ -262,13 +275,13 @@ impl<A: Adapter> SocketData<A> {
     /// The id of this connection's socket in namespace `ns`, made up on first use.
     /// A connection keeps one id per namespace, so that a second connect packet
     /// for a namespace is recognised as a duplicate.
-    pub(crate) fn socket_id(&self, ns: &str) -> Sid {
+    pub(crate) fn socket_id(&self, ns: &str, make: impl FnOnce() -> Sid) -> Sid {
         *self
             .socket_ids
             .lock()
             .unwrap()
             .entry(Str::copy_from_slice(ns))
-            .or_insert_with(Sid::new)
+            .or_insert_with(make)
     }
 
     /// The id of this connection's socket in namespace `ns`, if it has one.
@@ -497,16 +510,16 @@ mod test {
     #[test]
     fn socket_ids_are_per_namespace_and_not_the_session_id() {
         let data = SocketData::<LocalAdapter>::default();
-        let root = data.socket_id("/");
-        assert_eq!(data.socket_id("/"), root, "a connection keeps its id per namespace");
-        let admin = data.socket_id("/admin");
+        let root = data.socket_id("/", Sid::new);
+        assert_eq!(data.socket_id("/", Sid::new), root, "a connection keeps its id per namespace");
+        let admin = data.socket_id("/admin", Sid::new);
         assert_ne!(admin, root);
         assert_eq!(data.known_socket_id("/admin"), Some(admin));
         data.forget_socket_id("/admin", Sid::new());
         assert_eq!(data.known_socket_id("/admin"), Some(admin), "only its own id is forgotten");
         data.forget_socket_id("/admin", admin);
         assert_eq!(data.known_socket_id("/admin"), None);
-        assert_ne!(data.socket_id("/admin"), admin, "a new connect gets a new id");
+        assert_ne!(data.socket_id("/admin", Sid::new), admin, "a new connect gets a new id");
     }
 
     fn create_client() -> Arc<super::Client<LocalAdapter>> {

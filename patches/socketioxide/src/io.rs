@@ -907,7 +907,7 @@ mod tests {
         socket.data.io.set(io.clone()).unwrap();
         io.0.get_ns("/")
             .unwrap()
-            .connect(sid, socket, None)
+            .connect(sid, None, socket, None)
             .await
             .ok();
 

@@ -38,6 +38,14 @@ pub struct Namespace<A: Adapter> {
     connecting: Mutex<HashSet<Sid>>,
 }
 
+/// The CONNECT answer of a socket with a private session id (connection state
+/// recovery), as socket.io sends it.
+#[derive(serde::Serialize)]
+struct ConnectWithSession {
+    sid: Sid,
+    pid: Str,
+}
+
 /// Marks a socket as connecting to a namespace until dropped.
 struct ConnectingGuard<'a, A: Adapter> {
     ns: &'a Namespace<A>,
@@ -132,6 +140,7 @@ impl<A: Adapter> Namespace<A> {
     pub(crate) async fn connect(
         self: Arc<Self>,
         sid: Sid,
+        pid: Option<Str>,
         esocket: Arc<engineioxide::Socket<SocketData<A>>>,
         auth: Option<Value>,
     ) -> Result<(), ConnectFail> {
@@ -168,9 +177,21 @@ impl<A: Adapter> Namespace<A> {
         tracing::trace!(?socket.id, ?self.path, "socket added to namespace");
 
         let protocol = esocket.protocol.into();
-        let payload = ConnectPacket { sid: socket.id };
         let payload = match protocol {
-            ProtocolVersion::V5 => Some(self.parser.encode_default(&payload).unwrap()),
+            ProtocolVersion::V5 => Some(match pid {
+                // socket.io's answer with connection state recovery on: `{sid, pid}`.
+                Some(pid) => self
+                    .parser
+                    .encode_default(&ConnectWithSession {
+                        sid: socket.id,
+                        pid,
+                    })
+                    .unwrap(),
+                None => self
+                    .parser
+                    .encode_default(&ConnectPacket { sid: socket.id })
+                    .unwrap(),
+            }),
             ProtocolVersion::V4 => None,
         };
         if let Err(_e) = socket.send(Packet::connect(self.path.clone(), payload)) {
@@ -186,6 +207,12 @@ impl<A: Adapter> Namespace<A> {
         self.handler.call(socket, auth);
 
         Ok(())
+    }
+
+    /// The id and private session id the connect handler gives a socket about
+    /// to connect with `auth` (connection state recovery), if any.
+    pub(crate) fn session(&self, auth: &Option<Value>) -> Option<(Sid, Str)> {
+        self.handler.session(auth)
     }
 
     /// Removes a socket from a namespace
@@ -509,7 +536,7 @@ mod tests {
         );
         let esocket = EIoSocket::new_dummy(sid, Box::new(|_, _| ()));
 
-        assert!(ns.clone().connect(sid, esocket, None).await.is_err());
+        assert!(ns.clone().connect(sid, None, esocket, None).await.is_err());
         assert!(ns.adapter.get_local().socket_rooms(sid).is_empty());
     }
 
@@ -538,10 +565,10 @@ mod tests {
         let ns = counting_ns(calls.clone());
         let esocket = EIoSocket::new_dummy(sid, Box::new(|_, _| ()));
 
-        assert!(ns.clone().connect(sid, esocket.clone(), None).await.is_ok());
+        assert!(ns.clone().connect(sid, None, esocket.clone(), None).await.is_ok());
         let socket = ns.get_socket(sid).unwrap();
 
-        assert!(ns.clone().connect(sid, esocket, None).await.is_err());
+        assert!(ns.clone().connect(sid, None, esocket, None).await.is_err());
 
         // The middleware would have rejected the second connection and removed the socket rooms.
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -573,11 +600,11 @@ mod tests {
         );
         let esocket = EIoSocket::new_dummy(sid, Box::new(|_, _| ()));
 
-        let first = tokio::spawn(ns.clone().connect(sid, esocket.clone(), None));
+        let first = tokio::spawn(ns.clone().connect(sid, None, esocket.clone(), None));
         started.notified().await;
 
         // Without a timeout, a duplicate waiting on the pending middleware would block this test.
-        let duplicate = ns.clone().connect(sid, esocket, None);
+        let duplicate = ns.clone().connect(sid, None, esocket, None);
         let duplicate = tokio::time::timeout(Duration::from_millis(100), duplicate);
         assert!(duplicate.await.expect("should not wait").is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -606,11 +633,11 @@ mod tests {
         );
         let esocket = EIoSocket::new_dummy(sid, Box::new(|_, _| ()));
 
-        assert!(ns.clone().connect(sid, esocket.clone(), None).await.is_ok());
+        assert!(ns.clone().connect(sid, None, esocket.clone(), None).await.is_ok());
         let first = ns.get_socket(sid).unwrap();
         ns.remove_socket(sid);
 
-        assert!(ns.clone().connect(sid, esocket, None).await.is_ok());
+        assert!(ns.clone().connect(sid, None, esocket, None).await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(!Arc::ptr_eq(&first, &ns.get_socket(sid).unwrap()));
     }
@@ -638,11 +665,11 @@ mod tests {
 
         assert!(
             ns.clone()
-                .connect(sid, esocket.clone(), None)
+                .connect(sid, None, esocket.clone(), None)
                 .await
                 .is_err()
         );
-        assert!(ns.clone().connect(sid, esocket, None).await.is_ok());
+        assert!(ns.clone().connect(sid, None, esocket, None).await.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

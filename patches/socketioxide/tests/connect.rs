@@ -307,3 +307,70 @@ async fn connect_pending_behind_a_disconnect_is_closed_with_the_connection() {
     timeout_rcv(&mut disconnect_rx).await; // the second socket
     assert!(io.of("/").unwrap().sockets().is_empty());
 }
+
+/// Connection state recovery: a connect handler that gives the socket's id and a
+/// private session id from the CONNECT auth. The id is used (packets reach the
+/// socket under it) and the answer is `{sid, pid}`; without the hook the answer
+/// stays `{sid}`.
+#[tokio::test]
+async fn connect_handler_chooses_the_session() {
+    use socketioxide::{adapter::Adapter, socket::Socket};
+    use socketioxide_core::{Sid, Str};
+    use std::sync::Arc;
+
+    #[derive(Clone)]
+    struct Resuming {
+        known: Sid,
+        connected: mpsc::Sender<Sid>,
+    }
+    struct Marker;
+    impl<A: Adapter> ConnectHandler<A, Marker> for Resuming {
+        fn call(&self, s: Arc<Socket<A>>, _: Option<Value>) {
+            self.connected.try_send(s.id).unwrap();
+        }
+        fn session(&self, auth: &Option<Value>) -> Option<(Sid, Str)> {
+            let resume = auth
+                .as_ref()
+                .and_then(|auth| auth.as_str())
+                .is_some_and(|text| text.as_str().contains("resume"));
+            Some(if resume {
+                (self.known, Str::from("pid-of-known"))
+            } else {
+                (Sid::new(), Str::from("fresh-pid"))
+            })
+        }
+    }
+
+    let (_svc, io) = SocketIo::new_svc();
+    let known = Sid::new();
+    let (connected, mut connected_rx) = mpsc::channel::<Sid>(10);
+    io.ns("/", Resuming { known, connected });
+    io.ns("/plain", async || {});
+
+    let (stx, mut srx) = io.new_dummy_sock("/", serde_json::json!({"resume": true})).await;
+    assert_eq!(timeout_rcv(&mut connected_rx).await, known);
+    let answer = timeout_rcv(&mut srx).await;
+    let expected = format!(r#"0{{"sid":"{known}","pid":"pid-of-known"}}"#);
+    assert!(matches!(answer, Message(ref msg) if msg.as_str() == expected), "{answer:?}");
+    // Packets of the connection reach the socket under the id it was given.
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    io.get_socket(known).unwrap().on("test", async move || {
+        tx.try_send(()).unwrap();
+    });
+    stx.try_send(create_msg("/", "test", ())).unwrap();
+    timeout_rcv(&mut rx).await;
+
+    let (_stx, mut srx) = io.new_dummy_sock("/", ()).await;
+    let fresh = timeout_rcv(&mut connected_rx).await;
+    assert_ne!(fresh, known);
+    let answer = timeout_rcv(&mut srx).await;
+    let expected = format!(r#"0{{"sid":"{fresh}","pid":"fresh-pid"}}"#);
+    assert!(matches!(answer, Message(ref msg) if msg.as_str() == expected), "{answer:?}");
+
+    let (_stx, mut srx) = io.new_dummy_sock("/plain", ()).await;
+    let answer = timeout_rcv(&mut srx).await;
+    assert!(
+        matches!(answer, Message(ref msg) if msg.starts_with("0/plain,{\"sid\":") && !msg.contains("pid")),
+        "{answer:?}"
+    );
+}

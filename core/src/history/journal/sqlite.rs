@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, ErrorCode};
 use tokio::sync::oneshot;
 
 use super::{entry_bytes, Journaled};
-use crate::history::{HistoryError, NewMessage};
+use crate::history::{recipient, HistoryError, NewMessage};
 use crate::protocol::User;
 
 /// `seq` orders the journal; `bytes` is what the entry counts against the bound,
@@ -232,16 +232,7 @@ fn read_oldest(db: &Connection, limit: usize) -> rusqlite::Result<Vec<Journaled>
                 ts: row.get(5)?,
                 key: Arc::from(row.get::<_, String>(6)?),
                 sender: None,
-                to: match (
-                    row.get::<_, Option<String>>(7)?,
-                    row.get::<_, Option<String>>(8)?,
-                ) {
-                    (Some(id), Some(name)) => Some(User {
-                        id: Arc::from(id),
-                        name: Arc::from(name),
-                    }),
-                    _ => None,
-                },
+                to: recipient(row.get(7)?, row.get(8)?),
                 pending: row.get(9)?,
             },
         })

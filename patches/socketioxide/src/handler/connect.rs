@@ -100,7 +100,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::{adapter::Adapter, socket::Socket};
-use socketioxide_core::Value;
+use socketioxide_core::{Sid, Str, Value};
 
 use super::MakeErasedHandler;
 
@@ -117,6 +117,8 @@ pub(crate) trait ErasedConnectHandler<A: Adapter>: Send + Sync + 'static {
         s: Arc<Socket<A>>,
         auth: &'a Option<Value>,
     ) -> MiddlewareResFut<'a>;
+
+    fn session(&self, auth: &Option<Value>) -> Option<(Sid, Str)>;
 
     fn boxed_clone(&self) -> BoxedConnectHandler<A>;
 }
@@ -193,6 +195,17 @@ pub trait ConnectHandler<A: Adapter, T>: Sized + Clone + Send + Sync + 'static {
         _: &'a Option<Value>,
     ) -> MiddlewareResFut<'a> {
         Box::pin(async move { Ok(()) })
+    }
+
+    /// Connection state recovery (protocol v5): called when a CONNECT packet
+    /// arrives for this namespace, before the socket exists, with the packet's
+    /// auth (where a stock client puts `{pid, offset}` when it reconnects).
+    /// Returns the socket's id and its private session id: a previous session's
+    /// to resume it, or fresh ones. The private session id is sent in the
+    /// CONNECT answer (`{sid, pid}`). `None` (the default): a fresh socket id and
+    /// no private session id.
+    fn session(&self, _auth: &Option<Value>) -> Option<(Sid, Str)> {
+        None
     }
 
     /// Wraps this [`ConnectHandler`] with a new [`ConnectMiddleware`].
@@ -295,6 +308,10 @@ where
         self.handler.call_middleware(s, auth)
     }
 
+    fn session(&self, auth: &Option<Value>) -> Option<(Sid, Str)> {
+        self.handler.session(auth)
+    }
+
     fn boxed_clone(&self) -> BoxedConnectHandler<A> {
         Box::new(self.clone())
     }
@@ -319,6 +336,10 @@ where
         auth: &'a Option<Value>,
     ) -> MiddlewareResFut<'a> {
         Box::pin(async move { self.middleware.call(s, auth).await })
+    }
+
+    fn session(&self, auth: &Option<Value>) -> Option<(Sid, Str)> {
+        self.handler.session(auth)
     }
 
     fn with<M2, T2>(self, next: M2) -> impl ConnectHandler<A, T>
