@@ -545,6 +545,20 @@ fn storm_section(md: &mut String, report: &Report) {
                         r.errors.first().map(|e| one_line(e)).unwrap_or_default()
                     ));
                 }
+                let senders_lost: Vec<&String> = r
+                    .errors
+                    .iter()
+                    .filter(|e| e.starts_with("sender:"))
+                    .collect();
+                if let Some(e) = senders_lost.first() {
+                    notes.push(format!(
+                        "sent {}, acked {}: a sender ended early ({}); {} messages without an ack unverified",
+                        r.sent,
+                        r.acked,
+                        one_line(e),
+                        r.unverified
+                    ));
+                }
                 if r.connect_retries > 0 {
                     notes.push(format!("{} connects retried", r.connect_retries));
                 }
