@@ -3,7 +3,7 @@
 # 002's room-chat app on palaver/socket.io against the same file on Node Socket.IO.
 # See bench/README.md.
 #
-#   make bench        quick sizes, all six servers (under ten minutes) -> bench/results/
+#   make bench        quick sizes, all six servers (about a quarter of an hour) -> bench/results/
 #   make bench-full   the large sizes (100k idle connections, long steps) -> bench/results/
 #   make bench-smoke  tiny sizes; fails unless every server completes every scenario
 #                     with zero loss (no timing checks) -> target/bench-smoke/

@@ -748,6 +748,13 @@ async fn run(
                         " (f) reconnect storm: {} clients in one room, {} senders",
                         storm.clients, storm.senders
                     );
+                    // The room fills and recovers with notices that grow as the
+                    // square of its size.
+                    let limit = if storm.clients > 10_000 {
+                        Duration::from_secs(3600)
+                    } else {
+                        limit
+                    };
                     let outcome = scenarios::with_server_env(
                         kind,
                         &paths,
