@@ -527,6 +527,13 @@ fn storm_section(md: &mut String, report: &Report) {
                 if let Some(c) = &r.capped {
                     notes.push(c.clone());
                 }
+                if r.join_failed > 0 {
+                    notes.push(format!(
+                        "{} more could not join the room ({}) and are not counted",
+                        r.join_failed,
+                        one_line(r.join_error.as_deref().unwrap_or("?"))
+                    ));
+                }
                 if r.not_recovered > 0 {
                     notes.push(format!(
                         "{} not recovered: {}",
@@ -1223,6 +1230,7 @@ pub fn smoke_failures(report: &Report) -> Vec<String> {
                     || r.missing > 0
                     || r.content_mismatch > 0
                     || r.failed > 0
+                    || r.join_failed > 0
                     || r.refused > 0
                     || r.replayed == 0 =>
             {
