@@ -89,6 +89,7 @@ pub fn server_env(kind: ServerKind) -> &'static [(&'static str, &'static str)] {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StormResult {
     pub requested: u32,
     pub clients: u32,
