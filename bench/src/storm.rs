@@ -1214,8 +1214,9 @@ pub async fn storm(
     let join_frames = ctx.traffic.frames.load(Ordering::Relaxed);
     let join_bytes = ctx.traffic.bytes.load(Ordering::Relaxed);
     note(format!(
-        "{clients} clients and {} senders in room {ROOM:?} in {join_seconds:.1}s; quiet \
+        "{} clients and {} senders in room {ROOM:?} in {join_seconds:.1}s; quiet \
          {quiet_seconds:.1}s later ({join_frames} frames, {:.1} MB pushed to them meanwhile)",
+        u64::from(clients) - join_failed,
         plan.senders,
         join_bytes as f64 / 1e6
     ));
@@ -1224,15 +1225,16 @@ pub async fn storm(
     talk.send_replace(Talk::Send);
     let talk_started = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(plan.lead_secs)).await;
-    while ctx.baselined.load(Ordering::Relaxed) < u64::from(clients)
+    let in_room = u64::from(clients) - join_failed;
+    while ctx.baselined.load(Ordering::Relaxed) < in_room
         && talk_started.elapsed() < Duration::from_secs(60)
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let baselined = ctx.baselined.load(Ordering::Relaxed);
-    if baselined < u64::from(clients) {
+    if baselined < in_room {
         note(format!(
-            "only {baselined} of {clients} clients received a message before the drop"
+            "only {baselined} of {in_room} clients received a message before the drop"
         ));
     }
 
