@@ -185,7 +185,24 @@ impl SqliteHistory {
         .map_err(|e| HistoryError::Storage(format!("history reader failed: {e}")))?
     }
 
+    /// Every connect asks; almost always nothing waits, which the reader tells
+    /// without a turn of the writer (which may be busy with a batch).
     pub(crate) async fn take_pending(&self, user: &str) -> Result<Vec<Pending>, HistoryError> {
+        let reader = self.reader.clone();
+        let owner = user.to_string();
+        let waiting = tokio::task::spawn_blocking(move || {
+            let reader = reader.lock();
+            let reader = reader.as_ref().ok_or(HistoryError::Closed)?;
+            reader
+                .prepare_cached("SELECT 1 FROM pending WHERE user_id = ?1 LIMIT 1")
+                .and_then(|mut select| select.exists(params![owner]))
+                .map_err(|e| HistoryError::Storage(e.to_string()))
+        })
+        .await
+        .map_err(|e| HistoryError::Storage(format!("history reader failed: {e}")))??;
+        if !waiting {
+            return Ok(Vec::new());
+        }
         let (done, result) = oneshot::channel();
         {
             let jobs = self.jobs.lock();
@@ -676,6 +693,39 @@ mod tests {
         assert!(page.head.epoch.is_some());
         let next = history.append(vec![message("a", "w")]).await.unwrap();
         assert_eq!(next[0].offset, Some(3));
+        history.close().await;
+    }
+
+    #[tokio::test]
+    async fn pending_conversations_are_taken_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = SqliteHistory::open(&config(&dir)).unwrap();
+        assert!(history.take_pending("bob").await.unwrap().is_empty());
+        let private = |text: &str| NewMessage {
+            room: super::super::conversation("u1", "bob").into(),
+            to: Some(User {
+                id: "bob".into(),
+                name: "bob".into(),
+            }),
+            pending: true,
+            ..message("unused", text)
+        };
+        let stored = history
+            .append(vec![private("one"), private("two")])
+            .await
+            .unwrap();
+        let pending = history.take_pending("bob").await.unwrap();
+        assert_eq!(pending.len(), 1, "one entry per conversation");
+        assert_eq!(pending[0].from.offset, 0);
+        assert_eq!(pending[0].from.epoch.as_deref(), stored[0].epoch.as_deref());
+        let found = history
+            .after(&pending[0].conversation, &pending[0].from, 10, 10)
+            .await
+            .unwrap();
+        let texts: Vec<_> = found.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two"]);
+        assert!(found.messages.iter().all(|m| m.to.is_some()));
+        assert!(history.take_pending("bob").await.unwrap().is_empty());
         history.close().await;
     }
 }
