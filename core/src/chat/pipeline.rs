@@ -238,17 +238,8 @@ async fn store_and_deliver<A: Adapter>(
                 let socket = reply.socket().clone();
                 match message.to_private() {
                     Some(private) => {
-                        if let Delivery::Here(io) = deliver {
-                            deliver_here(
-                                io,
-                                &shared.counters,
-                                &message.room,
-                                &private,
-                                Some(&socket),
-                            )
+                        deliver_and_ack(shared, deliver, &message.room, &private, reply, &socket)
                             .await;
-                        }
-                        reply.ok(&private, &shared.counters);
                         shared
                             .host
                             .events
@@ -258,17 +249,8 @@ async fn store_and_deliver<A: Adapter>(
                             });
                     }
                     None => {
-                        if let Delivery::Here(io) = deliver {
-                            deliver_here(
-                                io,
-                                &shared.counters,
-                                &message.room,
-                                &message,
-                                Some(&socket),
-                            )
+                        deliver_and_ack(shared, deliver, &message.room, &message, reply, &socket)
                             .await;
-                        }
-                        reply.ok(&message, &shared.counters);
                         shared
                             .host
                             .events
@@ -318,6 +300,22 @@ async fn store_and_deliver<A: Adapter>(
             }
         }
     }
+}
+
+/// Delivers a stored message in its wire form here (unless the announcements
+/// do) and acknowledges it to its sender with the same form.
+async fn deliver_and_ack<A: Adapter, T: serde::Serialize>(
+    shared: &Shared,
+    deliver: &Delivery<A>,
+    room: &str,
+    wire: &T,
+    reply: Reply<A>,
+    socket: &socketioxide::extract::SocketRef<A>,
+) {
+    if let Delivery::Here(io) = deliver {
+        deliver_here(io, &shared.counters, room, wire, Some(socket)).await;
+    }
+    reply.ok(wire, &shared.counters);
 }
 
 /// Cluster mode: settles a stored batch once this node has delivered all of it,
