@@ -1,7 +1,8 @@
 'use strict';
-// Cluster mode: a connection's messages reach every node's members before its
-// leave notice (or the one of its disconnect), although the messages travel on
-// the history's announcement channel and the notice through the adapter.
+// Cluster mode: a connection's messages reach every node's members after its
+// join notice and before its leave notice (or the one of its disconnect). The
+// notices travel on the channel of the stored messages, which each node reads in
+// one order; through the adapter's channel they could overtake the messages.
 
 const assert = require('node:assert/strict');
 const { before, after } = require('node:test');
@@ -50,3 +51,24 @@ for (const ending of ['leave', 'disconnect']) {
     assert.deepEqual(history.messages.map((m) => m.text), sent);
   });
 }
+
+bothTransports('join then messages: observers on the other node see the join notice first', async (t, transport, tn) => {
+  const c = await startCluster(t, { redis, nodes: 2, name: 'order-join' });
+  const room = `greetings-${tn}`;
+  const far = await c.clients[1].member(`far-join-${tn}`, [room], WS);
+  const mark = far.mark();
+  const ada = await c.clients[0].member(`ada-join-${tn}`, [room], transport);
+  const sent = Array.from({ length: BURST }, (_, i) => `join ${tn} ${i}`);
+  for (const text of sent) ada.send('message', { room, text });
+  await far.wait('message', (m) => m.room === room && m.text === sent.at(-1), { from: mark, timeout: 30000 });
+  const seenHere = far
+    .of('message', mark)
+    .filter((m) => m.room === room)
+    .map((m) => (m.kind === 'chat' ? m.text : `<${m.kind}>`));
+  assert.deepEqual(seenHere, ['<join>', ...sent]);
+  const presence = far.of('presence', mark).filter((p) => p.room === room);
+  assert.deepEqual(
+    presence.map((p) => [p.action, p.user.name, p.count]),
+    [['join', `ada-join-${tn}`, 2]],
+  );
+});

@@ -3,8 +3,9 @@
 //! back (`fanout::deliver_announced`), after the store has returned.
 //!
 //! The pipeline settles such a message only once it is delivered here, so that
-//! the sender's leave notice, sent from this node through the adapter, never
-//! reaches this node's members before the message does.
+//! what the connection does next (a `history` of the room, a `leave`) finds it
+//! delivered on this node. Every node's order of a message and the sender's
+//! leave notice comes from the channel they share (`notices::announce_presence`).
 
 use std::collections::HashMap;
 use std::sync::Arc;

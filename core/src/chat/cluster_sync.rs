@@ -9,8 +9,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::SocketIo;
 use tokio::sync::mpsc;
 
-use super::fanout::room_key;
-use super::notices::{announce_presence, kick, Change, Reach};
+use super::notices::{announce_presence, kick, Audience, Change, Reach};
 use crate::cluster::ClusterSignal;
 use crate::presence::Departure;
 use crate::shared::Shared;
@@ -68,10 +67,9 @@ async fn announce_departures<A: Adapter>(
     departures: Vec<Departure>,
 ) {
     for Departure { room, user, count } in departures {
-        let key = room_key(&room);
         announce_presence(
             shared,
-            || io.to(key.clone()),
+            Audience::Everyone(io),
             &room,
             Change::Left,
             &user,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
@@ -104,7 +105,10 @@ pub(crate) async fn deliver_announced<A: Adapter>(
                     tracing::warn!("ignoring a malformed cluster message");
                     continue;
                 };
-                if announcement.node == node_id && history.delivered_here(&announcement.key) {
+                if announcement.node == node_id
+                    && announcement.presence.is_none()
+                    && history.delivered_here(&announcement.key)
+                {
                     // Journaled, so delivered already (and reported then).
                     continue;
                 }
@@ -118,6 +122,18 @@ pub(crate) async fn deliver_announced<A: Adapter>(
             .then(|| announcement.sid.parse::<Sid>().ok())
             .flatten()
             .and_then(|sid| io.get_socket(sid));
+        if let Some(presence) = &announcement.presence {
+            deliver_notice_here(
+                &io,
+                &shared.counters,
+                &announcement.room,
+                &announcement.message,
+                presence,
+                sender.as_ref(),
+            )
+            .await;
+            continue;
+        }
         deliver_here(
             &io,
             &shared.counters,
@@ -129,6 +145,27 @@ pub(crate) async fn deliver_announced<A: Adapter>(
         if announcement.node == node_id {
             delivered_here.delivered(&announcement.key);
         }
+    }
+}
+
+/// Cluster mode: delivers an announced join or leave notice to this node's
+/// members of its room (but the user's own connection): the system message,
+/// then the `presence` change.
+async fn deliver_notice_here<A: Adapter>(
+    io: &SocketIo<A>,
+    counters: &Counters,
+    room: &str,
+    notice: &RawValue,
+    presence: &RawValue,
+    sender: Option<&SocketRef<A>>,
+) {
+    let key = room_key(room);
+    for (event, data) in [("message", notice), ("presence", presence)] {
+        let result = match sender {
+            Some(socket) => socket.local().to(key.clone()).emit(event, data).await,
+            None => io.local().to(key.clone()).emit(event, data).await,
+        };
+        count_dropped(counters, &result);
     }
 }
 
@@ -174,7 +211,7 @@ fn count_dropped(counters: &Counters, result: &Result<(), BroadcastError>) {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::value::RawValue;
+    use super::RawValue;
 
     /// Announced messages are handed to clients as their JSON came: the
     /// Socket.IO encoder copies a raw value verbatim.

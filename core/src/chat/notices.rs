@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
+use serde_json::value::to_raw_value;
 use socketioxide::adapter::Adapter;
-use socketioxide::operators::BroadcastOperators;
+use socketioxide::extract::SocketRef;
 use socketioxide::SocketIo;
 
-use super::fanout::{broadcast, user_key};
+use super::fanout::{broadcast, room_key, user_key};
 use crate::protocol::{now_ms, ChatMessage, MessageKind, PresenceNotice, User, SYSTEM_USER};
 use crate::shared::Shared;
 
@@ -44,33 +45,58 @@ pub(crate) fn system_notice(room: &Arc<str>, text: String, kind: MessageKind) ->
     }
 }
 
-/// Tells a room that `user` joined or left it (now `count` members). `target`
-/// names the recipients: the room's other connections (`socket.to(room)`), or
-/// the whole room when no connection of the user is involved (a swept node).
-pub(crate) async fn announce_presence<A, F>(
+/// Who in a room hears a join or leave notice.
+pub(crate) enum Audience<'a, A: Adapter> {
+    /// The room's other connections: the user's own is left out.
+    Others(&'a SocketRef<A>),
+    /// The whole room, when no connection of the user is involved (a swept node).
+    Everyone(&'a SocketIo<A>),
+}
+
+/// Tells a room that `user` joined or left it (now `count` members).
+///
+/// In cluster mode the notice travels with the room's messages
+/// (`RedisHistory::announce_notice`), so every node delivers it in their order;
+/// otherwise it goes to this node's members at once.
+pub(crate) async fn announce_presence<A: Adapter>(
     shared: &Shared,
-    target: F,
+    audience: Audience<'_, A>,
     room: &Arc<str>,
     change: Change,
     user: &User,
     count: usize,
-) where
-    A: Adapter,
-    F: Fn() -> BroadcastOperators<A>,
-{
+) {
     let notice = match change {
         Change::Joined => system_notice(room, format!("{} joined", user.name), MessageKind::Join),
         Change::Left => system_notice(room, format!("{} left", user.name), MessageKind::Leave),
     };
-    if let Err(e) = broadcast(shared, &target, "message", &notice).await {
-        tracing::debug!("could not deliver a {} notice: {e}", change.action());
-    }
     let presence = PresenceNotice {
         room,
         action: change.action(),
         user,
         count,
     };
+    if let Some(history) = shared.history.redis() {
+        let sid = match audience {
+            Audience::Others(socket) => socket.id.to_string(),
+            Audience::Everyone(_) => String::new(),
+        };
+        match (to_raw_value(&notice), to_raw_value(&presence)) {
+            (Ok(notice), Ok(presence)) => {
+                history.announce_notice(&sid, room, notice, presence).await
+            }
+            (Err(e), _) | (_, Err(e)) => tracing::warn!("cannot encode a notice: {e}"),
+        }
+        return;
+    }
+    let key = room_key(room);
+    let target = || match audience {
+        Audience::Others(socket) => socket.to(key.clone()),
+        Audience::Everyone(io) => io.to(key.clone()),
+    };
+    if let Err(e) = broadcast(shared, &target, "message", &notice).await {
+        tracing::debug!("could not deliver a {} notice: {e}", change.action());
+    }
     if let Err(e) = broadcast(shared, &target, "presence", &presence).await {
         tracing::debug!("could not deliver a presence change: {e}");
     }

@@ -9,7 +9,7 @@ use socketioxide::extract::SocketRef;
 
 use super::conn::Conn;
 use super::fanout::{room_key, user_key};
-use super::notices::{announce_presence, Change};
+use super::notices::{announce_presence, Audience, Change};
 use crate::events::{Event, EventKind};
 use crate::history::{After, Pending};
 use crate::identity::Claim;
@@ -141,7 +141,7 @@ pub(super) async fn leave_room<A: Adapter>(
         if outcome.gone {
             announce_presence(
                 shared,
-                || socket.to(key.clone()),
+                Audience::Others(socket),
                 room,
                 Change::Left,
                 user,

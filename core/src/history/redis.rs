@@ -143,8 +143,13 @@ pub(crate) struct Announcement {
     pub key: String,
     /// The message's room.
     pub room: Arc<str>,
-    /// The stored message, as its JSON.
+    /// The stored message, as its JSON; with `presence`, a join or leave notice
+    /// (not stored).
     pub message: Box<RawValue>,
+    /// A notice's `presence` change: present only on notices, which travel with
+    /// the room's messages so that no node delivers them out of order.
+    #[serde(default)]
+    pub presence: Option<Box<RawValue>>,
 }
 
 /// An [`Announcement`] being written.
@@ -155,6 +160,8 @@ struct AnnouncementOut<'a> {
     key: &'a str,
     room: &'a str,
     message: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence: Option<&'a RawValue>,
 }
 
 /// A stored message as its members receive it: a room message as itself, a
@@ -241,6 +248,7 @@ impl RedisHistory {
                 key: key.to_string(),
                 room: message.room.clone(),
                 message: wire_json(&message).map_err(|e| HistoryError::Storage(e.to_string()))?,
+                presence: None,
             };
             // Waits rather than drops: the announcement is this message's only way
             // to its members here.
@@ -331,6 +339,54 @@ impl RedisHistory {
                 message.stored(id, place)
             })
             .collect())
+    }
+
+    /// Announces a join or leave notice (`notice`, then `presence`) on the channel
+    /// of the stored messages, so that every node delivers it in their order: a
+    /// connection's messages before its leave notice, after its join notice.
+    /// Through the adapter it would reach other nodes on another subscription,
+    /// read by another task, and could overtake them there. While Redis is down,
+    /// or when the publish fails, it is announced to this node only, behind the
+    /// messages journaled meanwhile.
+    pub(crate) async fn announce_notice(
+        &self,
+        sid: &str,
+        room: &Arc<str>,
+        notice: Box<RawValue>,
+        presence: Box<RawValue>,
+    ) {
+        if self.cluster.is_up() {
+            let out = AnnouncementOut {
+                node: &self.cluster.node_id,
+                sid,
+                key: "",
+                room,
+                message: &notice,
+                presence: Some(&presence),
+            };
+            let payload = match serde_json::to_vec(&out) {
+                Ok(payload) => payload,
+                Err(e) => return tracing::warn!("cannot encode a notice: {e}"),
+            };
+            let command = redis::cmd("PUBLISH")
+                .arg(self.channel())
+                .arg(payload)
+                .clone();
+            let published: Result<i64, String> =
+                self.cluster.run("announce a notice", command).await;
+            if published.is_ok() {
+                return;
+            }
+        }
+        let announcement = Announcement {
+            node: self.cluster.node_id.clone(),
+            sid: sid.to_string(),
+            key: String::new(),
+            room: room.clone(),
+            message: notice,
+            presence: Some(presence),
+        };
+        let _ = self.local_announcements.send(announcement).await;
     }
 
     /// Whether an announcement from this node was delivered here already (it was
@@ -570,6 +626,7 @@ fn announcement_template(
         key: &message.key,
         room: &message.room,
         message: &wire,
+        presence: None,
     };
     let json = serde_json::to_string(&announcement).map_err(|e| e.to_string())?;
     let placeholder = serde_json::to_string(ID_PLACEHOLDER).map_err(|e| e.to_string())?;

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use socketioxide::adapter::Adapter;
 
 use super::{login, require_identity, Ctx, Outcome, MEMBERS_IN_ACK};
-use crate::chat::notices::{announce_presence, Change};
+use crate::chat::notices::{announce_presence, Audience, Change};
 use crate::chat::recovery::{recover, write_head, Recovery, Unrecovered};
 use crate::chat::room_key;
 use crate::chat::session::{take_identity, welcome};
@@ -76,7 +76,7 @@ pub(super) async fn handle<A: Adapter>(
         if outcome.newly_present {
             announce_presence(
                 shared,
-                || socket.to(key.clone()),
+                Audience::Others(socket),
                 &room,
                 Change::Joined,
                 &user,
