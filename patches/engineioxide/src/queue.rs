@@ -136,6 +136,19 @@ impl<T> Sender<T> {
         Ok(())
     }
 
+    /// Queues a heartbeat packet whatever the bounds, failing only once the queue
+    /// is closed. A full queue means a client that reads slowly, not one that is
+    /// gone: its ping waits behind what it has not read yet, and the ping timeout
+    /// decides. At most one such packet is outstanding per heartbeat interval.
+    pub(crate) fn send_heartbeat(&self, item: T) -> Result<(), TrySendError<T>> {
+        let state = self.shared.lock();
+        if state.closed {
+            return Err(TrySendError::Closed(item));
+        }
+        self.shared.push(state, item);
+        Ok(())
+    }
+
     /// Queues `item`, waiting for room; fails once the queue is closed.
     pub(crate) async fn send(&self, mut item: T) -> Result<(), SendError<T>> {
         loop {
@@ -380,6 +393,18 @@ mod tests {
         assert_eq!(tx.shared.lock().items.capacity(), 0);
         tx.try_send([1; 100]).unwrap();
         assert_eq!(rx.recv().await, Some([1; 100]));
+    }
+
+    #[tokio::test]
+    async fn heartbeat_packets_pass_a_full_queue_but_not_a_closed_one() {
+        let (tx, mut rx) = channel::<u8>(1, usize::MAX, |_| 0);
+        tx.try_send(1).unwrap();
+        assert!(matches!(tx.try_send(2), Err(TrySendError::Full(2))));
+        tx.send_heartbeat(3).unwrap();
+        assert_eq!(rx.recv().await, Some(1));
+        assert_eq!(rx.recv().await, Some(3));
+        rx.close();
+        assert!(matches!(tx.send_heartbeat(4), Err(TrySendError::Closed(4))));
     }
 
     #[tokio::test]

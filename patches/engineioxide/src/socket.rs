@@ -367,8 +367,11 @@ where
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?self.id, "emitting ping");
 
+            // Past the queue's bounds: a client behind on reading is still alive,
+            // and the ping timeout (which this ping, queued behind the rest,
+            // measures) decides whether it keeps up.
             self.internal_tx
-                .try_send(smallvec![Packet::Ping])
+                .send_heartbeat(smallvec![Packet::Ping])
                 .map_err(|_| Error::HeartbeatTimeout)?;
 
             #[cfg(feature = "tracing")]
@@ -398,7 +401,7 @@ where
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?self.id, "ping received, sending pong");
             self.internal_tx
-                .try_send(smallvec![Packet::Pong])
+                .send_heartbeat(smallvec![Packet::Pong])
                 .map_err(|_| Error::HeartbeatTimeout)?;
         }
     }
@@ -674,6 +677,58 @@ mod tests {
             .expect("no ping after the ping interval")
             .unwrap();
         assert!(matches!(ping[..], [Packet::Ping]), "{ping:?}");
+        socket.cancellation_token.cancel();
+    }
+
+    /// A client behind on reading (its queue full) is pinged behind what it has not
+    /// read, not closed: the ping timeout decides whether it keeps up.
+    #[tokio::test]
+    async fn full_queue_still_gets_its_ping() {
+        let interval = Duration::from_millis(50);
+        let config = EngineIoConfig::builder()
+            .ping_interval(interval)
+            .ping_timeout(Duration::from_secs(5))
+            .max_buffer_size(2)
+            .build();
+        let req = http::Request::<()>::default().into_parts().0;
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let closed_by_socket = closed.clone();
+        let socket = Arc::new(Socket::<()>::new(
+            ProtocolVersion::V4,
+            TransportType::Websocket,
+            &config,
+            req,
+            Box::new(move |_, _| closed_by_socket.store(true, std::sync::atomic::Ordering::SeqCst)),
+            true,
+        ));
+        socket.send(Packet::Message("first".into())).unwrap();
+        socket.send(Packet::Message("second".into())).unwrap();
+        assert!(
+            socket.send(Packet::Message("third".into())).is_err(),
+            "the queue is full"
+        );
+        socket
+            .clone()
+            .spawn_heartbeat(interval, config.ping_timeout);
+        tokio::time::sleep(interval * 3).await;
+        assert!(
+            !closed.load(std::sync::atomic::Ordering::SeqCst),
+            "closed for a full queue"
+        );
+
+        let mut rx = socket.internal_rx.try_lock().unwrap();
+        let mut received = Vec::new();
+        for _ in 0..3 {
+            let packets = tokio::time::timeout(Duration::from_secs(5), rx.buffered_rx.recv())
+                .await
+                .expect("a packet")
+                .unwrap();
+            received.extend(packets);
+        }
+        assert!(
+            matches!(&received[..], [Packet::Message(a), Packet::Message(b), Packet::Ping] if **a == *"first" && **b == *"second"),
+            "{received:?}"
+        );
         socket.cancellation_token.cancel();
     }
 }
