@@ -312,21 +312,63 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                     Some(packets) => {
                         #[cfg(feature = "tracing")]
                         tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                        Box::pin(write_packets(&socket, &mut tx, packets, None)).await;
+                        if !Box::pin(write_until_given_up(&socket, write_packets(&socket, &mut tx, packets, None))).await {
+                            return;
+                        }
                         continue;
                     }
                     None => continue,
                 }
             },
         };
-        Box::pin(write_packets(&socket, &mut tx, first, Some(buffered_rx))).await;
+        let burst = write_packets(&socket, &mut tx, first, Some(buffered_rx));
+        if !Box::pin(write_until_given_up(&socket, burst)).await {
+            return;
+        }
     }
 
     #[cfg(feature = "tracing")]
     tracing::trace!(sid = %socket.id, "ws closing flush");
 
-    tx.flush().await.ok();
-    tx.close().await.ok();
+    let closing = async {
+        tx.flush().await.ok();
+        tx.close().await.ok();
+    };
+    Box::pin(write_until_given_up(&socket, closing)).await;
+}
+
+/// How long a write may still take once the session is closed: enough for a
+/// client that reads to get the last packets (a close, a server's goodbye).
+const CLOSING_WRITE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs `write` to its end, or gives it up `CLOSING_WRITE_GRACE` after the
+/// session is closed; returns whether it ended.
+///
+/// A client that stays connected but stops reading (its TCP window shut) would
+/// otherwise hold the writer in the write forever, and with it the session's
+/// queue lock, which closing the session waits for before it tells the handler:
+/// the session, its socket and everything they hold would outlive their own
+/// ping timeout for as long as the client keeps its socket open.
+async fn write_until_given_up<D>(
+    socket: &Socket<D>,
+    write: impl std::future::Future<Output = ()>,
+) -> bool
+where
+    D: Default + Send + Sync + 'static,
+{
+    let give_up = async {
+        socket.cancellation_token.cancelled().await;
+        tokio::time::sleep(CLOSING_WRITE_GRACE).await;
+    };
+    tokio::select! {
+        biased;
+        () = write => true,
+        () = give_up => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "ws write given up: the client does not read");
+            false
+        }
+    }
 }
 
 /// Writes `first` then, with `more`, every packet queued behind it, and flushes.
@@ -567,6 +609,35 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(msg, Message::text("4hello"));
+    }
+
+    /// A client that stops reading cannot hold the writer (and the queue's lock,
+    /// which closing the session waits for) past the session's end.
+    #[tokio::test]
+    async fn writer_blocked_by_a_client_that_does_not_read_stops_after_the_session() {
+        let socket = socket();
+        let (server, _client) = ws_pair().await;
+        let (tx, _rx) = server.split();
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        // The duplex pipe holds 1024 bytes and the client never reads.
+        for _ in 0..8 {
+            socket.emit(Str::from("x".repeat(1000))).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !writer.is_finished(),
+            "the writer waits while the session lives"
+        );
+
+        socket.cancellation_token.cancel();
+        tokio::time::timeout(CLOSING_WRITE_GRACE * 2, writer)
+            .await
+            .expect("the writer is still stuck after the session's end")
+            .unwrap();
+        assert!(
+            socket.internal_rx.try_lock().is_ok(),
+            "the queue's lock is given back"
+        );
     }
 
     #[tokio::test]
