@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use crate::client::{self, Identity, Target, Traffic};
 use crate::load::{self, Ctl, LoadClient, Mode, StepPlan, StepResult};
 use crate::servers::{self, Paths, Server, ServerKind};
+use crate::sys::{cap, fd_budget};
 
 /// A stepped scenario: clients in rooms, offered load raised step by step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,26 +134,6 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn note(text: impl AsRef<str>) {
     eprintln!("  {}", text.as_ref());
-}
-
-/// File descriptors this process (and each server, which inherits its limits)
-/// may hold for connections.
-pub(crate) fn fd_budget() -> u64 {
-    crate::sys::nofile().0.saturating_sub(256).max(64)
-}
-
-pub(crate) fn cap(requested: u64, budget: u64) -> (u64, Option<String>) {
-    if requested <= budget {
-        (requested, None)
-    } else {
-        let (soft, hard) = crate::sys::nofile();
-        (
-            budget,
-            Some(format!(
-                "capped from {requested}: RLIMIT_NOFILE {soft} (hard {hard})"
-            )),
-        )
-    }
 }
 
 /// The join phase of a stepped scenario.

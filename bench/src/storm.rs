@@ -1119,8 +1119,8 @@ pub async fn storm(
     text_bytes: usize,
 ) -> Result<StormResult, String> {
     let recovery = recovery_of(server.kind).ok_or("this server has no connection recovery")?;
-    let budget = crate::scenarios::fd_budget().saturating_sub(u64::from(plan.senders));
-    let (clients, capped) = crate::scenarios::cap(u64::from(plan.clients), budget);
+    let budget = crate::sys::fd_budget().saturating_sub(u64::from(plan.senders));
+    let (clients, capped) = crate::sys::cap(u64::from(plan.clients), budget);
     let clients = clients as u32;
     let (joined_tx, mut joined_rx) = mpsc::unbounded_channel();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();

@@ -1,4 +1,4 @@
-//! The machine: file descriptor limits, what the results file says about the
+//! The machine: file descriptor limits (and the connections they allow), what the results file says about the
 //! hardware, and the date.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -41,6 +41,27 @@ pub fn die_with_parent(command: &mut std::process::Command) {
 /// (soft, hard) RLIMIT_NOFILE.
 pub fn nofile() -> (u64, u64) {
     Resource::NOFILE.get().unwrap_or((1024, 1024))
+}
+
+/// File descriptors this process (and each server, which inherits its limits)
+/// may hold for connections.
+pub(crate) fn fd_budget() -> u64 {
+    nofile().0.saturating_sub(256).max(64)
+}
+
+/// `requested` connections, or the `budget` with a note saying why fewer.
+pub(crate) fn cap(requested: u64, budget: u64) -> (u64, Option<String>) {
+    if requested <= budget {
+        (requested, None)
+    } else {
+        let (soft, hard) = nofile();
+        (
+            budget,
+            Some(format!(
+                "capped from {requested}: RLIMIT_NOFILE {soft} (hard {hard})"
+            )),
+        )
+    }
 }
 
 /// CPU time, in clock ticks, of the whole machine (busy) and of two processes
