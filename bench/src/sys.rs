@@ -1,5 +1,5 @@
-//! The machine: file descriptor limits (and the connections they allow), what the results file says about the
-//! hardware, and the date.
+//! The machine: file descriptor limits (and the connections they allow), what
+//! the results file says about the hardware, and the date.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
