@@ -366,6 +366,14 @@ pub struct Limits {
     /// Burst of room changes of one connection (token bucket size); enough to join
     /// `max_rooms_per_connection` rooms at once. Defaults to `16`.
     pub room_change_burst: u32,
+    /// Largest room that gets join and leave notices (the `message` from the
+    /// system user and the `presence` event), counted in members with the user
+    /// in it. Every notice goes to every member, so a room of N members filling
+    /// up, or coming back after a restart or an outage, costs N² frames: 100
+    /// million for 10,000 members. Larger rooms are quiet; their counts stay
+    /// exact in `rooms` and `members`. `0` sends notices whatever the size.
+    /// Defaults to `1000`.
+    pub notice_max_members: usize,
     /// Open TCP connections from one IP address to the server's own listener
     /// (and connections handed over with [`Engine::adopt`](crate::Engine::adopt)),
     /// idle ones included; one past it is closed as soon as it is accepted. A
@@ -401,6 +409,7 @@ impl Default for Limits {
             typing_interval_ms: 1_000,
             room_changes_per_second: 1,
             room_change_burst: 16,
+            notice_max_members: 1_000,
             max_sockets_per_ip: 256,
             max_sockets: 0,
             ipv6_prefix_len: 64,

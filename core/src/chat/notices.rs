@@ -53,7 +53,8 @@ pub(crate) enum Audience<'a, A: Adapter> {
     Everyone(&'a SocketIo<A>),
 }
 
-/// Tells a room that `user` joined or left it (now `count` members).
+/// Tells a room that `user` joined or left it (now `count` members), unless the
+/// room is larger than `limits.notice_max_members`.
 ///
 /// In cluster mode the notice travels with the room's messages
 /// (`RedisHistory::announce_notice`), so every node delivers it in their order;
@@ -66,6 +67,9 @@ pub(crate) async fn announce_presence<A: Adapter>(
     user: &User,
     count: usize,
 ) {
+    if too_large_for_notices(shared.config.limits.notice_max_members, change, count) {
+        return;
+    }
     let notice = match change {
         Change::Joined => system_notice(room, format!("{} joined", user.name), MessageKind::Join),
         Change::Left => system_notice(room, format!("{} left", user.name), MessageKind::Leave),
@@ -100,6 +104,17 @@ pub(crate) async fn announce_presence<A: Adapter>(
     if let Err(e) = broadcast(shared, &target, "presence", &presence).await {
         tracing::debug!("could not deliver a presence change: {e}");
     }
+}
+
+/// Whether a room of `count` members after `change` is over `max` (`0`: no
+/// limit). It is measured with the user in it, so that a user whose join was not
+/// announced is not announced leaving either.
+fn too_large_for_notices(max: usize, change: Change, count: usize) -> bool {
+    let size = match change {
+        Change::Joined => count,
+        Change::Left => count + 1,
+    };
+    max != 0 && size > max
 }
 
 /// Where a kick reaches.
@@ -139,5 +154,20 @@ pub(crate) async fn kick<A: Adapter>(
                 .await
                 .map_err(|e| e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_over_the_limit_are_quiet_both_ways() {
+        // Joining makes the room 3: over 2. Leaving it from 3 leaves 2: still quiet.
+        assert!(too_large_for_notices(2, Change::Joined, 3));
+        assert!(too_large_for_notices(2, Change::Left, 2));
+        assert!(!too_large_for_notices(2, Change::Joined, 2));
+        assert!(!too_large_for_notices(2, Change::Left, 1));
+        assert!(!too_large_for_notices(0, Change::Joined, 1_000_000));
     }
 }
