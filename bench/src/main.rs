@@ -748,9 +748,10 @@ async fn run(
                         " (f) reconnect storm: {} clients in one room, {} senders",
                         storm.clients, storm.senders
                     );
-                    // The room fills and recovers with notices that grow as the
-                    // square of its size.
-                    // (Palaver at 10k took 4 to 10 minutes on a busy 2-core machine.)
+                    // Rooms over the chat's notice limit (1000) are quiet now, but
+                    // a server with notices on takes minutes here: they grow as the
+                    // square of the room (Palaver without the limit, at 10k: 4 to 10
+                    // minutes on a busy 2-core machine).
                     let limit = if storm.clients > 10_000 {
                         Duration::from_secs(3600)
                     } else {

@@ -53,10 +53,7 @@ pub(crate) async fn deliver_here<A: Adapter, T: Serialize + ?Sized>(
         Some((a, b)) => ("private", vec![user_key(a), user_key(b)]),
         None => ("message", vec![room_key(room)]),
     };
-    let result = match sender {
-        Some(socket) => socket.local().to(keys).emit(event, message).await,
-        None => io.local().to(keys).emit(event, message).await,
-    };
+    let result = members_here(io, sender, keys).emit(event, message).await;
     count_dropped(counters, &result);
     if let Err(e) = result {
         // Only clients that are gone or too slow to read miss it; it is stored.
@@ -159,13 +156,23 @@ async fn deliver_notice_here<A: Adapter>(
     presence: &RawValue,
     sender: Option<&SocketRef<A>>,
 ) {
-    let key = room_key(room);
     for (event, data) in [("message", notice), ("presence", presence)] {
-        let result = match sender {
-            Some(socket) => socket.local().to(key.clone()).emit(event, data).await,
-            None => io.local().to(key.clone()).emit(event, data).await,
-        };
+        let result = members_here(io, sender, vec![room_key(room)])
+            .emit(event, data)
+            .await;
         count_dropped(counters, &result);
+    }
+}
+
+/// This node's connections in the Socket.IO rooms `keys`, but `sender`.
+fn members_here<A: Adapter>(
+    io: &SocketIo<A>,
+    sender: Option<&SocketRef<A>>,
+    keys: Vec<String>,
+) -> BroadcastOperators<A> {
+    match sender {
+        Some(socket) => socket.local().to(keys),
+        None => io.local().to(keys),
     }
 }
 

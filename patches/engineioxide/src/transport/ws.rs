@@ -312,7 +312,8 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                     Some(packets) => {
                         #[cfg(feature = "tracing")]
                         tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                        if !Box::pin(write_until_given_up(&socket, write_packets(&socket, &mut tx, packets, None))).await {
+                        let burst = write_packets(&socket, &mut tx, packets, None);
+                        if !Box::pin(write_until_given_up(&socket, burst)).await {
                             return;
                         }
                         continue;
