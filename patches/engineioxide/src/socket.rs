@@ -54,23 +54,20 @@
 //!
 //! let svc = EngineIoService::new(Arc::new(MyHandler::default()));
 //! ```
+#[cfg(feature = "__test_harness")]
+use std::sync::Arc;
 use std::{
     collections::VecDeque,
     fmt::Debug,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU8, Ordering},
-    },
-    time::Duration,
+    sync::atomic::{AtomicBool, AtomicU8, Ordering},
 };
 
-use crate::{config::EngineIoConfig, errors::Error};
+use crate::{config::EngineIoConfig, errors::Error, heartbeat::LastBeat};
 use bytes::Bytes;
 use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Str, TransportType};
-use futures_util::FutureExt;
 use http::request::Parts;
 use smallvec::{SmallVec, smallvec};
-use tokio::sync::{Mutex, Notify, mpsc::error::TrySendError, watch};
+use tokio::sync::{Mutex, mpsc::error::TrySendError, watch};
 
 use crate::queue;
 
@@ -219,10 +216,9 @@ where
     /// message is retained; subsequent volatile sends overwrite the previous one.
     volatile_tx: watch::Sender<Option<PacketBuf>>,
 
-    /// Tells the heartbeat job, running in a separate task, that a Pong (v4 protocol) or a Ping
-    /// (v3 protocol) arrived. A [`Notify`] keeps at most one such signal, as a channel of
-    /// capacity 1 did, without a channel's allocation per session.
-    pub(crate) heartbeat: Notify,
+    /// When a Pong (v4 protocol) or a Ping (v3 protocol) last arrived, read by the
+    /// engine's heartbeat task (`crate::heartbeat`) when this session's next step is due.
+    pub(crate) last_beat: LastBeat,
 
     /// A cancellation token that will be triggered when the socket is being closed.
     pub(crate) cancellation_token: CancellationToken,
@@ -269,7 +265,7 @@ where
 
             volatile_tx,
 
-            heartbeat: Notify::new(),
+            last_beat: LastBeat::default(),
             cancellation_token: CancellationToken::new(),
 
             close_fn,
@@ -301,108 +297,19 @@ where
         self.upgrading.store(true, Ordering::Relaxed);
     }
 
-    /// Spawn the heartbeat job
-    ///
-    /// Keep a handle to the job so that it can be aborted when the socket is closed
-    pub(crate) fn spawn_heartbeat(self: Arc<Self>, interval: Duration, timeout: Duration) {
-        let cancellation_token = self.cancellation_token.clone();
-
-        tokio::spawn(
-            cancellation_token
-                .run_until_cancelled_owned(async move {
-                    if let Err(_e) = self.heartbeat_job(interval, timeout).await {
-                        self.close(DisconnectReason::HeartbeatTimeout);
-                        #[cfg(feature = "tracing")]
-                        tracing::debug!(id = ?self.id, "heartbeat error: {_e}");
-                    }
-                })
-                .inspect(|_v| {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(aborted = _v.is_none(), "heartbeat job completed");
-                }),
-        );
-    }
-
-    /// Heartbeat is sent every `interval` milliseconds by the client and the server `is` expected to respond within `timeout` milliseconds.
-    ///
-    /// If the client or server does not respond within the timeout, the connection is closed.
-    #[cfg(feature = "v3")]
-    async fn heartbeat_job(&self, interval: Duration, timeout: Duration) -> Result<(), Error> {
-        match self.protocol {
-            ProtocolVersion::V3 => self.heartbeat_job_v3(interval, timeout).await,
-            ProtocolVersion::V4 => self.heartbeat_job_v4(interval, timeout).await,
-        }
-    }
-
-    /// Heartbeat is sent every `interval` milliseconds and the client is expected to respond within `timeout` milliseconds.
-    ///
-    /// If the client does not respond within the timeout, the connection is closed.
-    #[cfg(not(feature = "v3"))]
-    async fn heartbeat_job(&self, interval: Duration, timeout: Duration) -> Result<(), Error> {
-        self.heartbeat_job_v4(interval, timeout).await
-    }
-
-    /// Heartbeat is sent every `interval` milliseconds and the client is expected to respond within `timeout` milliseconds.
-    ///
-    /// If the client does not respond within the timeout, the connection is closed.
-    async fn heartbeat_job_v4(&self, interval: Duration, timeout: Duration) -> Result<(), Error> {
-        #[cfg(feature = "tracing")]
-        tracing::debug!(sid = ?self.id, "heartbeat sender routine started");
-
-        // The first ping is due `interval` after the handshake, as in the reference engine.io
-        // server (`schedulePing()` is a `setTimeout(pingInterval)`), not right away as the
-        // first tick of `tokio::time::interval` would be.
-        let mut interval_tick =
-            tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        interval_tick.tick().await;
-        // Some clients send the pong packet in first. If that happens, we should consume it.
-        self.heartbeat.notified().now_or_never();
-        loop {
-            // If we are currently upgrading we should pause the heartbeat process
-            if self.is_upgrading() {
-                interval_tick.tick().await;
-                continue;
-            }
-
-            #[cfg(feature = "tracing")]
-            tracing::trace!(sid = ?self.id, "emitting ping");
-
-            // Past the queue's bounds: a client behind on reading is still alive,
-            // and the ping timeout (which this ping, queued behind the rest,
-            // measures) decides whether it keeps up.
-            self.internal_tx
-                .send_heartbeat(smallvec![Packet::Ping])
-                .map_err(|_| Error::HeartbeatTimeout)?;
-
-            #[cfg(feature = "tracing")]
-            tracing::trace!(sid = ?self.id, "waiting for pong");
-
-            tokio::time::timeout(timeout, self.heartbeat.notified())
-                .await
-                .map_err(|_| Error::HeartbeatTimeout)?;
-
-            #[cfg(feature = "tracing")]
-            tracing::trace!(sid = ?self.id, "pong received");
-
-            interval_tick.tick().await;
-        }
-    }
-
-    #[cfg(feature = "v3")]
-    async fn heartbeat_job_v3(&self, interval: Duration, timeout: Duration) -> Result<(), Error> {
-        #[cfg(feature = "tracing")]
-        tracing::debug!(sid = ?self.id, "heartbeat receiver routine started");
-
-        loop {
-            tokio::time::timeout(interval + timeout, self.heartbeat.notified())
-                .await
-                .map_err(|_| Error::HeartbeatTimeout)?;
-
+    /// Records that the client answered a ping (v4) or pinged (v3); in v3 the pong
+    /// is sent here.
+    pub(crate) fn heartbeat_received(&self) {
+        self.last_beat.record();
+        #[cfg(feature = "v3")]
+        if self.protocol == ProtocolVersion::V3 {
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?self.id, "ping received, sending pong");
+            // Past the queue's bounds, as the ping in v4: a closed queue means the
+            // session is ending anyway.
             self.internal_tx
                 .send_heartbeat(smallvec![Packet::Pong])
-                .map_err(|_| Error::HeartbeatTimeout)?;
+                .ok();
         }
     }
 
@@ -551,7 +458,7 @@ impl<D: Default + Send + Sync + 'static> std::fmt::Debug for Socket<D> {
             .field("conn", &self.transport)
             .field("internal_rx", &self.internal_rx)
             .field("internal_tx", &self.internal_tx)
-            .field("heartbeat", &self.heartbeat)
+            .field("last_beat", &self.last_beat)
             .field("cancellation_token", &self.cancellation_token)
             .field("req_data", &self.req_parts)
             .finish()
@@ -613,7 +520,7 @@ where
 
             volatile_tx,
 
-            heartbeat: Notify::new(),
+            last_beat: LastBeat::default(),
             cancellation_token: CancellationToken::new(),
             close_fn,
 
@@ -636,99 +543,5 @@ where
         });
 
         (sock, rx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::{sync::Arc, time::Duration};
-
-    use engineioxide_core::{Packet, ProtocolVersion, TransportType};
-
-    use super::Socket;
-    use crate::config::EngineIoConfig;
-
-    /// The reference engine.io server sends its first ping `pingInterval` after the handshake
-    /// (`schedulePing()` in `lib/socket.ts` is a `setTimeout(pingInterval)`), so that the first
-    /// packet a client gets after the open packet is the answer to its own first packet.
-    #[tokio::test]
-    async fn first_ping_after_ping_interval() {
-        let interval = Duration::from_millis(300);
-        let config = EngineIoConfig::builder().ping_interval(interval).build();
-        let req = http::Request::<()>::default().into_parts().0;
-        let socket = Arc::new(Socket::<()>::new(
-            ProtocolVersion::V4,
-            TransportType::Websocket,
-            &config,
-            req,
-            Box::new(|_, _| ()),
-            true,
-        ));
-        socket
-            .clone()
-            .spawn_heartbeat(interval, config.ping_timeout);
-        let mut rx = socket.internal_rx.try_lock().unwrap();
-
-        let early = tokio::time::timeout(interval / 2, rx.buffered_rx.recv()).await;
-        assert!(early.is_err(), "a packet was sent right away: {early:?}");
-
-        let ping = tokio::time::timeout(Duration::from_secs(5), rx.buffered_rx.recv())
-            .await
-            .expect("no ping after the ping interval")
-            .unwrap();
-        assert!(matches!(ping[..], [Packet::Ping]), "{ping:?}");
-        socket.cancellation_token.cancel();
-    }
-
-    /// A client behind on reading (its queue full) is pinged behind what it has not
-    /// read, not closed: the ping timeout decides whether it keeps up.
-    #[tokio::test]
-    async fn full_queue_still_gets_its_ping() {
-        let interval = Duration::from_millis(50);
-        let config = EngineIoConfig::builder()
-            .ping_interval(interval)
-            .ping_timeout(Duration::from_secs(5))
-            .max_buffer_size(2)
-            .build();
-        let req = http::Request::<()>::default().into_parts().0;
-        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let closed_by_socket = closed.clone();
-        let socket = Arc::new(Socket::<()>::new(
-            ProtocolVersion::V4,
-            TransportType::Websocket,
-            &config,
-            req,
-            Box::new(move |_, _| closed_by_socket.store(true, std::sync::atomic::Ordering::SeqCst)),
-            true,
-        ));
-        socket.send(Packet::Message("first".into())).unwrap();
-        socket.send(Packet::Message("second".into())).unwrap();
-        assert!(
-            socket.send(Packet::Message("third".into())).is_err(),
-            "the queue is full"
-        );
-        socket
-            .clone()
-            .spawn_heartbeat(interval, config.ping_timeout);
-        tokio::time::sleep(interval * 3).await;
-        assert!(
-            !closed.load(std::sync::atomic::Ordering::SeqCst),
-            "closed for a full queue"
-        );
-
-        let mut rx = socket.internal_rx.try_lock().unwrap();
-        let mut received = Vec::new();
-        for _ in 0..3 {
-            let packets = tokio::time::timeout(Duration::from_secs(5), rx.buffered_rx.recv())
-                .await
-                .expect("a packet")
-                .unwrap();
-            received.extend(packets);
-        }
-        assert!(
-            matches!(&received[..], [Packet::Message(a), Packet::Message(b), Packet::Ping] if **a == *"first" && **b == *"second"),
-            "{received:?}"
-        );
-        socket.cancellation_token.cancel();
     }
 }
