@@ -13,6 +13,10 @@
 //! while its requests are answered with large packets would otherwise make the
 //! server hold `capacity` of the largest packets it sends. An item is always
 //! accepted into an empty queue, so the byte bound can be passed by one item.
+//!
+//! Beside the queue there is one slot for a volatile item (socket.io's
+//! `volatile` emits): outside the bounds, replaced by the next volatile item if
+//! the consumer has not taken it yet, and taken after what is queued.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -54,6 +58,7 @@ pub(crate) fn channel<T>(
             closed: false,
             sender_gone: false,
             rx_waker: None,
+            volatile: None,
         }),
         capacity,
         capacity_bytes,
@@ -89,6 +94,8 @@ struct State<T> {
     /// The producer is gone: the consumer ends once the queue is drained.
     sender_gone: bool,
     rx_waker: Option<Waker>,
+    /// The latest volatile item the consumer has not taken.
+    volatile: Option<T>,
 }
 
 impl<T> Shared<T> {
@@ -147,6 +154,24 @@ impl<T> Sender<T> {
         }
         self.shared.push(state, item);
         Ok(())
+    }
+
+    /// Puts `item` in the volatile slot, replacing an item the consumer has not
+    /// taken yet; `false` once the queue is closed.
+    pub(crate) fn send_volatile(&self, item: T) -> bool {
+        let mut state = self.shared.lock();
+        if state.closed {
+            return false;
+        }
+        let replaced = state.volatile.replace(item);
+        let waker = state.rx_waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        // Dropped outside the lock: an item's drop may do anything.
+        drop(replaced);
+        true
     }
 
     /// Queues `item`, waiting for room; fails once the queue is closed.
@@ -248,6 +273,21 @@ impl<T> Drop for Permit<'_, T> {
     }
 }
 
+/// What [`Receiver::recv_any`] took.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next<T> {
+    Queued(T),
+    Volatile(T),
+}
+
+impl<T> Next<T> {
+    pub(crate) fn into_inner(self) -> T {
+        match self {
+            Next::Queued(item) | Next::Volatile(item) => item,
+        }
+    }
+}
+
 /// The consumer's handle.
 pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
@@ -255,7 +295,8 @@ pub(crate) struct Receiver<T> {
 
 impl<T> Receiver<T> {
     /// The next item; `None` once the queue is closed (or the producer gone)
-    /// and drained.
+    /// and drained. (The transports take volatile items too: [`Self::recv_any`].)
+    #[cfg(any(test, feature = "__test_harness"))]
     pub(crate) async fn recv(&mut self) -> Option<T> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -288,6 +329,27 @@ impl<T> Receiver<T> {
         Poll::Pending
     }
 
+    /// The next queued item or, when none is queued, the volatile one; `None`
+    /// once the queue is closed (or the producer gone) and both are drained.
+    pub(crate) async fn recv_any(&mut self) -> Option<Next<T>> {
+        poll_fn(|cx| self.poll_any(cx)).await
+    }
+
+    pub(crate) fn poll_any(&mut self, cx: &mut Context<'_>) -> Poll<Option<Next<T>>> {
+        match self.poll_recv(cx) {
+            Poll::Ready(Some(item)) => Poll::Ready(Some(Next::Queued(item))),
+            // Pending has registered the waker, which `send_volatile` wakes too.
+            Poll::Ready(None) | Poll::Pending => {
+                let mut state = self.shared.lock();
+                match state.volatile.take() {
+                    Some(item) => Poll::Ready(Some(Next::Volatile(item))),
+                    None if state.closed || state.sender_gone => Poll::Ready(None),
+                    None => Poll::Pending,
+                }
+            }
+        }
+    }
+
     /// Stops accepting items; those queued can still be received.
     pub(crate) fn close(&mut self) {
         self.shared.lock().closed = true;
@@ -311,7 +373,7 @@ impl<T> Drop for Receiver<T> {
         let items = {
             let mut state = self.shared.lock();
             state.closed = true;
-            std::mem::take(&mut state.items)
+            (std::mem::take(&mut state.items), state.volatile.take())
         };
         self.shared.changed.notify_waiters();
         // Dropped outside the lock: an item's drop may do anything.
@@ -393,6 +455,33 @@ mod tests {
         assert_eq!(tx.shared.lock().items.capacity(), 0);
         tx.try_send([1; 100]).unwrap();
         assert_eq!(rx.recv().await, Some([1; 100]));
+    }
+
+    #[tokio::test]
+    async fn volatile_slot_keeps_the_latest_item_after_the_queued_ones() {
+        let (tx, mut rx) = channel::<u8>(1, usize::MAX, |_| 0);
+        tx.try_send(1).unwrap();
+        // Outside the bounds, and a newer item replaces one not taken yet.
+        assert!(tx.send_volatile(2));
+        assert!(tx.send_volatile(3));
+        assert_eq!(rx.recv_any().await, Some(Next::Queued(1)));
+        assert_eq!(rx.recv_any().await, Some(Next::Volatile(3)));
+        // A consumer waiting on an empty queue is woken by a volatile item.
+        let waiting = tokio::spawn(async move {
+            let next = rx.recv_any().await;
+            (next, rx)
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(tx.send_volatile(4));
+        let (next, mut rx) = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert_eq!(next, Some(Next::Volatile(4)));
+        assert!(tx.shared.lock().volatile.is_none(), "taken, not kept");
+        rx.close();
+        assert!(!tx.send_volatile(5));
+        assert_eq!(rx.recv_any().await, None);
     }
 
     #[tokio::test]

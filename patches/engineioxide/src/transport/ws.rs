@@ -283,11 +283,7 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
         return;
     };
-    let InternalRx {
-        buffered_rx,
-        volatile_rx,
-        ..
-    } = &mut *internal_rx;
+    let InternalRx { buffered_rx, .. } = &mut *internal_rx;
 
     // Forward buffered packets until the channel is closed or the session is cancelled.
     //
@@ -298,26 +294,20 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     loop {
         let first = tokio::select! {
             biased;
-            items = buffered_rx.recv() => match items {
-                Some(packets) => packets,
+            next = buffered_rx.recv_any() => match next {
+                Some(queue::Next::Queued(packets)) => packets,
+                Some(queue::Next::Volatile(packets)) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
+                    let burst = write_packets(&socket, &mut tx, packets, None);
+                    if !Box::pin(write_until_given_up(&socket, burst)).await {
+                        return;
+                    }
+                    continue;
+                }
                 None => break,
             },
             _ = socket.cancellation_token.cancelled() => break,
-            Ok(()) = volatile_rx.changed() => {
-                let val = volatile_rx.borrow_and_update().clone();
-                match val {
-                    Some(packets) => {
-                        #[cfg(feature = "tracing")]
-                        tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                        let burst = write_packets(&socket, &mut tx, packets, None);
-                        if !Box::pin(write_until_given_up(&socket, burst)).await {
-                            return;
-                        }
-                        continue;
-                    }
-                    None => continue,
-                }
-            },
         };
         let burst = write_packets(&socket, &mut tx, first, Some(buffered_rx));
         if !Box::pin(write_until_given_up(&socket, burst)).await {
