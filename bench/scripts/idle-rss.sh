@@ -36,42 +36,10 @@ for _ in $(seq 1 300); do
 done
 [ -n "$port" ] || { echo "server did not start:"; cat "$log"; exit 1; }
 pid=$spid
-rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
-settle() {
-  local last now
-  last=$(rss)
-  while true; do
-    sleep 1
-    now=$(rss)
-    if [ $(( (now > last ? now - last : last - now) * 200 )) -le "$last" ]; then
-      echo "$now"
-      return
-    fi
-    last=$now
-  done
-}
+# shellcheck source=idle-lib.sh
+. "$repo/bench/scripts/idle-lib.sh"
 before=$(settle)
-# One worker per 9,000 connections keeps each below its descriptor limit.
-per=9000
-first=0
-fifo_dir=$(mktemp -d)
-while [ "$first" -lt "$count" ]; do
-  n=$(( count - first < per ? count - first : per ))
-  mkfifo "$fifo_dir/$first"
-  "$bench" hold --addr "127.0.0.1:$port" --first "$first" --count "$n" \
-    --room-size "$room" --concurrency 100 --max-seconds 900 \
-    <"$fifo_dir/$first" >"$fifo_dir/$first.out" &
-  workers+=($!)
-  exec {fd}>"$fifo_dir/$first"
-  first=$(( first + n ))
-done
-for f in "$fifo_dir"/*.out; do
-  until grep -q HOLD_CONNECTED "$f"; do sleep 0.2; done
-done
-connected=$(cat "$fifo_dir"/*.out | awk '/HOLD_CONNECTED/ {s += $2} END {print s}')
+hold_idle "$port" "$count" "$room"
 after=$(settle)
-awk -v b="$before" -v a="$after" -v n="$connected" 'BEGIN {
-  printf "connections %d  RSS before %.1f MiB  after %.1f MiB  KiB per connection %.2f\n",
-    n, b / 1024, a / 1024, (a - b) / n }'
+per_connection "$(basename "$server")" "$before" "$after"
 if [ -n "${HOLD_SECONDS:-}" ]; then sleep "$HOLD_SECONDS"; fi
-rm -rf "$fifo_dir"

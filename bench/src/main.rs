@@ -169,6 +169,11 @@ enum Cmd {
     },
 }
 
+/// How closely `make bench` and `make bench-full` find a stepped scenario's knee:
+/// after the first failing step, steps between the best passing and the lowest
+/// failing rate until the two are within 10 %.
+const KNEE_RATIO: f64 = 1.1;
+
 fn preset(preset: Preset) -> Plan {
     match preset {
         Preset::Smoke => Plan {
@@ -179,6 +184,7 @@ fn preset(preset: Preset) -> Plan {
                 rates: vec![2.0],
                 step_secs: 1.0,
                 drain_secs: 5.0,
+                refine_ratio: None,
             },
             private: StepsPlan {
                 clients: 20,
@@ -186,6 +192,7 @@ fn preset(preset: Preset) -> Plan {
                 rates: vec![2.0],
                 step_secs: 1.0,
                 drain_secs: 5.0,
+                refine_ratio: None,
             },
             idle_sizes: vec![200],
             idle_room_size: 100,
@@ -202,8 +209,8 @@ fn preset(preset: Preset) -> Plan {
                     rates: vec![2.0],
                     step_secs: 1.0,
                     drain_secs: 5.0,
+                    refine_ratio: None,
                 },
-                refine_ratio: None,
                 connect_count: 40,
                 connect_concurrency: 10,
             }),
@@ -226,6 +233,7 @@ fn preset(preset: Preset) -> Plan {
                 rates: vec![0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0],
                 step_secs: 3.0,
                 drain_secs: 5.0,
+                refine_ratio: Some(KNEE_RATIO),
             },
             private: StepsPlan {
                 clients: 1000,
@@ -233,6 +241,7 @@ fn preset(preset: Preset) -> Plan {
                 rates: vec![5.0, 10.0, 20.0, 30.0, 40.0, 60.0],
                 step_secs: 3.0,
                 drain_secs: 5.0,
+                refine_ratio: Some(KNEE_RATIO),
             },
             idle_sizes: vec![10_000, 50_000],
             idle_room_size: 100,
@@ -255,6 +264,7 @@ fn preset(preset: Preset) -> Plan {
                 ],
                 step_secs: 10.0,
                 drain_secs: 10.0,
+                refine_ratio: Some(KNEE_RATIO),
             },
             private: StepsPlan {
                 clients: 1000,
@@ -264,6 +274,7 @@ fn preset(preset: Preset) -> Plan {
                 ],
                 step_secs: 10.0,
                 drain_secs: 10.0,
+                refine_ratio: Some(KNEE_RATIO),
             },
             idle_sizes: vec![10_000, 50_000, 100_000],
             idle_room_size: 100,
@@ -292,8 +303,8 @@ fn seed_plan(step_secs: f64, drain_secs: f64) -> SeedPlan {
             rates: vec![0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
             step_secs,
             drain_secs,
+            refine_ratio: Some(KNEE_RATIO),
         },
-        refine_ratio: Some(1.1),
         connect_count: SEED_CLIENTS.into(),
         connect_concurrency: 100,
     }
@@ -504,7 +515,7 @@ fn main() -> ExitCode {
                     seed.fanout.rates = seed_rates;
                 }
                 if let Some(ratio) = seed_refine {
-                    seed.refine_ratio = (ratio > 1.0).then_some(ratio);
+                    seed.fanout.refine_ratio = (ratio > 1.0).then_some(ratio);
                 }
                 if let Some(n) = seed_connect_count {
                     seed.connect_count = n;
@@ -639,10 +650,7 @@ async fn run(
                         eprintln!(" (e) seed 002: room fan-out");
                         let outcome = scenarios::with_server(kind, &paths, "fanout", limit, |s| {
                             let plan = &plan;
-                            async move {
-                                scenarios::stepped(&s, plan, &seed.fanout, false, seed.refine_ratio)
-                                    .await
-                            }
+                            async move { scenarios::stepped(&s, plan, &seed.fanout, false).await }
                         })
                         .await;
                         report_error(&outcome);
@@ -683,7 +691,7 @@ async fn run(
                     eprintln!(" (a) room fan-out");
                     let outcome = scenarios::with_server(kind, &paths, "fanout", limit, |s| {
                         let plan = &plan;
-                        async move { scenarios::stepped(&s, plan, &plan.fanout, false, None).await }
+                        async move { scenarios::stepped(&s, plan, &plan.fanout, false).await }
                     })
                     .await;
                     report_error(&outcome);
@@ -724,7 +732,7 @@ async fn run(
                     eprintln!(" (d) private messages");
                     let outcome = scenarios::with_server(kind, &paths, "private", limit, |s| {
                         let plan = &plan;
-                        async move { scenarios::stepped(&s, plan, &plan.private, true, None).await }
+                        async move { scenarios::stepped(&s, plan, &plan.private, true).await }
                     })
                     .await;
                     report_error(&outcome);

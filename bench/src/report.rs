@@ -278,17 +278,7 @@ fn seed_section(md: &mut String, report: &Report) {
     }
     let p = &report.plan;
     let f = &seed.fanout;
-    let refine = match seed.refine_ratio {
-        Some(r) => format!(
-            "After the first failing step, steps at the geometric midpoint of the best \
-             passing and the lowest failing rate run until the two are within {:.0} % \
-             (each after a rest of at least 2 s once the previous step's backlog has \
-             drained: 1 s without a frame), \
-             so the knee is known to that precision.",
-            (r - 1.0) * 100.0
-        ),
-        None => "Stepping stops at the first failing step.".into(),
-    };
+    let refine = stepping_text(f.refine_ratio);
     let _ = writeln!(
         md,
         "## (e) Seed 002: the tutorial room chat, moved by its import line\n\n\
@@ -698,14 +688,30 @@ pub fn markdown(report: &Report, previous: Option<&str>) -> String {
         "\nPalaver (both) runs with `bench/config/palaver.json`: `{}`\n",
         report.palaver_config
     );
+    // What the configuration turns off that the engine does by default and the
+    // other servers do not do at all.
+    let mut off = Vec::new();
     if report.palaver_config["room_list"]["group_list"] == serde_json::Value::Bool(false) {
+        off.push(
+            "`room_list.group_list` is off: with it on every membership change sends every \
+             client the tutorial's `groupList` (up to 50 rooms × 50 members), which dominates \
+             the idle and connect scenarios.",
+        );
+    }
+    if report.palaver_config["limits"]["notice_max_members"] == 1 {
+        off.push(
+            "`limits.notice_max_members` is 1: no join or leave notices (a `message` and a \
+             `presence` event to each member already in the room), which the Node server's \
+             chat does not send.",
+        );
+    }
+    if !off.is_empty() {
         let _ = writeln!(
             md,
-            "`room_list.group_list` is off: the other servers push no room lists, and with \
-             it on every membership change sends every client the tutorial's `groupList` \
-             (up to 50 rooms × 50 members), which dominates the idle and connect scenarios. \
-             `--palaver-config bench/config/palaver-room-lists.json` measures Palaver with \
-             it on (see bench/README.md).\n"
+            "{} The other servers do neither. `--palaver-config \
+             bench/config/palaver-as-shipped.json` measures Palaver with the engine's \
+             defaults (see bench/README.md).\n",
+            off.join(" ")
         );
     }
     let _ = writeln!(
@@ -725,9 +731,13 @@ pub fn markdown(report: &Report, previous: Option<&str>) -> String {
              the room's other members. A step passes when every message is acknowledged, \
              none is refused, loss (expected minus received deliveries) is zero, each \
              sender's messages arrive in order, and p99 delivery latency (send to receive) \
-             is at most {} ms; stepping stops at the first failing step. Deliveries/s count \
-             received deliveries from the step's start to its last delivery.",
-            p.fanout.clients, p.fanout.room_size, p.fanout.step_secs, p.p99_limit_ms
+             is at most {} ms. {} Deliveries/s count received deliveries from the step's \
+             start to its last delivery.",
+            p.fanout.clients,
+            p.fanout.room_size,
+            p.fanout.step_secs,
+            p.p99_limit_ms,
+            stepping_text(p.fanout.refine_ratio)
         ),
         "deliveries",
         &["fanout-throughput.svg", "fanout-p99.svg"],
@@ -875,8 +885,11 @@ pub fn markdown(report: &Report, previous: Option<&str>) -> String {
         &format!(
             "{} clients (joined to rooms of {}, which stay quiet); each sends `private` to \
              a client picked at random (never itself) at a fixed rate for {} s per step. \
-             Each message is due once. Same pass rules as (a).",
-            p.private.clients, p.private.room_size, p.private.step_secs
+             Each message is due once. Same pass rules as (a). {}",
+            p.private.clients,
+            p.private.room_size,
+            p.private.step_secs,
+            stepping_text(p.private.refine_ratio)
         ),
         "messages",
         &["private-throughput.svg", "private-p99.svg"],
@@ -1261,4 +1274,18 @@ pub fn smoke_failures(report: &Report) -> Vec<String> {
         }
     }
     out
+}
+
+/// How a stepped scenario ends, for its section's introduction.
+fn stepping_text(refine_ratio: Option<f64>) -> String {
+    match refine_ratio {
+        Some(r) => format!(
+            "After the first failing step, steps at the geometric midpoint of the best \
+             passing and the lowest failing rate run until the two are within {:.0} % \
+             (each after a rest of at least 2 s once the previous step's backlog has \
+             drained: 1 s without a frame), so the knee is known to that precision.",
+            (r - 1.0) * 100.0
+        ),
+        None => "Stepping stops at the first failing step.".into(),
+    }
 }

@@ -25,6 +25,11 @@ pub struct StepsPlan {
     pub rates: Vec<f64>,
     pub step_secs: f64,
     pub drain_secs: f64,
+    /// After the first failing step, steps between the best passing and the first
+    /// failing rate (geometric midpoints) until they are within this ratio (1.1:
+    /// the knee is known to 10 %). `None`: stop at the first failing step.
+    #[serde(default)]
+    pub refine_ratio: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,12 +61,8 @@ pub struct Plan {
 /// O(N²) frames and O(N³) bytes: N stays in the hundreds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeedPlan {
-    /// Coarse rates in `fanout.rates`, then refined (see `refine_ratio`).
+    /// Coarse rates in `fanout.rates`, then refined (see `StepsPlan::refine_ratio`).
     pub fanout: StepsPlan,
-    /// After the first failing coarse step, steps between the best passing and the
-    /// first failing rate (geometric midpoints) until they are within this ratio
-    /// (1.1: the knee is known to 10 %). `None`: stop at the first failing step.
-    pub refine_ratio: Option<f64>,
     pub connect_count: u64,
     pub connect_concurrency: usize,
 }
@@ -251,8 +252,8 @@ pub async fn stepped(
     plan: &Plan,
     steps: &StepsPlan,
     private: bool,
-    refine: Option<f64>,
 ) -> Result<StepsOutcome, String> {
+    let refine = steps.refine_ratio;
     let target = Target {
         addr: server.addr,
         proto: server.kind.proto(),
