@@ -1,8 +1,32 @@
 # Shared by idle-rss.sh and idle-node-heap.sh (sourced, not run): the server's RSS
 # once stable and the idle connections, as scenario (b) of `make bench` measures
-# them. Needs `pid` (the server's process), `bench` (the palaver-bench binary) and
-# the `workers` array set by the caller; `hold_idle PORT COUNT ROOM` sets
-# `connected`.
+# them. The caller sets `bench` (the palaver-bench binary) and `stop_signal`, starts
+# the server with its output in "$log" and sets `pid`; `await_port PREFIX` sets
+# `port` from the line the server prints; `hold_idle PORT COUNT ROOM` sets
+# `connected`. On exit the workers and the server are stopped and the log removed.
+
+log=$(mktemp)
+workers=()
+cleanup() {
+  for w in "${workers[@]}"; do kill "$w" 2>/dev/null || true; done
+  [ -n "${pid:-}" ] && kill "-$stop_signal" "$pid" 2>/dev/null || true
+  [ -n "${pid:-}" ] && wait "$pid" 2>/dev/null || true
+  rm -f "$log"
+}
+trap cleanup EXIT
+
+# Waits up to 30 s for the server to print PREFIX followed by its port.
+await_port() {
+  port=
+  for _ in $(seq 1 300); do
+    port=$(grep -o "$1[0-9]*" "$log" | head -1 | grep -o '[0-9]*$' || true)
+    [ -n "$port" ] && return
+    sleep 0.1
+  done
+  echo "server did not start:"
+  cat "$log"
+  exit 1
+}
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 

@@ -14,36 +14,21 @@ count=${2:-10000}
 room=${3:-100}
 bench=${4:-target/release/palaver-bench}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-log=$(mktemp)
-workers=()
-cleanup() {
-  for w in "${workers[@]}"; do kill "$w" 2>/dev/null || true; done
-  [ -n "${spid:-}" ] && kill -TERM "$spid" 2>/dev/null || true
-  [ -n "${spid:-}" ] && wait "$spid" 2>/dev/null || true
-  rm -f "$log"
-}
-trap cleanup EXIT
+stop_signal=TERM
+# shellcheck source=idle-lib.sh
+. "$repo/bench/scripts/idle-lib.sh"
 
 NODE_PATH="$repo/bench/node_modules" \
   NAPI_RS_NATIVE_LIBRARY_PATH="$repo/target/bench-addon/palaver.linux-x64-gnu.node" \
   BENCH_PALAVER_CONFIG="$repo/bench/config/palaver.json" \
   node --expose-gc -r "$repo/bench/scripts/gc-on-signal.cjs" "$server_js" >"$log" 2>&1 &
-spid=$!
-port=
-for _ in $(seq 1 300); do
-  port=$(grep -o 'BENCH_LISTENING [0-9]*' "$log" | head -1 | cut -d' ' -f2 || true)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "server did not start:"; cat "$log"; exit 1; }
-pid=$spid
-# shellcheck source=idle-lib.sh
-. "$repo/bench/scripts/idle-lib.sh"
+pid=$!
+await_port 'BENCH_LISTENING '
 before=$(settle)
 hold_idle "$port" "$count" "$room"
 after=$(settle)
 per_connection "$(basename "$server_js") as measured" "$before" "$after"
-kill -USR2 "$spid"
+kill -USR2 "$pid"
 until grep -q HEAP_AFTER_GC "$log"; do sleep 0.2; done
 after_gc=$(settle)
 per_connection "$(basename "$server_js") after a full GC" "$before" "$after_gc"

@@ -16,28 +16,13 @@ count=${2:-10000}
 room=${3:-100}
 bench=${4:-target/release/palaver-bench}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-log=$(mktemp)
-workers=()
-cleanup() {
-  for w in "${workers[@]}"; do kill "$w" 2>/dev/null || true; done
-  [ -n "${spid:-}" ] && kill -INT "$spid" 2>/dev/null || true
-  [ -n "${spid:-}" ] && wait "$spid" 2>/dev/null || true
-  rm -f "$log"
-}
-trap cleanup EXIT
-
-"$server" --config "$repo/bench/config/palaver.json" >"$log" 2>&1 &
-spid=$!
-port=
-for _ in $(seq 1 300); do
-  port=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f3 || true)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "server did not start:"; cat "$log"; exit 1; }
-pid=$spid
+stop_signal=INT
 # shellcheck source=idle-lib.sh
 . "$repo/bench/scripts/idle-lib.sh"
+
+"$server" --config "$repo/bench/config/palaver.json" >"$log" 2>&1 &
+pid=$!
+await_port 'http://127.0.0.1:'
 before=$(settle)
 hold_idle "$port" "$count" "$room"
 after=$(settle)

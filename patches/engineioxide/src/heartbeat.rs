@@ -18,8 +18,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use engineioxide_core::{Packet, ProtocolVersion};
@@ -32,41 +31,6 @@ use crate::socket::{DisconnectReason, Socket};
 /// At most this many due steps are taken at once before the task yields, so that a
 /// burst of sessions (all connected within the same second) does not hold a worker.
 const BATCH: usize = 1024;
-
-/// When a session's client was last heard from (a pong in v4, a ping in v3), as
-/// milliseconds since [`epoch`] plus one (zero: never). Kept on the socket.
-#[derive(Debug, Default)]
-pub(crate) struct LastBeat(AtomicU64);
-
-impl LastBeat {
-    pub(crate) fn record(&self) {
-        self.0
-            .store(millis_since_epoch(Instant::now()) + 1, Ordering::Relaxed);
-    }
-
-    /// Whether the client was heard from at `at` or later.
-    fn since(&self, at: Instant) -> bool {
-        self.0.load(Ordering::Relaxed) > millis_since_epoch(at)
-    }
-
-    /// When the client was last heard from, if ever.
-    #[cfg(feature = "v3")]
-    fn last(&self) -> Option<Instant> {
-        match self.0.load(Ordering::Relaxed) {
-            0 => None,
-            ms => Some(epoch() + Duration::from_millis(ms - 1)),
-        }
-    }
-}
-
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-fn millis_since_epoch(at: Instant) -> u64 {
-    at.saturating_duration_since(epoch()).as_millis() as u64
-}
 
 /// What is due for a session at an entry's time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,11 +286,19 @@ mod tests {
     use crate::config::EngineIoConfig;
     use crate::socket::{DisconnectReason, Socket};
 
-    /// A WebSocket session of `config` whose closes are counted in `closes`.
+    /// A v4 WebSocket session of `config` whose closes are counted in `closes`.
     fn session(config: &EngineIoConfig, closes: &Arc<AtomicUsize>) -> Arc<Socket<()>> {
+        session_of(ProtocolVersion::V4, config, closes)
+    }
+
+    fn session_of(
+        protocol: ProtocolVersion,
+        config: &EngineIoConfig,
+        closes: &Arc<AtomicUsize>,
+    ) -> Arc<Socket<()>> {
         let closes = closes.clone();
         Arc::new(Socket::new(
-            ProtocolVersion::V4,
+            protocol,
             TransportType::Websocket,
             config,
             http::Request::<()>::default().into_parts().0,
@@ -446,17 +418,7 @@ mod tests {
             .build();
         let heartbeats = heartbeats(&config);
         let closes = Arc::new(AtomicUsize::new(0));
-        let closes_by_socket = closes.clone();
-        let socket = Arc::new(Socket::<()>::new(
-            ProtocolVersion::V3,
-            TransportType::Websocket,
-            &config,
-            http::Request::<()>::default().into_parts().0,
-            Box::new(move |_, _| {
-                closes_by_socket.fetch_add(1, Ordering::SeqCst);
-            }),
-            true,
-        ));
+        let socket = session_of(ProtocolVersion::V3, &config, &closes);
         heartbeats.start(&socket);
 
         // Pinging every 40 ms for 400 ms: five times the 80 ms allowed.

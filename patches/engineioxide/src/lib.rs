@@ -25,5 +25,6 @@ mod body;
 mod engine;
 mod errors;
 mod heartbeat;
+mod last_beat;
 mod queue;
 mod transport;

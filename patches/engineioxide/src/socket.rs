@@ -62,7 +62,7 @@ use std::{
     sync::atomic::{AtomicBool, AtomicU8, Ordering},
 };
 
-use crate::{config::EngineIoConfig, errors::Error, heartbeat::LastBeat};
+use crate::{config::EngineIoConfig, errors::Error, last_beat::LastBeat};
 use bytes::Bytes;
 use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Str, TransportType};
 use http::request::Parts;
