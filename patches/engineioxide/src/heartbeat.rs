@@ -191,10 +191,6 @@ async fn run<D: Default + Send + Sync + 'static>(shared: Arc<Shared<D>>) {
             tokio::task::yield_now().await;
             continue;
         }
-        if due.capacity() > BATCH {
-            due.shrink_to(BATCH);
-        }
-
         match sleep_until {
             Some(at) => {
                 tokio::select! {

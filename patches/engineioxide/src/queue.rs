@@ -1,8 +1,9 @@
 //! The bounded queue of packets waiting for a socket's transport.
 //!
 //! It has the part of tokio's `mpsc` API that the socket and its transports use
-//! (`try_send`, `send`, `try_reserve`, `recv`, `try_recv`, `poll_recv`, `close`,
-//! `closed`), one producer handle and one consumer. Unlike `mpsc`, it holds no
+//! (`try_send`, `send`, `try_reserve`, `recv`, `try_recv`, `close`,
+//! `closed`; the transports receive with `recv_any`/`poll_any`, see below), one
+//! producer handle and one consumer. Unlike `mpsc`, it holds no
 //! memory while it is empty: `mpsc::channel` allocates its first block of 32
 //! slots at creation (about 6 KB for a [`PacketBuf`](engineioxide_core::PacketBuf),
 //! whatever the bound), and every idle session kept that block for its whole
@@ -298,7 +299,9 @@ impl<T> Receiver<T> {
     /// and drained. (The transports take volatile items too: [`Self::recv_any`].)
     #[cfg(any(test, feature = "__test_harness"))]
     pub(crate) async fn recv(&mut self) -> Option<T> {
-        poll_fn(|cx| self.poll_recv(cx)).await
+        poll_fn(|cx| self.poll_next(cx, false))
+            .await
+            .map(Next::into_inner)
     }
 
     /// The next item, without waiting.
@@ -311,24 +314,6 @@ impl<T> Receiver<T> {
         }
     }
 
-    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut state = self.shared.lock();
-        if let Some(item) = self.pop(&mut state) {
-            return Poll::Ready(Some(item));
-        }
-        if state.closed || state.sender_gone {
-            return Poll::Ready(None);
-        }
-        // Going to sleep on an empty queue: give back what the last burst grew it
-        // to, so that an idle session holds no slots.
-        state.items = VecDeque::new();
-        match &mut state.rx_waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            waker => *waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
-    }
-
     /// The next queued item or, when none is queued, the volatile one; `None`
     /// once the queue is closed (or the producer gone) and both are drained.
     pub(crate) async fn recv_any(&mut self) -> Option<Next<T>> {
@@ -336,18 +321,30 @@ impl<T> Receiver<T> {
     }
 
     pub(crate) fn poll_any(&mut self, cx: &mut Context<'_>) -> Poll<Option<Next<T>>> {
-        match self.poll_recv(cx) {
-            Poll::Ready(Some(item)) => Poll::Ready(Some(Next::Queued(item))),
-            // Pending has registered the waker, which `send_volatile` wakes too.
-            Poll::Ready(None) | Poll::Pending => {
-                let mut state = self.shared.lock();
-                match state.volatile.take() {
-                    Some(item) => Poll::Ready(Some(Next::Volatile(item))),
-                    None if state.closed || state.sender_gone => Poll::Ready(None),
-                    None => Poll::Pending,
-                }
-            }
+        self.poll_next(cx, true)
+    }
+
+    /// The next queued item (then, with `volatile`, the slot's), under one lock.
+    fn poll_next(&mut self, cx: &mut Context<'_>, volatile: bool) -> Poll<Option<Next<T>>> {
+        let mut state = self.shared.lock();
+        if let Some(item) = self.pop(&mut state) {
+            return Poll::Ready(Some(Next::Queued(item)));
         }
+        if volatile && let Some(item) = state.volatile.take() {
+            return Poll::Ready(Some(Next::Volatile(item)));
+        }
+        if state.closed || state.sender_gone {
+            return Poll::Ready(None);
+        }
+        // Going to sleep on an empty queue: give back what the last burst grew it
+        // to, so that an idle session holds no slots. `send_volatile` wakes the
+        // same waker.
+        state.items = VecDeque::new();
+        match &mut state.rx_waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            waker => *waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// Stops accepting items; those queued can still be received.
